@@ -1,0 +1,49 @@
+# restreg — make run serves the API on embedded defaults, make test runs every test.
+GO            ?= go
+GOLANGCI_LINT_VERSION := v2.15.0
+TOOLS_BIN     := $(CURDIR)/bin/tools
+GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+PKGS          := ./...
+TEST_FLAGS    ?= -race -count=1 -timeout 20m
+
+.PHONY: run build test test-short lint fmt vet openapi e2e bench clean
+
+run: ## serve on SQLite + file mail + in-process events, data in ./data
+	$(GO) run ./app/cmd/restreg serve --dev
+
+build: ## build bin/restreg
+	$(GO) build -trimpath -o bin/restreg ./app/cmd/restreg
+
+test: ## unit, contract, integration and HTTP-level tests, with the race detector
+	$(GO) test $(TEST_FLAGS) $(PKGS)
+
+test-short: ## the same without -race, faster while editing
+	$(GO) test -count=1 $(PKGS)
+
+bench: ## benchmarks of the signer, the password policy, the use cases and the stores
+	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./adapters/sqlitestore/ ./adapters/passhash/
+
+$(GOLANGCI_LINT):
+	mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(TOOLS_BIN)/golangci-lint $(GOLANGCI_LINT)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet $(PKGS)
+
+lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GOLANGCI_LINT) run $(PKGS)
+
+openapi: ## regenerate the committed OpenAPI documents
+	$(GO) run ./app/cmd/restreg openapi --format yaml > openapi/openapi.yaml
+	$(GO) run ./app/cmd/restreg openapi --format json > openapi/openapi.json
+	$(GO) run ./app/cmd/restreg openapi --format yaml --openapi 3.0 > openapi/openapi-3.0.yaml
+	$(GO) run ./app/cmd/restreg openapi --format json --openapi 3.0 > openapi/openapi-3.0.json
+
+clean:
+	rm -rf bin

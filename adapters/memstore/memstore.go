@@ -1,0 +1,312 @@
+// Package memstore keeps users, the event outbox and login tokens in memory,
+// behind one mutex. It is for tests and demos: everything is lost on exit.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/ports"
+)
+
+// Module provides an empty in-memory store as every store port.
+var Module = fx.Module("memstore",
+	fx.Provide(fx.Annotate(New,
+		fx.As(new(ports.Store)),
+		fx.As(new(ports.UserStore)),
+		fx.As(new(ports.Outbox)),
+		fx.As(new(ports.TokenStore)),
+	)),
+)
+
+// Store is an in-memory ports.Store; the zero value is not usable, call New.
+type Store struct {
+	mu sync.RWMutex
+	// users holds every user by ID; the maps below index it.
+	users         map[string]core.User
+	byUsername    map[string]string
+	byUniqueEmail map[string]string
+	// byEmail maps an e-mail key to the IDs of every user with it, since
+	// without USER_EMAIL_UNIQUE several users may share one.
+	byEmail map[string][]string
+	// events is the outbox in record order.
+	events []core.Event
+	// eventUser maps an event ID to the user whose change recorded it.
+	eventUser map[string]string
+	tokens    map[string]string
+}
+
+var _ ports.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		users:         map[string]core.User{},
+		byUsername:    map[string]string{},
+		byUniqueEmail: map[string]string{},
+		byEmail:       map[string][]string{},
+		eventUser:     map[string]string{},
+		tokens:        map[string]string{},
+	}
+}
+
+// CreateUser stores u with events, or nothing when a key is taken.
+func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Event) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: create user: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.byUsername[u.UsernameKey]; ok {
+		return fmt.Errorf("memstore: create user: %w", core.ErrUsernameTaken)
+	}
+	if _, ok := s.byUniqueEmail[u.UniqueEmailKey]; ok && u.UniqueEmailKey != "" {
+		return fmt.Errorf("memstore: create user: %w", core.ErrEmailTaken)
+	}
+	if _, ok := s.users[u.ID]; ok {
+		return fmt.Errorf("memstore: create user: id %q already exists", u.ID)
+	}
+	for _, ev := range events {
+		if _, ok := s.eventUser[ev.ID]; ok {
+			return fmt.Errorf("memstore: create user: event id %q already recorded", ev.ID)
+		}
+	}
+	s.users[u.ID] = u
+	s.byUsername[u.UsernameKey] = u.ID
+	if u.UniqueEmailKey != "" {
+		s.byUniqueEmail[u.UniqueEmailKey] = u.ID
+	}
+	if u.EmailKey != "" {
+		s.byEmail[u.EmailKey] = append(s.byEmail[u.EmailKey], u.ID)
+	}
+	s.record(u.ID, events)
+	return nil
+}
+
+// record appends events to the outbox; the caller holds the write lock.
+func (s *Store) record(userID string, events []core.Event) {
+	for _, ev := range events {
+		s.events = append(s.events, ev)
+		s.eventUser[ev.ID] = userID
+	}
+}
+
+// DeleteInactiveUser removes an inactive user with its events and tokens.
+func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: delete user: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok || u.IsActive {
+		return fmt.Errorf("memstore: delete user: no inactive user with that id: %w", core.ErrNotFound)
+	}
+	delete(s.users, id)
+	delete(s.byUsername, u.UsernameKey)
+	if u.UniqueEmailKey != "" {
+		delete(s.byUniqueEmail, u.UniqueEmailKey)
+	}
+	if u.EmailKey != "" {
+		ids := slices.DeleteFunc(s.byEmail[u.EmailKey], func(other string) bool { return other == id })
+		if len(ids) == 0 {
+			delete(s.byEmail, u.EmailKey)
+		} else {
+			s.byEmail[u.EmailKey] = ids
+		}
+	}
+	s.events = slices.DeleteFunc(s.events, func(ev core.Event) bool {
+		if s.eventUser[ev.ID] != id {
+			return false
+		}
+		delete(s.eventUser, ev.ID)
+		return true
+	})
+	for digest, owner := range s.tokens {
+		if owner == id {
+			delete(s.tokens, digest)
+		}
+	}
+	return nil
+}
+
+// ActivateUser marks an inactive user active and records events; it reports
+// whether this call made the change.
+func (s *Store) ActivateUser(ctx context.Context, id string, events ...core.Event) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("memstore: activate user: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return false, fmt.Errorf("memstore: activate user: %w", core.ErrNotFound)
+	}
+	if u.IsActive {
+		return false, nil
+	}
+	u.IsActive = true
+	s.users[id] = u
+	s.record(id, events)
+	return true, nil
+}
+
+// FindUser returns the user whose field equals key; an empty key matches no one.
+func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string) (core.User, error) {
+	if err := ctx.Err(); err != nil {
+		return core.User{}, fmt.Errorf("memstore: find user: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var id string
+	switch field {
+	case core.ByID:
+		id = key
+	case core.ByUsernameKey:
+		id = s.byUsername[key]
+	case core.ByEmailKey:
+		ids := s.byEmail[key]
+		if len(ids) > 1 {
+			return core.User{}, fmt.Errorf("memstore: find user by e-mail: %w", core.ErrAmbiguous)
+		}
+		if len(ids) == 1 {
+			id = ids[0]
+		}
+	default:
+		return core.User{}, fmt.Errorf("memstore: find user: unknown lookup field %q", field)
+	}
+	u, ok := s.users[id]
+	if !ok || key == "" {
+		return core.User{}, fmt.Errorf("memstore: find user by %s: %w", field, core.ErrNotFound)
+	}
+	return u, nil
+}
+
+// SetPasswordHash replaces a user's hash.
+func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: set password hash: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return fmt.Errorf("memstore: set password hash: %w", core.ErrNotFound)
+	}
+	u.PasswordHash = hash
+	s.users[id] = u
+	return nil
+}
+
+// Ping reports whether the context still allows work; memory is always there.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: ping: %w", err)
+	}
+	return nil
+}
+
+// PendingEvents returns up to limit events available at now, in record order.
+func (s *Store) PendingEvents(ctx context.Context, now time.Time, limit int) ([]core.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: pending events: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []core.Event
+	for _, ev := range s.events {
+		if len(out) >= limit {
+			break
+		}
+		if !ev.AvailableAt.After(now) {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// MarkPublished removes the events with the given ids.
+func (s *Store) MarkPublished(ctx context.Context, ids ...string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: mark published: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	done := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		done[id] = true
+	}
+	s.events = slices.DeleteFunc(s.events, func(ev core.Event) bool {
+		if !done[ev.ID] {
+			return false
+		}
+		delete(s.eventUser, ev.ID)
+		return true
+	})
+	return nil
+}
+
+// ReleaseEvents makes a user's events held beyond at available at at.
+func (s *Store) ReleaseEvents(ctx context.Context, userID string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: release events: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, ev := range s.events {
+		if s.eventUser[ev.ID] == userID && ev.AvailableAt.After(at) {
+			s.events[i].AvailableAt = at
+		}
+	}
+	return nil
+}
+
+// Backlog counts unpublished events and returns the oldest occurrence time.
+func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, time.Time{}, fmt.Errorf("memstore: backlog: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var oldest time.Time
+	for _, ev := range s.events {
+		if oldest.IsZero() || ev.OccurredAt.Before(oldest) {
+			oldest = ev.OccurredAt
+		}
+	}
+	return len(s.events), oldest, nil
+}
+
+// SaveToken records that digest belongs to userID.
+func (s *Store) SaveToken(ctx context.Context, digest, userID string, _ time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: save token: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[digest] = userID
+	return nil
+}
+
+// UserIDForToken returns the user a token digest belongs to.
+func (s *Store) UserIDForToken(ctx context.Context, digest string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("memstore: user for token: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.tokens[digest]
+	if !ok {
+		return "", fmt.Errorf("memstore: user for token: %w", core.ErrNotFound)
+	}
+	return id, nil
+}

@@ -1,0 +1,287 @@
+// Package mongostore keeps users, their event outbox and login tokens in
+// MongoDB through go.mongodb.org/mongo-driver/v2. It relies on single-document
+// atomicity only (no multi-document transactions), so a standalone server, a
+// replica set, Atlas or a cluster sharded on the user id all work: a user and
+// the events its change emits live in one document and are written by one
+// operation.
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.uber.org/fx"
+
+	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/ports"
+)
+
+// SchemaVersion is the layout of the collections this build reads and writes;
+// it is recorded in the meta collection so that an older build refuses a
+// database a newer one has already changed.
+const SchemaVersion = 1
+
+// Connection defaults, applied only where the URI does not set its own.
+const (
+	defaultAppName                = "restreg"
+	defaultServerSelectionTimeout = 5 * time.Second
+	defaultConnectTimeout         = 5 * time.Second
+	// defaultOperationTimeout bounds calls whose context has no deadline, so a
+	// background job can never wait on a silent server forever.
+	defaultOperationTimeout = 10 * time.Second
+	defaultMaxPoolSize      = 64
+	defaultMaxConnIdleTime  = 5 * time.Minute
+	// startTimeout bounds start-up (ping, schema check, indexes) when the
+	// server is down, whatever deadline the caller gave.
+	startTimeout = 20 * time.Second
+)
+
+// Collection names.
+const (
+	usersCollection  = "users"
+	tokensCollection = "tokens"
+	metaCollection   = "meta"
+)
+
+// Store is a ports.Store on one MongoDB database. It is safe for concurrent
+// use; the driver reconnects by itself after an outage, so a Store never
+// needs reopening.
+type Store struct {
+	client *mongo.Client
+	db     *mongo.Database
+	users  *mongo.Collection
+	tokens *mongo.Collection
+	meta   *mongo.Collection
+	// lastSeq orders the events this process records (see nextSeq).
+	lastSeq atomic.Int64
+}
+
+var _ ports.Store = (*Store)(nil)
+
+// Module opens the store named by MONGODB_URI and MONGODB_DATABASE and
+// provides it as every store port; start-up fails (wrapping
+// core.ErrUnavailable) within a bounded time when the server is down.
+var Module = fx.Module("mongostore",
+	fx.Provide(fx.Annotate(newForApp,
+		fx.As(new(ports.Store)),
+		fx.As(new(ports.UserStore)),
+		fx.As(new(ports.Outbox)),
+		fx.As(new(ports.TokenStore)),
+	)),
+)
+
+// newForApp builds the store without I/O and connects it in OnStart, so that
+// constructing the graph (e.g. for `restreg check`) never touches the network.
+func newForApp(lc fx.Lifecycle, settings core.Settings) (*Store, error) {
+	s, err := newStore(settings.MongoDBURI, settings.MongoDBDatabase)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := s.prepare(ctx); err != nil {
+				disconnect(s.client)
+				return err
+			}
+			return nil
+		},
+		OnStop: s.Close,
+	})
+	return s, nil
+}
+
+// Open connects to the MongoDB server at uri, checks the schema version and
+// creates the indexes of database. TLS, credentials and replica-set options
+// come from the URI. It fails (wrapping core.ErrUnavailable) within a bounded
+// time when the server cannot be reached.
+func Open(ctx context.Context, uri, database string) (*Store, error) {
+	s, err := newStore(uri, database)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		disconnect(s.client)
+		return nil, err
+	}
+	return s, nil
+}
+
+// newStore configures a client; the driver does not talk to the server yet.
+func newStore(uri, database string) (*Store, error) {
+	if uri == "" {
+		return nil, errors.New("mongodb: MONGODB_URI is empty")
+	}
+	if database == "" {
+		return nil, errors.New("mongodb: MONGODB_DATABASE is empty")
+	}
+	opts := options.Client().ApplyURI(uri)
+	if opts.AppName == nil {
+		opts.SetAppName(defaultAppName)
+	}
+	if opts.ServerSelectionTimeout == nil {
+		opts.SetServerSelectionTimeout(defaultServerSelectionTimeout)
+	}
+	if opts.ConnectTimeout == nil {
+		opts.SetConnectTimeout(defaultConnectTimeout)
+	}
+	if opts.Timeout == nil {
+		opts.SetTimeout(defaultOperationTimeout)
+	}
+	if opts.MaxPoolSize == nil {
+		opts.SetMaxPoolSize(defaultMaxPoolSize)
+	}
+	if opts.MaxConnIdleTime == nil {
+		opts.SetMaxConnIdleTime(defaultMaxConnIdleTime)
+	}
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, fmt.Errorf("mongodb: invalid MONGODB_URI: %s", redact(err.Error(), uri))
+	}
+	db := client.Database(database)
+	return &Store{
+		client: client,
+		db:     db,
+		users:  db.Collection(usersCollection),
+		tokens: db.Collection(tokensCollection),
+		meta:   db.Collection(metaCollection),
+	}, nil
+}
+
+// redact removes the password of uri from msg: driver messages about a
+// malformed URI may quote parts of it, and the password must never be logged.
+func redact(msg, uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.User == nil {
+		return msg
+	}
+	pw, ok := u.User.Password()
+	if !ok || pw == "" {
+		return msg
+	}
+	msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	return strings.ReplaceAll(msg, url.QueryEscape(pw), "xxxxx")
+}
+
+// disconnect releases a client whose start-up failed.
+func disconnect(c *mongo.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.Disconnect(ctx)
+}
+
+// prepare checks that the server answers and the schema is one this build
+// understands, then creates the indexes (idempotently).
+func (s *Store) prepare(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := s.Ping(ctx); err != nil {
+		return err
+	}
+	if err := s.checkSchema(ctx); err != nil {
+		return err
+	}
+	return s.createIndexes(ctx)
+}
+
+// metaDoc records the schema version of the database.
+type metaDoc struct {
+	ID      string `bson:"_id"`
+	Version int    `bson:"version"`
+}
+
+const schemaDocID = "schema"
+
+func (s *Store) checkSchema(ctx context.Context) error {
+	var doc metaDoc
+	err := s.meta.FindOne(ctx, bson.D{{Key: "_id", Value: schemaDocID}}).Decode(&doc)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		_, err = s.meta.InsertOne(ctx, metaDoc{ID: schemaDocID, Version: SchemaVersion})
+		if err != nil && !isDuplicate(err) { // another instance started at the same time
+			return wrap("record schema version", err)
+		}
+		return nil
+	case err != nil:
+		return wrap("read schema version", err)
+	case doc.Version > SchemaVersion:
+		return fmt.Errorf("mongodb: database %q has schema version %d; this build understands up to %d, upgrade restreg",
+			s.db.Name(), doc.Version, SchemaVersion)
+	}
+	return nil
+}
+
+// Index names; duplicate-key errors from MongoDB name the index they hit.
+const (
+	indexUsernameKey    = "username_key_unique"
+	indexUniqueEmailKey = "unique_email_key_unique"
+	indexEmailKey       = "email_key"
+	indexOutboxAvail    = "outbox_available_at"
+	indexOutboxEventID  = "outbox_event_id"
+	indexTokenUser      = "user_id"
+)
+
+func (s *Store) createIndexes(ctx context.Context) error {
+	userIndexes := []mongo.IndexModel{
+		{Keys: bson.D{{Key: "username_key", Value: 1}}, Options: options.Index().SetName(indexUsernameKey).SetUnique(true)},
+		// Sparse rather than partial: the field is stored only when non-empty,
+		// and FerretDB v1 refuses partialFilterExpression but already leaves
+		// missing fields out of its unique indexes.
+		{Keys: bson.D{{Key: "unique_email_key", Value: 1}}, Options: options.Index().SetName(indexUniqueEmailKey).SetUnique(true).SetSparse(true)},
+		{Keys: bson.D{{Key: "email_key", Value: 1}}, Options: options.Index().SetName(indexEmailKey)},
+		{Keys: bson.D{{Key: "outbox.available_at", Value: 1}}, Options: options.Index().SetName(indexOutboxAvail)},
+		{Keys: bson.D{{Key: "outbox.event_id", Value: 1}}, Options: options.Index().SetName(indexOutboxEventID)},
+	}
+	if _, err := s.users.Indexes().CreateMany(ctx, userIndexes); err != nil {
+		return wrap("create user indexes", err)
+	}
+	tokenIndexes := []mongo.IndexModel{
+		{Keys: bson.D{{Key: "user_id", Value: 1}}, Options: options.Index().SetName(indexTokenUser)},
+	}
+	if _, err := s.tokens.Indexes().CreateMany(ctx, tokenIndexes); err != nil {
+		return wrap("create token indexes", err)
+	}
+	return nil
+}
+
+// Close disconnects from the server, waiting for in-flight operations until
+// ctx ends.
+func (s *Store) Close(ctx context.Context) error {
+	if err := s.client.Disconnect(ctx); err != nil {
+		return wrap("disconnect", err)
+	}
+	return nil
+}
+
+// Ping reports whether the primary answers now; it asks the server every
+// time, so /readyz turns green again as soon as the server is back.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
+		return wrap("ping", err)
+	}
+	return nil
+}
+
+// nextSeq returns a number larger than any this store returned before and
+// close to the wall clock in nanoseconds, so events sort in the order they
+// were recorded here and roughly so across instances.
+func (s *Store) nextSeq() int64 {
+	for {
+		prev := s.lastSeq.Load()
+		next := time.Now().UnixNano()
+		if next <= prev {
+			next = prev + 1
+		}
+		if s.lastSeq.CompareAndSwap(prev, next) {
+			return next
+		}
+	}
+}

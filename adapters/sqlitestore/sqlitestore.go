@@ -1,0 +1,562 @@
+// Package sqlitestore keeps users, the event outbox and login tokens in one
+// SQLite file (pure Go, no cgo): the zero-setup, durable default store.
+//
+// SQLite allows one writer at a time, so the store writes through a single
+// connection whose transactions start IMMEDIATE: concurrent writers in this
+// process queue for it instead of failing with SQLITE_BUSY, and writers in
+// other processes wait on busy_timeout. Reads go through a separate pool
+// and, thanks to WAL mode, never wait for the writer.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/fx"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/ports"
+)
+
+// FileName is the database file the Module keeps in DATA_DIR.
+const FileName = "restreg.db"
+
+// busyTimeout bounds how long a statement waits for a lock another process
+// holds before the store reports core.ErrUnavailable.
+const busyTimeout = 5 * time.Second
+
+// Module opens DATA_DIR/restreg.db (creating DATA_DIR), migrates it, provides
+// it as every store port and closes it when the application stops.
+var Module = fx.Module("sqlitestore",
+	fx.Provide(fx.Annotate(newForSettings,
+		fx.As(new(ports.Store)),
+		fx.As(new(ports.UserStore)),
+		fx.As(new(ports.Outbox)),
+		fx.As(new(ports.TokenStore)),
+	)),
+)
+
+func newForSettings(lc fx.Lifecycle, settings core.Settings) (*Store, error) {
+	if settings.DataDir == "" {
+		return nil, errors.New("sqlite: DATA_DIR is empty")
+	}
+	// The database holds password hashes: keep the directory private.
+	if err := os.MkdirAll(settings.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create DATA_DIR: %w: %v", core.ErrUnavailable, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := Open(ctx, filepath.Join(settings.DataDir, FileName))
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(s.Close))
+	return s, nil
+}
+
+// Store is a ports.Store backed by one SQLite database file.
+type Store struct {
+	path   string
+	writer *sql.DB
+	reader *sql.DB
+	closed atomic.Bool
+
+	// Prepared statements for the hot paths: registration, verification
+	// and login.
+	findByID       *sql.Stmt
+	findByUsername *sql.Stmt
+	findByEmail    *sql.Stmt
+	insertUser     *sql.Stmt
+	insertEvent    *sql.Stmt
+	activate       *sql.Stmt
+}
+
+var _ ports.Store = (*Store)(nil)
+
+const userColumns = `id, username, username_key, email, email_key, COALESCE(unique_email_key, ''),
+	first_name, last_name, password_hash, is_active, created_at`
+
+// Open opens (creating if needed) the database at path and applies pending
+// migrations. Errors wrap core.ErrUnavailable when the file cannot be
+// opened or written.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.Contains(path, "?") {
+		return nil, fmt.Errorf("sqlite: invalid database path %q", path)
+	}
+	// Create the file ourselves so that it (and the -wal and -shm files
+	// SQLite derives from it) is readable by its owner only.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("sqlite: create %s: %w: %v", path, core.ErrUnavailable, err)
+		}
+	case !errors.Is(err, fs.ErrExist):
+		return nil, fmt.Errorf("sqlite: create %s: %w: %v", path, core.ErrUnavailable, err)
+	}
+
+	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=1", busyTimeout.Milliseconds())
+	writer, err := sql.Open("sqlite", path+"?"+common+"&_txlock=immediate&_journal_mode=WAL&_synchronous=NORMAL")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxIdleTime(0)
+	writer.SetConnMaxLifetime(0)
+	s := &Store{path: path, writer: writer}
+	if err := migrate(ctx, writer); err != nil {
+		_ = writer.Close()
+		return nil, classify("open "+path, err)
+	}
+
+	reader, err := sql.Open("sqlite", path+"?"+common+"&_query_only=1")
+	if err != nil {
+		_ = writer.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
+	}
+	readers := max(4, 2*runtime.GOMAXPROCS(0))
+	reader.SetMaxOpenConns(readers)
+	reader.SetMaxIdleConns(readers)
+	reader.SetConnMaxIdleTime(0)
+	reader.SetConnMaxLifetime(0)
+	s.reader = reader
+
+	if err := s.prepare(ctx); err != nil {
+		_ = s.Close()
+		return nil, classify("prepare statements", err)
+	}
+	return s, nil
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	var err error
+	prep := func(db *sql.DB, query string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = db.PrepareContext(ctx, query)
+		return st
+	}
+	s.findByID = prep(s.reader, `SELECT `+userColumns+` FROM users WHERE id = ?`)
+	s.findByUsername = prep(s.reader, `SELECT `+userColumns+` FROM users WHERE username_key = ?`)
+	s.findByEmail = prep(s.reader, `SELECT `+userColumns+` FROM users WHERE email_key = ? LIMIT 2`)
+	s.insertUser = prep(s.writer, `INSERT INTO users (id, username, username_key, email, email_key,
+		unique_email_key, first_name, last_name, password_hash, is_active, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	s.insertEvent = prep(s.writer, `INSERT INTO outbox (event_id, user_id, type, payload, occurred_at, available_at)
+		VALUES (?, ?, ?, ?, ?, ?)`)
+	s.activate = prep(s.writer, `UPDATE users SET is_active = 1 WHERE id = ? AND is_active = 0`)
+	return err
+}
+
+// Close releases the database; later calls report core.ErrUnavailable.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	for _, st := range []*sql.Stmt{s.findByID, s.findByUsername, s.findByEmail, s.insertUser, s.insertEvent, s.activate} {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+	var errs []error
+	if s.reader != nil {
+		errs = append(errs, s.reader.Close())
+	}
+	errs = append(errs, s.writer.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the database file the store uses.
+func (s *Store) Path() string { return s.path }
+
+// CreateUser stores u and its events in one transaction.
+func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Event) error {
+	return s.write(ctx, "create user", func(tx *sql.Tx) error {
+		var uniqueEmail any
+		if u.UniqueEmailKey != "" {
+			uniqueEmail = u.UniqueEmailKey
+		}
+		_, err := tx.StmtContext(ctx, s.insertUser).ExecContext(ctx, u.ID, u.Username, u.UsernameKey, u.Email,
+			u.EmailKey, uniqueEmail, u.FirstName, u.LastName, u.PasswordHash, u.IsActive, micros(u.CreatedAt))
+		if err != nil {
+			return s.explainInsertUser(ctx, tx, u, err)
+		}
+		return s.record(ctx, tx, u.ID, events)
+	})
+}
+
+// explainInsertUser turns a failed user insert into the core error the
+// caller acts on. When several keys collide SQLite names whichever index it
+// checked first, so the username is looked up explicitly: it wins.
+func (s *Store) explainInsertUser(ctx context.Context, tx *sql.Tx, u core.User, err error) error {
+	if !isConstraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) && !isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
+		return err
+	}
+	var taken bool
+	if qerr := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE username_key = ?)`, u.UsernameKey).Scan(&taken); qerr != nil {
+		return errors.Join(err, qerr)
+	}
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "users.unique_email_key"):
+		return errors.Join(core.ErrEmailTaken, err)
+	case taken:
+		return errors.Join(core.ErrUsernameTaken, err)
+	case strings.Contains(msg, "users.id"):
+		return fmt.Errorf("user id already exists: %w", err)
+	}
+	return err
+}
+
+// record inserts events about userID in tx.
+func (s *Store) record(ctx context.Context, tx *sql.Tx, userID string, events []core.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	ins := tx.StmtContext(ctx, s.insertEvent)
+	for _, ev := range events {
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("encode event %q: %w", ev.ID, err)
+		}
+		if _, err := ins.ExecContext(ctx, ev.ID, userID, string(ev.Type), string(payload),
+			micros(ev.OccurredAt), micros(ev.AvailableAt)); err != nil {
+			return fmt.Errorf("record event %q: %w", ev.ID, err)
+		}
+	}
+	return nil
+}
+
+// DeleteInactiveUser removes an inactive user with its events and tokens.
+func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
+	return s.write(ctx, "delete inactive user", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ? AND is_active = 0`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("no inactive user with that id: %w", core.ErrNotFound)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE user_id = ?`, id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = ?`, id)
+		return err
+	})
+}
+
+// ActivateUser marks an inactive user active and records events in the same
+// transaction; the conditional update makes exactly one caller win.
+func (s *Store) ActivateUser(ctx context.Context, id string, events ...core.Event) (bool, error) {
+	var changed bool
+	err := s.write(ctx, "activate user", func(tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, s.activate).ExecContext(ctx, id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			var exists bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)`, id).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				return core.ErrNotFound
+			}
+			return nil
+		}
+		changed = true
+		return s.record(ctx, tx, id, events)
+	})
+	if err != nil {
+		return false, err
+	}
+	return changed, nil
+}
+
+// FindUser returns the user whose field equals key; an empty key matches no one.
+func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string) (core.User, error) {
+	op := "find user by " + string(field)
+	if err := s.usable(ctx, op); err != nil {
+		return core.User{}, err
+	}
+	var st *sql.Stmt
+	switch field {
+	case core.ByID:
+		st = s.findByID
+	case core.ByUsernameKey:
+		st = s.findByUsername
+	case core.ByEmailKey:
+		st = s.findByEmail
+	default:
+		return core.User{}, fmt.Errorf("sqlite: find user: unknown lookup field %q", field)
+	}
+	if key == "" {
+		return core.User{}, fmt.Errorf("sqlite: %s: empty key: %w", op, core.ErrNotFound)
+	}
+	rows, err := st.QueryContext(ctx, key)
+	if err != nil {
+		return core.User{}, classify(op, err)
+	}
+	defer rows.Close()
+	var found []core.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return core.User{}, classify(op, err)
+		}
+		found = append(found, u)
+	}
+	if err := rows.Err(); err != nil {
+		return core.User{}, classify(op, err)
+	}
+	switch len(found) {
+	case 0:
+		return core.User{}, fmt.Errorf("sqlite: %s: %w", op, core.ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	return core.User{}, fmt.Errorf("sqlite: %s: %w", op, core.ErrAmbiguous)
+}
+
+func scanUser(rows *sql.Rows) (core.User, error) {
+	var u core.User
+	var created int64
+	err := rows.Scan(&u.ID, &u.Username, &u.UsernameKey, &u.Email, &u.EmailKey, &u.UniqueEmailKey,
+		&u.FirstName, &u.LastName, &u.PasswordHash, &u.IsActive, &created)
+	u.CreatedAt = fromMicros(created)
+	return u, err
+}
+
+// SetPasswordHash replaces a user's hash.
+func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
+	return s.write(ctx, "set password hash", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return core.ErrNotFound
+		}
+		return nil
+	})
+}
+
+// Ping reads the schema version, which proves the file is open and readable.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.usable(ctx, "ping"); err != nil {
+		return err
+	}
+	var version int
+	if err := s.reader.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&version); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", errors.Join(core.ErrUnavailable, err))
+	}
+	return nil
+}
+
+// PendingEvents returns up to limit events available at now, in record order.
+func (s *Store) PendingEvents(ctx context.Context, now time.Time, limit int) ([]core.Event, error) {
+	const op = "pending events"
+	if err := s.usable(ctx, op); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.reader.QueryContext(ctx,
+		`SELECT payload, available_at FROM outbox WHERE available_at <= ? ORDER BY seq LIMIT ?`, micros(now), limit)
+	if err != nil {
+		return nil, classify(op, err)
+	}
+	defer rows.Close()
+	var events []core.Event
+	for rows.Next() {
+		var payload []byte
+		var available int64
+		if err := rows.Scan(&payload, &available); err != nil {
+			return nil, classify(op, err)
+		}
+		var ev core.Event
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, fmt.Errorf("sqlite: %s: decode payload: %w", op, err)
+		}
+		ev.AvailableAt = fromMicros(available)
+		events = append(events, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(op, err)
+	}
+	return events, nil
+}
+
+// markBatch stays well below SQLite's limit on bound parameters.
+const markBatch = 500
+
+// MarkPublished removes the events with the given ids.
+func (s *Store) MarkPublished(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return s.usable(ctx, "mark published")
+	}
+	return s.write(ctx, "mark published", func(tx *sql.Tx) error {
+		for len(ids) > 0 {
+			batch := ids[:min(len(ids), markBatch)]
+			ids = ids[len(batch):]
+			args := make([]any, len(batch))
+			for i, id := range batch {
+				args[i] = id
+			}
+			query := `DELETE FROM outbox WHERE event_id IN (?` + strings.Repeat(", ?", len(batch)-1) + `)`
+			if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ReleaseEvents makes a user's events held beyond at available at at.
+func (s *Store) ReleaseEvents(ctx context.Context, userID string, at time.Time) error {
+	return s.write(ctx, "release events", func(tx *sql.Tx) error {
+		t := micros(at)
+		_, err := tx.ExecContext(ctx, `UPDATE outbox SET available_at = ? WHERE user_id = ? AND available_at > ?`, t, userID, t)
+		return err
+	})
+}
+
+// Backlog counts unpublished events and returns the oldest occurrence time.
+func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
+	const op = "backlog"
+	if err := s.usable(ctx, op); err != nil {
+		return 0, time.Time{}, err
+	}
+	var count int
+	var oldest sql.NullInt64
+	if err := s.reader.QueryRowContext(ctx, `SELECT COUNT(*), MIN(occurred_at) FROM outbox`).Scan(&count, &oldest); err != nil {
+		return 0, time.Time{}, classify(op, err)
+	}
+	if !oldest.Valid {
+		return count, time.Time{}, nil
+	}
+	return count, fromMicros(oldest.Int64), nil
+}
+
+// SaveToken records that digest belongs to userID.
+func (s *Store) SaveToken(ctx context.Context, digest, userID string, created time.Time) error {
+	return s.write(ctx, "save token", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (digest, user_id, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (digest) DO UPDATE SET user_id = excluded.user_id, created_at = excluded.created_at`,
+			digest, userID, micros(created))
+		return err
+	})
+}
+
+// UserIDForToken returns the user a token digest belongs to.
+func (s *Store) UserIDForToken(ctx context.Context, digest string) (string, error) {
+	const op = "user for token"
+	if err := s.usable(ctx, op); err != nil {
+		return "", err
+	}
+	var id string
+	err := s.reader.QueryRowContext(ctx, `SELECT user_id FROM tokens WHERE digest = ?`, digest).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("sqlite: %s: %w", op, core.ErrNotFound)
+	}
+	if err != nil {
+		return "", classify(op, err)
+	}
+	return id, nil
+}
+
+// write runs fn in one IMMEDIATE transaction on the writer connection and
+// commits when fn returns nil.
+func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	if err := s.usable(ctx, op); err != nil {
+		return err
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(op, err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return classify(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return classify(op+": commit", err)
+	}
+	return nil
+}
+
+// usable fails fast on a closed store or a finished context, before any
+// connection is taken from a pool.
+func (s *Store) usable(ctx context.Context, op string) error {
+	if s.closed.Load() {
+		return fmt.Errorf("sqlite: %s: store is closed: %w", op, core.ErrUnavailable)
+	}
+	if err := ctx.Err(); err != nil {
+		return classify(op, err)
+	}
+	return nil
+}
+
+// classify wraps err with op and, when retrying later may succeed (locks,
+// I/O, a full disk, a closed database, a deadline), with core.ErrUnavailable.
+func classify(op string, err error) error {
+	if unavailable(err) {
+		return fmt.Errorf("sqlite: %s: %w", op, errors.Join(core.ErrUnavailable, err))
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+func unavailable(err error) bool {
+	if errors.Is(err, core.ErrUnavailable) {
+		return false // already marked
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN,
+			sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL,
+			sqlite3.SQLITE_PERM, sqlite3.SQLITE_NOLFS:
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sql.ErrConnDone) ||
+		strings.Contains(err.Error(), "sql: database is closed")
+}
+
+func isConstraint(err error, code int) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == code
+}
+
+// micros encodes t as Unix microseconds: integers sort and index like the
+// instants they stand for, and the range covers the zero time.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

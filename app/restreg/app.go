@@ -1,0 +1,291 @@
+// Package restreg composes restreg from its parts with go.uber.org/fx: Core
+// (the use cases and the outbox relay) plus one module per chosen adapter.
+// A library user builds a custom deployment the same way and may
+// fx.Decorate or fx.Replace any port.
+package restreg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/restreg/restreg/adapters/consolemail"
+	"github.com/restreg/restreg/adapters/filemail"
+	"github.com/restreg/restreg/adapters/httpapi"
+	"github.com/restreg/restreg/adapters/memstore"
+	"github.com/restreg/restreg/adapters/mongostore"
+	"github.com/restreg/restreg/adapters/passhash"
+	"github.com/restreg/restreg/adapters/sendgridmail"
+	"github.com/restreg/restreg/adapters/smtpmail"
+	"github.com/restreg/restreg/adapters/sqlitestore"
+	"github.com/restreg/restreg/adapters/watermillpub"
+	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/core/email"
+	"github.com/restreg/restreg/core/usecase"
+	"github.com/restreg/restreg/ports"
+	"github.com/restreg/restreg/templates"
+)
+
+// Core provides the use cases, the Django-compatible signer, the password
+// policy, the verification e-mail composer and the outbox relay, built on the
+// ports that adapter modules provide.
+var Core = fx.Module("restreg",
+	fx.Provide(
+		newPasswordPolicy,
+		fx.Annotate(newSigner, fx.As(new(ports.Signer))),
+		fx.Annotate(newURLBuilder, fx.As(new(ports.VerificationURLBuilder))),
+		fx.Annotate(newComposer, fx.As(new(ports.EmailComposer))),
+		fx.Annotate(newTokenIssuer, fx.As(new(ports.TokenIssuer))),
+		newRelay,
+		newDeps,
+		usecase.NewRegister,
+		usecase.NewVerifyRegistration,
+		usecase.NewLogin,
+		newUseCases,
+		newReadiness,
+	),
+	fx.Invoke(runRelay),
+)
+
+// StoreModule returns the fx module of the store STORE names.
+func StoreModule(s core.Settings) (fx.Option, error) {
+	switch s.Store {
+	case "memory":
+		return memstore.Module, nil
+	case "sqlite":
+		return sqlitestore.Module, nil
+	case "mongodb":
+		return mongostore.Module, nil
+	}
+	return nil, fmt.Errorf("unknown STORE %q", s.Store)
+}
+
+// MailModule returns the fx module of the mailer MAIL_BACKEND names.
+func MailModule(s core.Settings) (fx.Option, error) {
+	switch s.MailBackend {
+	case "file":
+		return filemail.Module, nil
+	case "console":
+		return consolemail.Module, nil
+	case "smtp":
+		return smtpmail.Module, nil
+	case "sendgrid":
+		return sendgridmail.Module, nil
+	}
+	return nil, fmt.Errorf("unknown MAIL_BACKEND %q", s.MailBackend)
+}
+
+// EventsModule returns the fx module of the publisher EVENTS_BACKEND names.
+func EventsModule(s core.Settings) (fx.Option, error) {
+	switch s.EventsBackend {
+	case "gochannel":
+		return watermillpub.GoChannelModule, nil
+	case "nats":
+		return watermillpub.NATSModule, nil
+	case "amqp":
+		return watermillpub.AMQPModule, nil
+	case "redis":
+		return watermillpub.RedisModule, nil
+	}
+	return nil, fmt.Errorf("unknown EVENTS_BACKEND %q", s.EventsBackend)
+}
+
+// Modules returns everything a server configured by s needs: the settings,
+// logger and clock, Core, the chosen adapters, and the HTTP listener.
+func Modules(s core.Settings, log *slog.Logger) (fx.Option, error) {
+	store, err := StoreModule(s)
+	if err != nil {
+		return nil, err
+	}
+	mail, err := MailModule(s)
+	if err != nil {
+		return nil, err
+	}
+	events, err := EventsModule(s)
+	if err != nil {
+		return nil, err
+	}
+	return fx.Options(
+		fx.Supply(s, log),
+		SystemClock,
+		Core,
+		store,
+		mail,
+		events,
+		passhash.Module,
+		httpapi.Module,
+		HTTPServer,
+	), nil
+}
+
+// SystemClock provides the real clock as ports.Clock.
+var SystemClock = fx.Provide(fx.Annotate(func() usecase.SystemClock { return usecase.SystemClock{} }, fx.As(new(ports.Clock))))
+
+// HTTPServer listens on LISTEN_ADDR, serves the httpapi handler and drains
+// in-flight requests on stop; it provides *Listener to learn the address.
+var HTTPServer = fx.Options(fx.Provide(newListener), fx.Invoke(serveHTTP))
+
+func newPasswordPolicy(s core.Settings) (*core.PasswordPolicy, error) {
+	return core.NewPasswordPolicy(s.PasswordValidators, s.PasswordMinLength)
+}
+
+func newSigner(s core.Settings) *core.DjangoSigner {
+	return core.NewDjangoSigner(s.SecretKey, s.SecretKeyFallbacks)
+}
+
+func newURLBuilder(s core.Settings) usecase.QueryURLBuilder {
+	return usecase.QueryURLBuilder{Base: s.RegisterVerificationURL}
+}
+
+func newComposer(s core.Settings) (*email.Composer, error) {
+	return email.NewComposer(templates.Register, s.RegisterVerificationEmailTemplates, s.VerificationFromEmail, s.ReplyTo())
+}
+
+func newTokenIssuer(store ports.TokenStore, clock ports.Clock) usecase.OpaqueTokens {
+	return usecase.OpaqueTokens{Store: store, Clock: clock}
+}
+
+func newRelay(s core.Settings, outbox ports.Outbox, pub ports.EventPublisher, clock ports.Clock, log *slog.Logger) *usecase.Relay {
+	return usecase.NewRelay(outbox, pub, clock, log, s.OutboxPollInterval)
+}
+
+// depsParams lists what the use cases need from the graph.
+type depsParams struct {
+	fx.In
+	Settings core.Settings
+	Store    ports.UserStore
+	Outbox   ports.Outbox
+	Hasher   ports.PasswordHasher
+	Policy   *core.PasswordPolicy
+	Signer   ports.Signer
+	URLs     ports.VerificationURLBuilder
+	Composer ports.EmailComposer
+	Mailer   ports.Mailer
+	Tokens   ports.TokenIssuer
+	Clock    ports.Clock
+	Log      *slog.Logger
+	Relay    *usecase.Relay
+}
+
+func newDeps(p depsParams) *usecase.Deps {
+	return &usecase.Deps{
+		Settings: p.Settings, Store: p.Store, Outbox: p.Outbox, Hasher: p.Hasher, Policy: p.Policy,
+		Signer: p.Signer, URLs: p.URLs, Composer: p.Composer, Mailer: p.Mailer, Tokens: p.Tokens,
+		Clock: p.Clock, Log: p.Log, EventsRecorded: p.Relay.Wake,
+	}
+}
+
+func newUseCases(r *usecase.Register, v *usecase.VerifyRegistration, l *usecase.Login) httpapi.UseCases {
+	return httpapi.UseCases{Register: r, Verify: v, Login: l}
+}
+
+func newReadiness(store ports.UserStore) httpapi.Readiness {
+	return store.Ping
+}
+
+// runRelay runs the outbox relay for the life of the app and, on stop,
+// publishes what is pending before the publisher and store close (their
+// stop hooks run after this one).
+func runRelay(lc fx.Lifecycle, relay *usecase.Relay, s core.Settings, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			go func() {
+				defer close(done)
+				if err := relay.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+					log.Error("outbox relay stopped", "error", err)
+				}
+			}()
+			return nil
+		},
+		OnStop: func(stopCtx context.Context) error {
+			cancel()
+			<-done
+			if err := relay.Flush(stopCtx); err != nil {
+				log.Warn("events left in the outbox for the next start", "error", err)
+			}
+			return nil
+		},
+	})
+}
+
+// Listener is the HTTP address the server listens on (known once started,
+// also when LISTEN_ADDR asks for port 0).
+type Listener struct {
+	ln net.Listener
+}
+
+// URL returns the server's base URL, e.g. http://127.0.0.1:8000.
+func (l *Listener) URL() string {
+	if l.ln == nil {
+		return ""
+	}
+	return "http://" + l.ln.Addr().String()
+}
+
+func newListener() *Listener { return &Listener{} }
+
+// serveHTTP listens at start and drains in-flight requests at stop. It is
+// invoked last, so its stop hook runs first: no request arrives at a relay,
+// store or mailer that is already closed.
+func serveHTTP(lc fx.Lifecycle, s core.Settings, srv *httpapi.Server, l *Listener, log *slog.Logger) {
+	httpServer := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			ln, err := net.Listen("tcp", s.ListenAddr)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", s.ListenAddr, err)
+			}
+			l.ln = ln
+			go func() {
+				if err := httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("http server stopped", "error", err)
+				}
+			}()
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			if err := httpServer.Shutdown(ctx); err != nil {
+				return fmt.Errorf("drain http requests: %w", err)
+			}
+			return nil
+		},
+	})
+}
+
+// New builds the fx app for s; extra options (fx.Decorate, fx.Replace,
+// fx.Populate…) are applied last, so they can replace any port.
+func New(s core.Settings, log *slog.Logger, extra ...fx.Option) (*fx.App, error) {
+	mods, err := Modules(s, log)
+	if err != nil {
+		return nil, err
+	}
+	opts := []fx.Option{
+		mods,
+		fx.WithLogger(func() fxevent.Logger {
+			fl := &fxevent.SlogLogger{Logger: log}
+			fl.UseLogLevel(slog.LevelDebug)
+			return fl
+		}),
+		fx.StartTimeout(30 * time.Second),
+		fx.StopTimeout(s.ShutdownTimeout + 5*time.Second),
+	}
+	opts = append(opts, extra...)
+	return fx.New(opts...), nil
+}

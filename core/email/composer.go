@@ -1,0 +1,265 @@
+// Package email turns a user and a verification link into an e-mail: it
+// renders the subject, text and HTML templates (Composer) and writes the
+// result as an RFC 5322 / MIME message (Render) for mailers that deliver raw
+// messages. It uses the standard library only.
+package email
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"io/fs"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	texttemplate "text/template"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/restreg/restreg/core"
+)
+
+// Template file names of a set, in the set's directory.
+const (
+	SubjectFile  = "subject.txt"
+	TextBodyFile = "body.txt"
+	HTMLBodyFile = "body.html"
+)
+
+// ContextFunc adds keys to the template context of one message (a site name,
+// a localised greeting, …). Keys it returns replace the built-in ones.
+type ContextFunc func(ctx context.Context, u core.PublicUser) map[string]any
+
+// Option configures a Composer.
+type Option func(*Composer)
+
+// WithContextFunc makes f contribute to every template context; functions run
+// in the order given. NewComposer also calls f once, with a sample user and a
+// background context, to check that the templates render.
+func WithContextFunc(f ContextFunc) Option {
+	return func(c *Composer) { c.contextFuncs = append(c.contextFuncs, f) }
+}
+
+// Composer renders the verification e-mail (ports.EmailComposer). It is safe
+// for concurrent use.
+type Composer struct {
+	subject *texttemplate.Template
+	// text is nil when the text part is derived from the HTML part.
+	text *texttemplate.Template
+	// html is nil for text-only messages.
+	html         *htmltemplate.Template
+	from         string
+	replyTo      string
+	contextFuncs []ContextFunc
+}
+
+// NewComposer parses the template set once, at start-up. defaults holds
+// subject.txt, body.txt and body.html at its root (templates.Register).
+// overrideDir, when not empty, is a directory whose files replace the
+// defaults: subject.txt on its own; the bodies as a pair, so the text and HTML
+// parts always come from the same author — an override body.html without
+// body.txt gets a text part derived from the HTML (links stay visible as
+// "text (url)"), an override body.txt without body.html gives a text-only
+// message. from is the From address; replyTo, when empty, becomes from.
+//
+// Errors name the template file and line; they are meant to stop start-up.
+func NewComposer(defaults fs.FS, overrideDir string, from, replyTo string, opts ...Option) (*Composer, error) {
+	if _, err := mail.ParseAddress(from); err != nil {
+		return nil, fmt.Errorf("email: From address %q: %w", from, err)
+	}
+	if replyTo == "" {
+		replyTo = from
+	}
+	if _, err := mail.ParseAddress(replyTo); err != nil {
+		return nil, fmt.Errorf("email: Reply-To address %q: %w", replyTo, err)
+	}
+	c := &Composer{from: from, replyTo: replyTo}
+	for _, o := range opts {
+		o(c)
+	}
+
+	set, err := loadSet(defaults, overrideDir)
+	if err != nil {
+		return nil, err
+	}
+	if set.subject == nil {
+		return nil, errors.New("email: no subject template: " + SubjectFile + " is missing")
+	}
+	if c.subject, err = texttemplate.New(set.subject.name).Option("missingkey=error").Parse(set.subject.body); err != nil {
+		return nil, fmt.Errorf("email: parse template: %w", err)
+	}
+	if set.text != nil {
+		if c.text, err = texttemplate.New(set.text.name).Option("missingkey=error").Parse(set.text.body); err != nil {
+			return nil, fmt.Errorf("email: parse template: %w", err)
+		}
+	}
+	if set.html != nil {
+		if c.html, err = htmltemplate.New(set.html.name).Option("missingkey=error").Parse(set.html.body); err != nil {
+			return nil, fmt.Errorf("email: parse template: %w", err)
+		}
+	}
+	if c.text == nil && c.html == nil {
+		return nil, errors.New("email: no body template: neither " + TextBodyFile + " nor " + HTMLBodyFile + " exists")
+	}
+
+	// A template that names a missing key or calls a field wrongly only fails
+	// when executed; doing so once here turns a broken registration flow into
+	// a start-up error.
+	sample := core.PublicUser{ID: "1", Username: "sample", Email: "sample@example.com", FirstName: "Sample", LastName: "User"}
+	if _, err := c.ComposeVerification(context.Background(), sample, "https://example.com/verify-user/?user_id=1&timestamp=1700000000&signature=sample"); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type templateFile struct {
+	// name is what errors show: the override file's path, or the default's
+	// name inside its set.
+	name string
+	body string
+}
+
+type templateSet struct {
+	subject, text, html *templateFile
+}
+
+func loadSet(defaults fs.FS, overrideDir string) (templateSet, error) {
+	var set templateSet
+	var err error
+	if defaults != nil {
+		for _, f := range []struct {
+			dst  **templateFile
+			name string
+		}{{&set.subject, SubjectFile}, {&set.text, TextBodyFile}, {&set.html, HTMLBodyFile}} {
+			if *f.dst, err = readDefault(defaults, f.name); err != nil {
+				return set, err
+			}
+		}
+	}
+	if overrideDir == "" {
+		return set, nil
+	}
+	info, err := os.Stat(overrideDir)
+	if err != nil {
+		return set, fmt.Errorf("email: template directory: %w", err)
+	}
+	if !info.IsDir() {
+		return set, fmt.Errorf("email: template directory %s is not a directory", overrideDir)
+	}
+	subject, err := readOverride(overrideDir, SubjectFile)
+	if err != nil {
+		return set, err
+	}
+	text, err := readOverride(overrideDir, TextBodyFile)
+	if err != nil {
+		return set, err
+	}
+	html, err := readOverride(overrideDir, HTMLBodyFile)
+	if err != nil {
+		return set, err
+	}
+	if subject != nil {
+		set.subject = subject
+	}
+	if text != nil || html != nil {
+		set.text, set.html = text, html
+	}
+	return set, nil
+}
+
+func readDefault(fsys fs.FS, name string) (*templateFile, error) {
+	b, err := fs.ReadFile(fsys, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("email: read built-in template %s: %w", name, err)
+	}
+	return &templateFile{name: name, body: string(b)}, nil
+}
+
+func readOverride(dir, name string) (*templateFile, error) {
+	path := filepath.Join(dir, name)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("email: read template: %w", err)
+	}
+	return &templateFile{name: path, body: string(b)}, nil
+}
+
+// ComposeVerification returns the message that carries verificationURL to u.
+// Errors: u has no valid e-mail address, or a template failed to execute.
+func (c *Composer) ComposeVerification(ctx context.Context, u core.PublicUser, verificationURL string) (core.Message, error) {
+	// The address goes out as stored; it only has to be a bare address,
+	// never a display-name form or a header fragment.
+	if to, err := mail.ParseAddress(u.Email); err != nil {
+		return core.Message{}, fmt.Errorf("email: recipient address: %w", err)
+	} else if to.Name != "" {
+		return core.Message{}, errors.New("email: recipient address has a display name")
+	}
+	data := map[string]any{
+		"user": map[string]any{
+			"id":         u.ID,
+			"username":   u.Username,
+			"first_name": u.FirstName,
+			"last_name":  u.LastName,
+			"email":      u.Email,
+		},
+		"email":            u.Email,
+		"verification_url": verificationURL,
+	}
+	for _, f := range c.contextFuncs {
+		for k, v := range f(ctx, u) {
+			data[k] = v
+		}
+	}
+
+	var buf bytes.Buffer
+	if err := c.subject.Execute(&buf, data); err != nil {
+		return core.Message{}, fmt.Errorf("email: render subject: %w", err)
+	}
+	msg := core.Message{
+		From:    c.from,
+		ReplyTo: c.replyTo,
+		To:      []string{u.Email},
+		Subject: OneLine(buf.String()),
+	}
+	if c.html != nil {
+		buf.Reset()
+		if err := c.html.Execute(&buf, data); err != nil {
+			return core.Message{}, fmt.Errorf("email: render HTML body: %w", err)
+		}
+		msg.HTML = strings.ToValidUTF8(buf.String(), "\uFFFD")
+		if strings.TrimSpace(msg.HTML) == "" {
+			msg.HTML = ""
+		}
+	}
+	if c.text != nil {
+		buf.Reset()
+		if err := c.text.Execute(&buf, data); err != nil {
+			return core.Message{}, fmt.Errorf("email: render text body: %w", err)
+		}
+		msg.Text = strings.ToValidUTF8(buf.String(), "\uFFFD")
+	} else {
+		msg.Text = HTMLToText(msg.HTML)
+	}
+	return msg, nil
+}
+
+// OneLine makes s safe for a header: control characters (CR, LF, NEL, …) and
+// runs of white space become one space, invalid UTF-8 becomes U+FFFD, and the
+// ends are trimmed. No user-supplied text can start a new header line.
+func OneLine(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}), " ")
+}

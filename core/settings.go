@@ -1,0 +1,269 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Settings is every knob restreg has. Each field's `setting` tag is its name
+// in YAML files and the environment; `secret` marks values never printed.
+type Settings struct {
+	RegisterFlowEnabled                bool          `setting:"REGISTER_FLOW_ENABLED"`
+	RegisterSerializerPasswordConfirm  bool          `setting:"REGISTER_SERIALIZER_PASSWORD_CONFIRM"`
+	RegisterVerificationEnabled        bool          `setting:"REGISTER_VERIFICATION_ENABLED"`
+	RegisterVerificationPeriod         time.Duration `setting:"REGISTER_VERIFICATION_PERIOD"`
+	RegisterVerificationURL            string        `setting:"REGISTER_VERIFICATION_URL"`
+	RegisterVerificationOneTimeUse     bool          `setting:"REGISTER_VERIFICATION_ONE_TIME_USE"`
+	RegisterVerificationAutoLogin      bool          `setting:"REGISTER_VERIFICATION_AUTO_LOGIN"`
+	RegisterVerificationEmailTemplates string        `setting:"REGISTER_VERIFICATION_EMAIL_TEMPLATES"`
+	VerificationFromEmail              string        `setting:"VERIFICATION_FROM_EMAIL"`
+	VerificationReplyToEmail           string        `setting:"VERIFICATION_REPLY_TO_EMAIL"`
+	UserVerificationIDField            string        `setting:"USER_VERIFICATION_ID_FIELD"`
+	UserLoginFields                    []string      `setting:"USER_LOGIN_FIELDS"`
+	LoginRetrieveToken                 bool          `setting:"LOGIN_RETRIEVE_TOKEN"`
+
+	SecretKey          string   `setting:"SECRET_KEY" secret:"true"`
+	SecretKeyFallbacks []string `setting:"SECRET_KEY_FALLBACKS" secret:"true"`
+	ListenAddr         string   `setting:"LISTEN_ADDR"`
+	BasePath           string   `setting:"BASE_PATH"`
+
+	UsernameCaseInsensitive bool     `setting:"USERNAME_CASE_INSENSITIVE"`
+	UserEmailUnique         bool     `setting:"USER_EMAIL_UNIQUE"`
+	PasswordMinLength       int      `setting:"PASSWORD_MIN_LENGTH"`
+	PasswordValidators      []string `setting:"PASSWORD_VALIDATORS"`
+	PasswordHasher          string   `setting:"PASSWORD_HASHER"`
+	Argon2idMemoryKiB       int      `setting:"ARGON2ID_MEMORY_KIB"`
+	Argon2idIterations      int      `setting:"ARGON2ID_ITERATIONS"`
+	Argon2idParallelism     int      `setting:"ARGON2ID_PARALLELISM"`
+	PBKDF2Iterations        int      `setting:"PBKDF2_ITERATIONS"`
+	HashConcurrency         int      `setting:"HASH_CONCURRENCY"`
+	// HashQueueSize bounds how many hash requests may wait for a slot; more
+	// are refused with 503 at once instead of holding memory.
+	HashQueueSize int `setting:"HASH_QUEUE_SIZE"`
+	// HashQueueWait bounds how long one request waits for a slot before 503.
+	HashQueueWait time.Duration `setting:"HASH_QUEUE_WAIT"`
+
+	Store           string `setting:"STORE"`
+	DataDir         string `setting:"DATA_DIR"`
+	MongoDBURI      string `setting:"MONGODB_URI" secret:"true"`
+	MongoDBDatabase string `setting:"MONGODB_DATABASE"`
+
+	MailBackend    string `setting:"MAIL_BACKEND"`
+	MailFileDir    string `setting:"MAIL_FILE_DIR"`
+	SMTPURL        string `setting:"SMTP_URL" secret:"true"`
+	SendGridAPIKey string `setting:"SENDGRID_API_KEY" secret:"true"`
+	SendGridHost   string `setting:"SENDGRID_HOST"`
+
+	EventsBackend     string `setting:"EVENTS_BACKEND"`
+	EventsURL         string `setting:"EVENTS_URL" secret:"true"`
+	EventsTopicPrefix string `setting:"EVENTS_TOPIC_PREFIX"`
+	// OutboxPollInterval is how often the relay looks for events to publish
+	// when it was not woken by a new one.
+	OutboxPollInterval time.Duration `setting:"OUTBOX_POLL_INTERVAL"`
+
+	MaxBodyBytes         int64    `setting:"MAX_BODY_BYTES"`
+	CORSAllowedOrigins   []string `setting:"CORS_ALLOWED_ORIGINS"`
+	CORSAllowCredentials bool     `setting:"CORS_ALLOW_CREDENTIALS"`
+	// ShutdownTimeout bounds how long in-flight requests and the relay get to
+	// finish on SIGTERM.
+	ShutdownTimeout time.Duration `setting:"SHUTDOWN_TIMEOUT"`
+	LogLevel        string        `setting:"LOG_LEVEL"`
+	LogFormat       string        `setting:"LOG_FORMAT"`
+}
+
+// DefaultSettings returns the documented defaults. SECRET_KEY,
+// REGISTER_VERIFICATION_URL and VERIFICATION_FROM_EMAIL have none.
+func DefaultSettings() Settings {
+	return Settings{
+		RegisterFlowEnabled:               true,
+		RegisterSerializerPasswordConfirm: true,
+		RegisterVerificationEnabled:       true,
+		RegisterVerificationPeriod:        7 * 24 * time.Hour,
+		UserVerificationIDField:           "id",
+		UserLoginFields:                   []string{"username", "email"},
+		LoginRetrieveToken:                true,
+		ListenAddr:                        "127.0.0.1:8000",
+		BasePath:                          "/api/v1/accounts",
+		UsernameCaseInsensitive:           true,
+		UserEmailUnique:                   true,
+		PasswordMinLength:                 8,
+		PasswordValidators:                []string{"similarity", "length", "common", "numeric"},
+		PasswordHasher:                    "argon2id",
+		Argon2idMemoryKiB:                 19456,
+		Argon2idIterations:                2,
+		Argon2idParallelism:               1,
+		PBKDF2Iterations:                  1000000,
+		HashConcurrency:                   runtime.NumCPU(),
+		HashQueueSize:                     256,
+		HashQueueWait:                     10 * time.Second,
+		Store:                             "sqlite",
+		DataDir:                           "./data",
+		MongoDBDatabase:                   "restreg",
+		MailBackend:                       "file",
+		SendGridHost:                      "https://api.sendgrid.com",
+		EventsBackend:                     "gochannel",
+		EventsTopicPrefix:                 "restreg.",
+		OutboxPollInterval:                time.Second,
+		MaxBodyBytes:                      65536,
+		ShutdownTimeout:                   15 * time.Second,
+		LogLevel:                          "info",
+		LogFormat:                         "text",
+	}
+}
+
+// ReplyTo returns the Reply-To address: VERIFICATION_REPLY_TO_EMAIL or the From address.
+func (s *Settings) ReplyTo() string {
+	if s.VerificationReplyToEmail != "" {
+		return s.VerificationReplyToEmail
+	}
+	return s.VerificationFromEmail
+}
+
+// EffectiveMailFileDir returns MAIL_FILE_DIR, defaulting to DATA_DIR/mail.
+func (s *Settings) EffectiveMailFileDir() string {
+	if s.MailFileDir != "" {
+		return s.MailFileDir
+	}
+	return strings.TrimRight(s.DataDir, "/") + "/mail"
+}
+
+// Validate returns one error per problem (joined), each a single line that
+// names the setting; nil when the settings can be served.
+func (s *Settings) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	oneOf := func(name, value string, allowed ...string) {
+		if !slices.Contains(allowed, value) {
+			add("%s must be one of %s (got %q)", name, strings.Join(allowed, ", "), value)
+		}
+	}
+	positive := func(name string, d time.Duration) {
+		if d <= 0 {
+			add("%s must be a positive duration (got %s)", name, d)
+		}
+	}
+	atLeast := func(name string, v, min int64) {
+		if v < min {
+			add("%s must be at least %d (got %d)", name, min, v)
+		}
+	}
+
+	if s.SecretKey == "" {
+		add("SECRET_KEY is required")
+	}
+	for i, k := range s.SecretKeyFallbacks {
+		if k == "" {
+			add("SECRET_KEY_FALLBACKS entry %d is empty", i+1)
+		}
+	}
+	if s.RegisterVerificationEnabled {
+		if s.RegisterVerificationURL == "" {
+			add("REGISTER_VERIFICATION_URL is required when REGISTER_VERIFICATION_ENABLED is true")
+		}
+		if s.VerificationFromEmail == "" {
+			add("VERIFICATION_FROM_EMAIL is required when REGISTER_VERIFICATION_ENABLED is true")
+		}
+	}
+	if s.RegisterVerificationURL != "" {
+		u, err := url.Parse(s.RegisterVerificationURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("REGISTER_VERIFICATION_URL must be an absolute http or https URL (got %q)", s.RegisterVerificationURL)
+		} else if u.Fragment != "" {
+			add("REGISTER_VERIFICATION_URL must not have a fragment; replace the URL builder to put parameters in one")
+		}
+	}
+	if s.VerificationFromEmail != "" {
+		if _, err := mail.ParseAddress(s.VerificationFromEmail); err != nil {
+			add("VERIFICATION_FROM_EMAIL is not a valid address (got %q)", s.VerificationFromEmail)
+		}
+	}
+	if s.VerificationReplyToEmail != "" {
+		if _, err := mail.ParseAddress(s.VerificationReplyToEmail); err != nil {
+			add("VERIFICATION_REPLY_TO_EMAIL is not a valid address (got %q)", s.VerificationReplyToEmail)
+		}
+	}
+	positive("REGISTER_VERIFICATION_PERIOD", s.RegisterVerificationPeriod)
+	oneOf("USER_VERIFICATION_ID_FIELD", s.UserVerificationIDField, "id", "username", "email")
+	if s.UserVerificationIDField == "email" && !s.UserEmailUnique {
+		add("USER_VERIFICATION_ID_FIELD=email needs USER_EMAIL_UNIQUE=true (links must name one user)")
+	}
+	if len(s.UserLoginFields) == 0 {
+		add("USER_LOGIN_FIELDS must name at least one of username, email")
+	}
+	for _, f := range s.UserLoginFields {
+		oneOf("USER_LOGIN_FIELDS", f, "username", "email")
+	}
+	if !strings.HasPrefix(s.BasePath, "/") || strings.ContainsAny(s.BasePath, " ?#") {
+		add("BASE_PATH must be a path starting with / (got %q)", s.BasePath)
+	}
+	if s.ListenAddr == "" {
+		add("LISTEN_ADDR is required")
+	}
+	atLeast("PASSWORD_MIN_LENGTH", int64(s.PasswordMinLength), 1)
+	for _, v := range s.PasswordValidators {
+		oneOf("PASSWORD_VALIDATORS", v, "similarity", "length", "common", "numeric")
+	}
+	oneOf("PASSWORD_HASHER", s.PasswordHasher, "argon2id", "pbkdf2_sha256")
+	atLeast("ARGON2ID_MEMORY_KIB", int64(s.Argon2idMemoryKiB), 8)
+	atLeast("ARGON2ID_ITERATIONS", int64(s.Argon2idIterations), 1)
+	atLeast("ARGON2ID_PARALLELISM", int64(s.Argon2idParallelism), 1)
+	if s.Argon2idParallelism > 255 {
+		add("ARGON2ID_PARALLELISM must be at most 255 (got %d)", s.Argon2idParallelism)
+	}
+	atLeast("PBKDF2_ITERATIONS", int64(s.PBKDF2Iterations), 1)
+	atLeast("HASH_CONCURRENCY", int64(s.HashConcurrency), 1)
+	atLeast("HASH_QUEUE_SIZE", int64(s.HashQueueSize), 0)
+	positive("HASH_QUEUE_WAIT", s.HashQueueWait)
+
+	oneOf("STORE", s.Store, "sqlite", "mongodb", "memory")
+	if s.Store == "sqlite" && s.DataDir == "" {
+		add("DATA_DIR is required when STORE is sqlite")
+	}
+	if s.Store == "mongodb" && s.MongoDBURI == "" {
+		add("MONGODB_URI is required when STORE is mongodb")
+	}
+	if s.Store == "mongodb" && s.MongoDBDatabase == "" {
+		add("MONGODB_DATABASE must not be empty")
+	}
+	oneOf("MAIL_BACKEND", s.MailBackend, "file", "smtp", "sendgrid", "console")
+	if s.MailBackend == "smtp" {
+		if s.SMTPURL == "" {
+			add("SMTP_URL is required when MAIL_BACKEND is smtp")
+		} else if u, err := url.Parse(s.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			add("SMTP_URL must look like smtp://user:pass@host:port or smtps://… (value not shown)")
+		}
+	}
+	if s.MailBackend == "sendgrid" && s.SendGridAPIKey == "" {
+		add("SENDGRID_API_KEY is required when MAIL_BACKEND is sendgrid")
+	}
+	if s.MailBackend == "sendgrid" {
+		if u, err := url.Parse(s.SendGridHost); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("SENDGRID_HOST must be an http or https URL (got %q)", s.SendGridHost)
+		}
+	}
+	if s.MailBackend == "file" && s.EffectiveMailFileDir() == "" {
+		add("MAIL_FILE_DIR is required when MAIL_BACKEND is file")
+	}
+	oneOf("EVENTS_BACKEND", s.EventsBackend, "gochannel", "nats", "amqp", "redis")
+	if s.EventsBackend != "gochannel" && s.EventsURL == "" {
+		add("EVENTS_URL is required when EVENTS_BACKEND is %s", s.EventsBackend)
+	}
+	positive("OUTBOX_POLL_INTERVAL", s.OutboxPollInterval)
+	atLeast("MAX_BODY_BYTES", s.MaxBodyBytes, 1024)
+	for _, o := range s.CORSAllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			add("CORS_ALLOWED_ORIGINS entry %q must be an origin like https://app.example.com", o)
+		}
+	}
+	positive("SHUTDOWN_TIMEOUT", s.ShutdownTimeout)
+	oneOf("LOG_LEVEL", s.LogLevel, "debug", "info", "warn", "error")
+	oneOf("LOG_FORMAT", s.LogFormat, "text", "json")
+	return errors.Join(errs...)
+}

@@ -1,0 +1,91 @@
+package core_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/restreg/restreg/core"
+)
+
+func validSettings() core.Settings {
+	s := core.DefaultSettings()
+	s.SecretKey = "k"
+	s.RegisterVerificationURL = "https://app.example.com/verify-user/"
+	s.VerificationFromEmail = "noreply@example.com"
+	return s
+}
+
+func TestDefaultsNeedOnlyTheThreeRequiredSettings(t *testing.T) {
+	s := core.DefaultSettings()
+	err := s.Validate()
+	if err == nil {
+		t.Fatal("defaults without SECRET_KEY validated")
+	}
+	want := []string{
+		"SECRET_KEY is required",
+		"REGISTER_VERIFICATION_URL is required when REGISTER_VERIFICATION_ENABLED is true",
+		"VERIFICATION_FROM_EMAIL is required when REGISTER_VERIFICATION_ENABLED is true",
+	}
+	if got := strings.Split(err.Error(), "\n"); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("problems = %q, want %q", got, want)
+	}
+	v := validSettings()
+	if err := v.Validate(); err != nil {
+		t.Fatalf("valid settings rejected: %v", err)
+	}
+}
+
+func TestVerificationOffNeedsNoURLOrSender(t *testing.T) {
+	s := core.DefaultSettings()
+	s.SecretKey = "k"
+	s.RegisterVerificationEnabled = false
+	if err := s.Validate(); err != nil {
+		t.Fatalf("verification off: %v", err)
+	}
+}
+
+func TestEachProblemIsOneLineNamingTheSetting(t *testing.T) {
+	for name, tc := range map[string]struct {
+		change func(*core.Settings)
+		want   string
+	}{
+		"relative url":        {func(s *core.Settings) { s.RegisterVerificationURL = "/verify" }, "REGISTER_VERIFICATION_URL must be an absolute http or https URL"},
+		"bad from":            {func(s *core.Settings) { s.VerificationFromEmail = "not an address" }, "VERIFICATION_FROM_EMAIL is not a valid address"},
+		"id field":            {func(s *core.Settings) { s.UserVerificationIDField = "phone" }, "USER_VERIFICATION_ID_FIELD must be one of id, username, email"},
+		"email id not unique": {func(s *core.Settings) { s.UserVerificationIDField = "email"; s.UserEmailUnique = false }, "USER_VERIFICATION_ID_FIELD=email needs USER_EMAIL_UNIQUE=true"},
+		"login fields":        {func(s *core.Settings) { s.UserLoginFields = []string{"phone"} }, "USER_LOGIN_FIELDS must be one of username, email"},
+		"hasher":              {func(s *core.Settings) { s.PasswordHasher = "md5" }, "PASSWORD_HASHER must be one of argon2id, pbkdf2_sha256"},
+		"store":               {func(s *core.Settings) { s.Store = "postgres" }, "STORE must be one of sqlite, mongodb, memory"},
+		"mongo uri":           {func(s *core.Settings) { s.Store = "mongodb" }, "MONGODB_URI is required when STORE is mongodb"},
+		"smtp url":            {func(s *core.Settings) { s.MailBackend = "smtp" }, "SMTP_URL is required when MAIL_BACKEND is smtp"},
+		"sendgrid key":        {func(s *core.Settings) { s.MailBackend = "sendgrid" }, "SENDGRID_API_KEY is required when MAIL_BACKEND is sendgrid"},
+		"events url":          {func(s *core.Settings) { s.EventsBackend = "nats" }, "EVENTS_URL is required when EVENTS_BACKEND is nats"},
+		"period":              {func(s *core.Settings) { s.RegisterVerificationPeriod = 0 }, "REGISTER_VERIFICATION_PERIOD must be a positive duration"},
+		"body size":           {func(s *core.Settings) { s.MaxBodyBytes = 10 }, "MAX_BODY_BYTES must be at least 1024"},
+		"cors origin":         {func(s *core.Settings) { s.CORSAllowedOrigins = []string{"app.example.com"} }, `CORS_ALLOWED_ORIGINS entry "app.example.com" must be an origin`},
+		"base path":           {func(s *core.Settings) { s.BasePath = "api" }, "BASE_PATH must be a path starting with /"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := validSettings()
+			tc.change(&s)
+			err := s.Validate()
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], tc.want) {
+				t.Fatalf("problems = %q, want one line starting %q", lines, tc.want)
+			}
+		})
+	}
+}
+
+func TestSecretsNeverAppearInProblems(t *testing.T) {
+	s := validSettings()
+	s.MailBackend = "smtp"
+	s.SMTPURL = "ftp://user:hunter2-secret@host"
+	err := s.Validate()
+	if err == nil || strings.Contains(err.Error(), "hunter2-secret") {
+		t.Fatalf("problem text leaks the SMTP password or is missing: %v", err)
+	}
+}

@@ -1,0 +1,126 @@
+package usecase
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/restreg/restreg/core"
+)
+
+// VerifyInput is a verify-registration request as the client sent it.
+type VerifyInput struct {
+	UserID    core.Value
+	Timestamp core.Value
+	Signature core.Value
+}
+
+// VerifyResult is a successful verification.
+type VerifyResult struct {
+	// Token is a login token, set with REGISTER_VERIFICATION_AUTO_LOGIN and
+	// LOGIN_RETRIEVE_TOKEN.
+	Token string
+}
+
+// VerifyRegistration activates an account from a signed link: POST
+// verify-registration/.
+type VerifyRegistration struct {
+	d *Deps
+}
+
+// NewVerifyRegistration returns the verify-registration use case.
+func NewVerifyRegistration(d *Deps) *VerifyRegistration { return &VerifyRegistration{d: d} }
+
+var (
+	userIDField    = charField{name: "user_id", required: true}
+	signatureField = charField{name: "signature", required: true}
+)
+
+// Handle checks the link and activates its user, emitting user_activated
+// exactly once per user however often (or concurrently) the link is posted.
+//
+// Errors: *core.ValidationError, *core.DetailError ("Invalid signature",
+// "Signature expired", "User not found"), core.ErrFlowDisabled,
+// core.ErrUnavailable.
+func (v *VerifyRegistration) Handle(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	d := v.d
+	s := &d.Settings
+	if !s.RegisterVerificationEnabled {
+		return VerifyResult{}, core.ErrFlowDisabled
+	}
+	errs := &core.ValidationError{}
+	userID, _ := userIDField.clean(in.UserID, errs)
+	timestamp, _ := cleanInteger("timestamp", in.Timestamp, errs)
+	signature, _ := signatureField.clean(in.Signature, errs)
+	if !errs.Empty() {
+		return VerifyResult{}, errs
+	}
+
+	// In one-time mode the salt depends on the user's verification flag, so
+	// the user is looked up before the signature can be checked.
+	var user core.User
+	salt := core.RegisterSalt(false, false)
+	if s.RegisterVerificationOneTimeUse {
+		u, err := v.find(ctx, userID)
+		if err != nil {
+			return VerifyResult{}, err
+		}
+		user = u
+		salt = core.RegisterSalt(true, u.IsActive)
+	}
+	data := map[string]string{"user_id": userID, "timestamp": strconv.FormatInt(timestamp, 10)}
+	if !d.Signer.Verify(data, salt, signature) {
+		return VerifyResult{}, core.Detail(core.MsgInvalidSignature)
+	}
+	now := d.Clock.Now()
+	if timestamp < now.Unix()-int64(s.RegisterVerificationPeriod.Seconds()) {
+		return VerifyResult{}, core.Detail(core.MsgSignatureExpired)
+	}
+	if !s.RegisterVerificationOneTimeUse {
+		u, err := v.find(ctx, userID)
+		if err != nil {
+			return VerifyResult{}, err
+		}
+		user = u
+	}
+
+	activated := user
+	activated.IsActive = true
+	changed, err := d.Store.ActivateUser(ctx, user.ID, newEvent(ctx, core.EventUserActivated, activated, now))
+	if err != nil {
+		if errors.Is(err, core.ErrNotFound) {
+			return VerifyResult{}, core.Detail(core.MsgUserNotFound)
+		}
+		return VerifyResult{}, fmt.Errorf("verify registration: activate: %w", err)
+	}
+	if changed {
+		d.eventsRecorded()
+	} else if s.RegisterVerificationOneTimeUse {
+		// Another request used this link between our lookup and our update:
+		// the flag in the salt has changed, so this use is no longer valid.
+		return VerifyResult{}, core.Detail(core.MsgInvalidSignature)
+	}
+
+	var res VerifyResult
+	if s.RegisterVerificationAutoLogin && s.LoginRetrieveToken {
+		token, err := d.Tokens.IssueToken(ctx, user.ID)
+		if err != nil {
+			return VerifyResult{}, fmt.Errorf("verify registration: auto-login: %w", err)
+		}
+		res.Token = token
+	}
+	return res, nil
+}
+
+func (v *VerifyRegistration) find(ctx context.Context, userID string) (core.User, error) {
+	u, err := v.d.findByVerificationID(ctx, userID)
+	switch {
+	case err == nil:
+		return u, nil
+	case errors.Is(err, core.ErrNotFound), errors.Is(err, core.ErrAmbiguous):
+		return core.User{}, core.Detail(core.MsgUserNotFound)
+	default:
+		return core.User{}, fmt.Errorf("verify registration: find user: %w", err)
+	}
+}

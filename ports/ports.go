@@ -1,0 +1,150 @@
+// Package ports declares what the core needs from the world. Every adapter of
+// a port runs that port's contract suite from ports/porttest, which is what
+// makes adapters swappable.
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/restreg/restreg/core"
+)
+
+// UserStore keeps users and records the events their changes emit in the same
+// atomic write (the outbox), so a signal is never lost nor sent for a change
+// that did not happen.
+type UserStore interface {
+	// CreateUser stores u (whose ID is already set) together with events.
+	// Errors: core.ErrUsernameTaken, core.ErrEmailTaken (checked in that
+	// order when both collide), core.ErrUnavailable.
+	CreateUser(ctx context.Context, u core.User, events ...core.Event) error
+
+	// DeleteInactiveUser removes a user that never became active together
+	// with all its unpublished events; used to undo a registration whose
+	// e-mail could not be sent. Deleting an active or missing user does
+	// nothing and returns core.ErrNotFound. Errors: core.ErrNotFound,
+	// core.ErrUnavailable.
+	DeleteInactiveUser(ctx context.Context, id string) error
+
+	// ActivateUser sets IsActive on an inactive user and records events in the
+	// same atomic write. Of many concurrent calls for one user exactly one
+	// returns true; the others (and calls on an already active user) return
+	// false and record nothing. Errors: core.ErrNotFound, core.ErrUnavailable.
+	ActivateUser(ctx context.Context, id string, events ...core.Event) (bool, error)
+
+	// FindUser returns the user whose field equals key (keys are the
+	// normalised forms: core.User.ID, UsernameKey or EmailKey). Errors:
+	// core.ErrNotFound, core.ErrAmbiguous (several users share an e-mail key),
+	// core.ErrUnavailable.
+	FindUser(ctx context.Context, field core.LookupField, key string) (core.User, error)
+
+	// SetPasswordHash replaces a user's stored hash (re-hashing on login).
+	// Errors: core.ErrNotFound, core.ErrUnavailable.
+	SetPasswordHash(ctx context.Context, id, hash string) error
+
+	// Ping reports whether the store can serve requests now (for /readyz).
+	// Errors: core.ErrUnavailable.
+	Ping(ctx context.Context) error
+}
+
+// Outbox is the store side of event delivery: the relay reads pending events
+// from it and removes them once the broker acknowledged them.
+type Outbox interface {
+	// PendingEvents returns up to limit events whose AvailableAt is not after
+	// now, in the order they were recorded. Errors: core.ErrUnavailable.
+	PendingEvents(ctx context.Context, now time.Time, limit int) ([]core.Event, error)
+
+	// MarkPublished removes the events with the given ids; unknown ids are
+	// ignored. Errors: core.ErrUnavailable.
+	MarkPublished(ctx context.Context, ids ...string) error
+
+	// ReleaseEvents makes the held events of a user available at once (after
+	// its verification e-mail was sent). Errors: core.ErrUnavailable.
+	ReleaseEvents(ctx context.Context, userID string, at time.Time) error
+
+	// Backlog returns how many events are recorded and not yet published, and
+	// when the oldest of them occurred (zero time when none). Errors:
+	// core.ErrUnavailable.
+	Backlog(ctx context.Context) (count int, oldest time.Time, err error)
+}
+
+// TokenStore keeps login tokens as SHA-256 digests only.
+type TokenStore interface {
+	// SaveToken records that digest (hex SHA-256 of a token) belongs to userID.
+	// Errors: core.ErrUnavailable.
+	SaveToken(ctx context.Context, digest, userID string, created time.Time) error
+
+	// UserIDForToken returns the user a token digest belongs to. Errors:
+	// core.ErrNotFound, core.ErrUnavailable.
+	UserIDForToken(ctx context.Context, digest string) (string, error)
+}
+
+// Store is everything a storage technology provides.
+type Store interface {
+	UserStore
+	Outbox
+	TokenStore
+}
+
+// Mailer sends one message.
+type Mailer interface {
+	// Send delivers msg. An error wrapping core.ErrUnavailable means a later
+	// retry may succeed (network, 429, 5xx); any other error is permanent.
+	Send(ctx context.Context, msg core.Message) error
+}
+
+// EventPublisher hands events to a broker.
+type EventPublisher interface {
+	// Publish returns nil only once the broker acknowledged every event.
+	// Errors: core.ErrUnavailable when the broker cannot be reached.
+	Publish(ctx context.Context, events ...core.Event) error
+}
+
+// PasswordHasher hashes and checks passwords within bounded resources.
+type PasswordHasher interface {
+	// Hash returns the encoded hash of password. Errors: core.ErrOverloaded
+	// when no hashing slot frees up in time, ctx.Err().
+	Hash(ctx context.Context, password string) (string, error)
+
+	// Check reports whether password matches encoded, and whether encoded
+	// should be replaced by a fresh Hash (other algorithm or weaker cost).
+	// Errors: core.ErrOverloaded, ctx.Err(); an unparseable hash is a
+	// mismatch, not an error.
+	Check(ctx context.Context, password, encoded string) (ok, rehash bool, err error)
+}
+
+// Clock tells the time; tests replace it to make links expire.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+}
+
+// Signer signs and checks verification data (Django-compatible by default).
+type Signer interface {
+	// Sign returns the signature of data under salt with the current key.
+	Sign(data map[string]string, salt string) string
+
+	// Verify reports whether sig signs data under salt with the current key
+	// or any fallback key, comparing in constant time.
+	Verify(data map[string]string, salt, sig string) bool
+}
+
+// VerificationURLBuilder turns signed parameters into the link that is mailed.
+type VerificationURLBuilder interface {
+	// BuildVerificationURL returns the link for user_id, timestamp and
+	// signature (the parameters, in that order).
+	BuildVerificationURL(userID, timestamp, signature string) (string, error)
+}
+
+// TokenIssuer issues login tokens.
+type TokenIssuer interface {
+	// IssueToken returns a new token for userID. Errors: core.ErrUnavailable.
+	IssueToken(ctx context.Context, userID string) (string, error)
+}
+
+// EmailComposer renders the verification e-mail for a user.
+type EmailComposer interface {
+	// ComposeVerification returns the message that carries verificationURL
+	// to u. Errors: rendering failures (a template bug).
+	ComposeVerification(ctx context.Context, u core.PublicUser, verificationURL string) (core.Message, error)
+}
