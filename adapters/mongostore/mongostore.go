@@ -229,25 +229,28 @@ const (
 	indexTokenUser      = "user_id"
 )
 
+// createIndexes creates each index on its own: FerretDB v1.24 panics on a
+// createIndexes command naming several indexes that already exist once it
+// has been restarted, and MongoDB treats each existing one as a no-op anyway.
 func (s *Store) createIndexes(ctx context.Context) error {
-	userIndexes := []mongo.IndexModel{
-		{Keys: bson.D{{Key: "username_key", Value: 1}}, Options: options.Index().SetName(indexUsernameKey).SetUnique(true)},
+	indexes := []struct {
+		coll  *mongo.Collection
+		model mongo.IndexModel
+	}{
+		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "username_key", Value: 1}}, Options: options.Index().SetName(indexUsernameKey).SetUnique(true)}},
 		// Sparse rather than partial: the field is stored only when non-empty,
 		// and FerretDB v1 refuses partialFilterExpression but already leaves
 		// missing fields out of its unique indexes.
-		{Keys: bson.D{{Key: "unique_email_key", Value: 1}}, Options: options.Index().SetName(indexUniqueEmailKey).SetUnique(true).SetSparse(true)},
-		{Keys: bson.D{{Key: "email_key", Value: 1}}, Options: options.Index().SetName(indexEmailKey)},
-		{Keys: bson.D{{Key: "outbox.available_at", Value: 1}}, Options: options.Index().SetName(indexOutboxAvail)},
-		{Keys: bson.D{{Key: "outbox.event_id", Value: 1}}, Options: options.Index().SetName(indexOutboxEventID)},
+		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "unique_email_key", Value: 1}}, Options: options.Index().SetName(indexUniqueEmailKey).SetUnique(true).SetSparse(true)}},
+		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "email_key", Value: 1}}, Options: options.Index().SetName(indexEmailKey)}},
+		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "outbox.available_at", Value: 1}}, Options: options.Index().SetName(indexOutboxAvail)}},
+		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "outbox.event_id", Value: 1}}, Options: options.Index().SetName(indexOutboxEventID)}},
+		{s.tokens, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}}, Options: options.Index().SetName(indexTokenUser)}},
 	}
-	if _, err := s.users.Indexes().CreateMany(ctx, userIndexes); err != nil {
-		return wrap("create user indexes", err)
-	}
-	tokenIndexes := []mongo.IndexModel{
-		{Keys: bson.D{{Key: "user_id", Value: 1}}, Options: options.Index().SetName(indexTokenUser)},
-	}
-	if _, err := s.tokens.Indexes().CreateMany(ctx, tokenIndexes); err != nil {
-		return wrap("create token indexes", err)
+	for _, ix := range indexes {
+		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {
+			return wrap("create index on "+ix.coll.Name(), err)
+		}
 	}
 	return nil
 }

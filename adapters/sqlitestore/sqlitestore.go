@@ -215,10 +215,10 @@ func (s *Store) explainInsertUser(ctx context.Context, tx *sql.Tx, u core.User, 
 		return errors.Join(err, qerr)
 	}
 	switch msg := err.Error(); {
-	case strings.Contains(msg, "users.unique_email_key"):
-		return errors.Join(core.ErrEmailTaken, err)
 	case taken:
 		return errors.Join(core.ErrUsernameTaken, err)
+	case strings.Contains(msg, "users.unique_email_key"):
+		return errors.Join(core.ErrEmailTaken, err)
 	case strings.Contains(msg, "users.id"):
 		return fmt.Errorf("user id already exists: %w", err)
 	}

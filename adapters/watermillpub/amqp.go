@@ -17,7 +17,8 @@ import (
 // EVENTS_URL=amqp://user:pass@host:5672/vhost) with Watermill's durable
 // pub/sub layout: one durable fanout exchange per topic, persistent messages,
 // and Publish waits for the broker's publisher confirm. Consumers bind their
-// own queues to the exchange.
+// own queues to the exchange; like any fanout, RabbitMQ drops a signal
+// published while no queue is bound.
 var AMQPModule = brokerModule("amqp", func(s core.Settings) (dialer, error) {
 	if s.EventsURL == "" {
 		return nil, errors.New("EVENTS_URL is required when EVENTS_BACKEND is amqp (amqp://user:pass@host:5672/)")

@@ -136,7 +136,7 @@ func (p *natsPublisher) ensureStream(topic string) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("nats: provision stream for %s: %w", topic, err)
+		return fmt.Errorf("provision stream for %s: %w", topic, err)
 	}
 	p.ensured.Store(topic, struct{}{})
 	return nil

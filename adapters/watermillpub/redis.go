@@ -43,6 +43,11 @@ func DialRedis(opts *redis.Options, log *slog.Logger) (message.Publisher, error)
 	if o.ClientName == "" {
 		o.ClientName = "restreg"
 	}
+	if o.DialerRetries == 0 {
+		// The outbox relay retries with its own backoff; retrying inside
+		// every dial as well only delays its report that Redis is down.
+		o.DialerRetries = 1
+	}
 	client := redis.NewClient(&o)
 	ctx, cancel := context.WithTimeout(context.Background(), redisPingTimeout)
 	defer cancel()

@@ -41,7 +41,7 @@ var Core = fx.Module("restreg",
 		newPasswordPolicy,
 		fx.Annotate(newSigner, fx.As(new(ports.Signer))),
 		fx.Annotate(newURLBuilder, fx.As(new(ports.VerificationURLBuilder))),
-		fx.Annotate(newComposer, fx.As(new(ports.EmailComposer))),
+		newComposer,
 		fx.Annotate(newTokenIssuer, fx.As(new(ports.TokenIssuer))),
 		newRelay,
 		newDeps,
@@ -144,8 +144,25 @@ func newURLBuilder(s core.Settings) usecase.QueryURLBuilder {
 	return usecase.QueryURLBuilder{Base: s.RegisterVerificationURL}
 }
 
-func newComposer(s core.Settings) (*email.Composer, error) {
-	return email.NewComposer(templates.Register, s.RegisterVerificationEmailTemplates, s.VerificationFromEmail, s.ReplyTo())
+// newComposer parses the e-mail templates at start-up, so a broken template
+// stops the server before it accepts a registration.
+func newComposer(s core.Settings) (ports.EmailComposer, error) {
+	if !s.RegisterVerificationEnabled {
+		return noVerificationMail{}, nil
+	}
+	c, err := email.NewComposer(templates.Register, s.RegisterVerificationEmailTemplates, s.VerificationFromEmail, s.ReplyTo())
+	if err != nil {
+		return nil, fmt.Errorf("verification e-mail templates: %w", err)
+	}
+	return c, nil
+}
+
+// noVerificationMail stands in for the composer when verification is off
+// and no From address is configured; nothing asks it for a message then.
+type noVerificationMail struct{}
+
+func (noVerificationMail) ComposeVerification(context.Context, core.PublicUser, string) (core.Message, error) {
+	return core.Message{}, errors.New("verification e-mail is switched off (REGISTER_VERIFICATION_ENABLED=false)")
 }
 
 func newTokenIssuer(store ports.TokenStore, clock ports.Clock) usecase.OpaqueTokens {

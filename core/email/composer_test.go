@@ -15,8 +15,11 @@ import (
 
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/email"
+	"github.com/restreg/restreg/ports"
 	"github.com/restreg/restreg/templates"
 )
+
+var _ ports.EmailComposer = (*email.Composer)(nil)
 
 const (
 	from    = "Restreg <noreply@example.com>"

@@ -63,8 +63,9 @@ func ParseEnvelope(msg core.Message) (Envelope, error) {
 // when empty), From, Reply-To, To, Subject (RFC 2047 encoded when not plain
 // ASCII), and a MIME body — multipart/alternative with the text part first
 // and the HTML part second, or a single text/plain part when msg.HTML is
-// empty. Bodies are UTF-8, quoted-printable, so every line is short and
-// 7-bit whatever the content. Errors: an address does not parse.
+// empty. Bodies are UTF-8: sent as they are (7bit) when plain ASCII with
+// lines of legal length, quoted-printable otherwise, so the message is 7-bit
+// clean whatever the content. Errors: an address does not parse.
 func Render(msg core.Message, now time.Time, messageIDDomain string) ([]byte, error) {
 	env, err := ParseEnvelope(msg)
 	if err != nil {
@@ -77,13 +78,13 @@ func Render(msg core.Message, now time.Time, messageIDDomain string) ([]byte, er
 	var b bytes.Buffer
 	writeHeader(&b, "Date", now.Format(time.RFC1123Z))
 	writeHeader(&b, "Message-ID", "<"+randomHex(16)+"@"+messageIDDomain+">")
-	writeHeader(&b, "From", env.From.String())
+	writeHeader(&b, "From", formatAddress(env.From))
 	if env.ReplyTo != nil {
-		writeHeader(&b, "Reply-To", env.ReplyTo.String())
+		writeHeader(&b, "Reply-To", formatAddress(env.ReplyTo))
 	}
 	to := make([]string, len(env.To))
 	for i, a := range env.To {
-		to[i] = a.String()
+		to[i] = formatAddress(a)
 	}
 	writeHeader(&b, "To", strings.Join(to, ", "))
 	writeHeader(&b, "Subject", encodeHeaderText(OneLine(msg.Subject)))
@@ -91,9 +92,9 @@ func Render(msg core.Message, now time.Time, messageIDDomain string) ([]byte, er
 
 	if msg.HTML == "" {
 		writeHeader(&b, "Content-Type", "text/plain; charset=utf-8")
-		writeHeader(&b, "Content-Transfer-Encoding", "quoted-printable")
+		writeHeader(&b, "Content-Transfer-Encoding", transferEncoding(msg.Text))
 		b.WriteString("\r\n")
-		if err := writeQuotedPrintable(&b, msg.Text); err != nil {
+		if err := writeBody(&b, msg.Text); err != nil {
 			return nil, err
 		}
 		return b.Bytes(), nil
@@ -109,12 +110,12 @@ func Render(msg core.Message, now time.Time, messageIDDomain string) ([]byte, er
 	} {
 		w, err := mw.CreatePart(textproto.MIMEHeader{
 			"Content-Type":              {part.mediaType},
-			"Content-Transfer-Encoding": {"quoted-printable"},
+			"Content-Transfer-Encoding": {transferEncoding(part.content)},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("email: render MIME part: %w", err)
 		}
-		if err := writeQuotedPrintable(w, part.content); err != nil {
+		if err := writeBody(w, part.content); err != nil {
 			return nil, err
 		}
 	}
@@ -125,7 +126,42 @@ func Render(msg core.Message, now time.Time, messageIDDomain string) ([]byte, er
 	return b.Bytes(), nil
 }
 
-func writeQuotedPrintable(w io.Writer, s string) error {
+// maxLine is RFC 5322's hard limit on a line, CRLF excluded.
+const maxLine = 998
+
+// transferEncoding picks 7bit for ASCII text whose lines fit, so a person
+// reading the raw message (a .eml file in an editor, a load generator
+// grepping for links) sees every URL exactly as sent, and quoted-printable
+// for anything else, which keeps lines short and 7-bit whatever the content.
+func transferEncoding(s string) string {
+	line := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\n' || c == '\r':
+			line = 0
+		case c == '\t' || (c >= ' ' && c <= '~'):
+			line++
+			if line > maxLine {
+				return "quoted-printable"
+			}
+		default:
+			return "quoted-printable"
+		}
+	}
+	return "7bit"
+}
+
+// writeBody writes s in the encoding transferEncoding chose, with CRLF line
+// endings.
+func writeBody(w io.Writer, s string) error {
+	if transferEncoding(s) == "7bit" {
+		s = strings.ReplaceAll(s, "\r\n", "\n")
+		s = strings.ReplaceAll(s, "\r", "\n")
+		if _, err := io.WriteString(w, strings.ReplaceAll(s, "\n", "\r\n")); err != nil {
+			return fmt.Errorf("email: write body: %w", err)
+		}
+		return nil
+	}
 	qp := quotedprintable.NewWriter(w)
 	if _, err := io.WriteString(qp, strings.ToValidUTF8(s, "\uFFFD")); err != nil {
 		return fmt.Errorf("email: encode body: %w", err)
@@ -178,6 +214,16 @@ func encodeHeaderText(s string) string {
 		s = s[n:]
 	}
 	return strings.Join(words, " ")
+}
+
+// formatAddress writes a as a header value: "Name <addr>" with the name
+// quoted or RFC 2047 encoded as needed, or the bare address when unnamed.
+func formatAddress(a *mail.Address) string {
+	s := a.String()
+	if a.Name == "" {
+		return strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")
+	}
+	return s
 }
 
 func domainOf(addr string) string {

@@ -93,6 +93,12 @@ func TestRenderMultipartAlternativeParsesBack(t *testing.T) {
 	if to, err := m.Header.AddressList("To"); err != nil || len(to) != 1 || to[0].Address != "ann@example.com" {
 		t.Errorf("To = %v (%v)", to, err)
 	}
+	// Unnamed addresses are written bare, named ones as "Name <addr>".
+	for _, h := range []string{"\r\nFrom: \"Restreg\" <noreply@example.com>\r\n", "\r\nReply-To: support@example.com\r\n", "\r\nTo: ann@example.com\r\n"} {
+		if !bytes.Contains(raw, []byte(h)) {
+			t.Errorf("message lacks header line %q", h)
+		}
+	}
 	if s := m.Header.Get("Subject"); s != msg.Subject {
 		t.Errorf("Subject = %q", s)
 	}
@@ -114,12 +120,15 @@ func TestRenderMultipartAlternativeParsesBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cte := p.Header.Get("Content-Transfer-Encoding"); cte != "quoted-printable" {
-			t.Errorf("part %d Content-Transfer-Encoding = %q", len(parts)+1, cte)
-		}
 		ct := p.Header.Get("Content-Type")
-		body := readAll(t, quotedprintable.NewReader(p))
+		cte := p.Header.Get("Content-Transfer-Encoding")
+		body := decode(t, cte, p)
 		parts = append(parts, ct)
+		// ASCII text goes as it is; the HTML part holds "Zoë" and must be
+		// quoted-printable to stay 7-bit.
+		if want := map[int]string{1: "7bit", 2: "quoted-printable"}[len(parts)]; cte != want {
+			t.Errorf("part %d Content-Transfer-Encoding = %q, want %q", len(parts), cte, want)
+		}
 		switch len(parts) {
 		case 1:
 			if ct != "text/plain; charset=utf-8" {
@@ -150,16 +159,53 @@ func TestRenderTextOnlyIsOneTextPart(t *testing.T) {
 	if ct := m.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
 		t.Fatalf("Content-Type = %q", ct)
 	}
-	if cte := m.Header.Get("Content-Transfer-Encoding"); cte != "quoted-printable" {
-		t.Fatalf("Content-Transfer-Encoding = %q", cte)
-	}
 	if _, ok := m.Header["Reply-To"]; ok {
 		t.Fatal("Reply-To written for a message without one")
 	}
-	body := readAll(t, quotedprintable.NewReader(m.Body))
+	body := decode(t, m.Header.Get("Content-Transfer-Encoding"), m.Body)
 	if want := strings.ReplaceAll(msg.Text, "\n", "\r\n"); body != want {
 		t.Fatalf("body:\n got %q\nwant %q", body, want)
 	}
+}
+
+func TestRenderPicksTheTransferEncodingByContent(t *testing.T) {
+	link := "https://app.example.com/verify-user/?user_id=1&timestamp=1700000000&signature=" + strings.Repeat("x", 120)
+	for _, tc := range []struct{ name, text, cte string }{
+		{"ASCII stays readable", "Open\n\n" + link + "\n\n", "7bit"},
+		{"bare CR and LF become CRLF", "a\rb\nc\r\n", "7bit"},
+		{"non-ASCII", "Grüße\n" + link + "\n", "quoted-printable"},
+		{"control character", "bell\x07\n", "quoted-printable"},
+		{"line over 998 characters", strings.Repeat("y", 999) + "\n", "quoted-printable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := sample()
+			msg.HTML, msg.Text = "", tc.text
+			m, raw := render(t, msg)
+			cte := m.Header.Get("Content-Transfer-Encoding")
+			if cte != tc.cte {
+				t.Fatalf("Content-Transfer-Encoding = %q, want %q", cte, tc.cte)
+			}
+			want := strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(tc.text, "\r\n", "\n"), "\r", "\n"), "\n", "\r\n")
+			if body := decode(t, cte, m.Body); body != want {
+				t.Fatalf("body decodes to %q, want %q", body, want)
+			}
+			if tc.cte == "7bit" && !bytes.Contains(raw, []byte(link)) && strings.Contains(tc.text, link) {
+				t.Fatal("the raw message does not show the link verbatim")
+			}
+		})
+	}
+}
+
+func decode(t *testing.T, cte string, r io.Reader) string {
+	t.Helper()
+	switch cte {
+	case "7bit":
+		return readAll(t, r)
+	case "quoted-printable":
+		return readAll(t, quotedprintable.NewReader(r))
+	}
+	t.Fatalf("unexpected Content-Transfer-Encoding %q", cte)
+	return ""
 }
 
 func TestRenderEncodesNonASCIIHeaders(t *testing.T) {

@@ -83,7 +83,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	timer := time.NewTimer(r.interval)
 	defer timer.Stop()
 	for {
-		_, err := r.drain(ctx)
+		err := r.drain(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -122,7 +122,7 @@ func (r *Relay) Run(ctx context.Context) error {
 // graceful shutdown. Events it could not publish stay in the outbox for the
 // next start; the error says why.
 func (r *Relay) Flush(ctx context.Context) error {
-	if _, err := r.drain(ctx); err != nil {
+	if err := r.drain(ctx); err != nil {
 		return fmt.Errorf("outbox relay: flush: %w", err)
 	}
 	return nil
@@ -138,44 +138,41 @@ func (r *Relay) Backlog(ctx context.Context) (int, time.Time, error) {
 	return n, oldest, nil
 }
 
-// drain publishes batches until nothing is available or something fails,
-// and returns how many events it published.
-func (r *Relay) drain(ctx context.Context) (int, error) {
+// drain publishes batches until nothing is available or something fails.
+func (r *Relay) drain(ctx context.Context) error {
 	select {
 	case r.pass <- struct{}{}:
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return ctx.Err()
 	}
 	defer func() { <-r.pass }()
 
 	if len(r.unmarked) > 0 {
 		if err := r.outbox.MarkPublished(ctx, r.unmarked...); err != nil {
-			return 0, fmt.Errorf("mark %d published events: %w", len(r.unmarked), err)
+			return fmt.Errorf("mark %d published events: %w", len(r.unmarked), err)
 		}
 		r.unmarked = nil
 	}
-	total := 0
 	for {
 		events, err := r.outbox.PendingEvents(ctx, r.clock.Now(), r.batch)
 		if err != nil {
-			return total, fmt.Errorf("read pending events: %w", err)
+			return fmt.Errorf("read pending events: %w", err)
 		}
 		if len(events) == 0 {
-			return total, nil
+			return nil
 		}
 		published, pubErr := r.publishInOrder(ctx, events)
-		total += len(published)
 		if len(published) > 0 {
 			if err := r.outbox.MarkPublished(ctx, published...); err != nil {
 				r.unmarked = published
-				return total, errors.Join(pubErr, fmt.Errorf("mark %d published events: %w", len(published), err))
+				return errors.Join(pubErr, fmt.Errorf("mark %d published events: %w", len(published), err))
 			}
 		}
 		if pubErr != nil {
-			return total, pubErr
+			return pubErr
 		}
 		if len(events) < r.batch {
-			return total, nil
+			return nil
 		}
 	}
 }

@@ -261,6 +261,7 @@ func TestRegisterStagesAnswerInOrder(t *testing.T) {
 	f := newFixture(t, nil)
 	// Stage 1 wins over stage 2: a missing username hides the weak password.
 	in := registration("")
+	in.Email = core.Str("ann@example.com")
 	in.Password, in.PasswordConfirm = core.Str("123"), core.Str("123")
 	_, err := f.reg.Handle(context.Background(), in)
 	var verr *core.ValidationError

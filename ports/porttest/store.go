@@ -24,18 +24,18 @@ type StoreOptions struct {
 	SkipConcurrency string
 }
 
-// baseTime is a fixed instant with a sub-second part, far from the wall
+// storeEpoch is a fixed instant with a sub-second part, far from the wall
 // clock, so that the suite never depends on when it runs.
-var baseTime = time.Date(2031, time.March, 14, 15, 9, 26, 535897932, time.UTC)
+var storeEpoch = time.Date(2031, time.March, 14, 15, 9, 26, 535897932, time.UTC)
 
-var sequence atomic.Int64
+var storeSeq atomic.Int64
 
 // NewUser returns an inactive user named name with a unique ID, the username
 // and e-mail keys a case-insensitive deployment with unique e-mails derives
 // from name, and a fixed CreatedAt. Two calls with one name give two users
 // that collide on both keys.
 func NewUser(name string) core.User {
-	n := sequence.Add(1)
+	n := storeSeq.Add(1)
 	email := name + "@Example.COM"
 	key := strings.ToLower(name + "@example.com")
 	return core.User{
@@ -48,14 +48,14 @@ func NewUser(name string) core.User {
 		FirstName:      "First " + name,
 		LastName:       "Last " + name,
 		PasswordHash:   "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$" + name,
-		CreatedAt:      baseTime,
+		CreatedAt:      storeEpoch,
 	}
 }
 
 // NewEvent returns an event of type typ about u with a unique ID, occurring
 // and available at at, and the request details filled in.
 func NewEvent(typ core.EventType, u core.User, at time.Time) core.Event {
-	n := sequence.Add(1)
+	n := storeSeq.Add(1)
 	return core.Event{
 		ID:         fmt.Sprintf("event-%d-%s", n, typ),
 		Type:       typ,
@@ -105,7 +105,7 @@ func storeUsers(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		u.FirstName = "Zoë 🦊"
 		u.LastName = "Ærøskøbing-山田"
 		u.CreatedAt = time.Date(2029, time.February, 3, 4, 5, 6, 789000000, time.FixedZone("UTC+05:30", 5*3600+1800))
-		mustCreate(t, s, u)
+		mustCreateUser(t, s, u)
 
 		for _, by := range []struct {
 			field core.LookupField
@@ -115,7 +115,7 @@ func storeUsers(t *testing.T, newStore func(t *testing.T) ports.Store) {
 			if err != nil {
 				t.Fatalf("FindUser(%s, %q): %v", by.field, by.key, err)
 			}
-			assertUser(t, got, u)
+			checkUser(t, got, u)
 		}
 	})
 
@@ -125,12 +125,12 @@ func storeUsers(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		u.Email, u.EmailKey, u.UniqueEmailKey = "", "", ""
 		u.FirstName, u.LastName = "", ""
 		u.IsActive = true
-		mustCreate(t, s, u)
+		mustCreateUser(t, s, u)
 		got, err := s.FindUser(t.Context(), core.ByUsernameKey, u.UsernameKey)
 		if err != nil {
 			t.Fatalf("FindUser by username key: %v", err)
 		}
-		assertUser(t, got, u)
+		checkUser(t, got, u)
 	})
 
 	t.Run("unknown and empty keys are not found", func(t *testing.T) {
@@ -139,8 +139,8 @@ func storeUsers(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		withMail := NewUser("alice")
 		noMail := NewUser("bob")
 		noMail.Email, noMail.EmailKey, noMail.UniqueEmailKey = "", "", ""
-		mustCreate(t, s, withMail)
-		mustCreate(t, s, noMail)
+		mustCreateUser(t, s, withMail)
+		mustCreateUser(t, s, noMail)
 		for _, field := range []core.LookupField{core.ByID, core.ByUsernameKey, core.ByEmailKey} {
 			for _, key := range []string{"nobody", ""} {
 				_, err := s.FindUser(ctx, field, key)
@@ -158,8 +158,8 @@ func storeUsers(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		upper := NewUser("Carol")
 		upper.UsernameKey = "Carol"
 		upper.Email, upper.EmailKey, upper.UniqueEmailKey = "", "", ""
-		mustCreate(t, s, lower)
-		mustCreate(t, s, upper)
+		mustCreateUser(t, s, lower)
+		mustCreateUser(t, s, upper)
 		for key, want := range map[string]string{"carol": lower.ID, "Carol": upper.ID} {
 			got, err := s.FindUser(ctx, core.ByUsernameKey, key)
 			if err != nil {
@@ -180,8 +180,8 @@ func storeUsers(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		b := NewUser("erin")
 		a.UniqueEmailKey, b.UniqueEmailKey = "", ""
 		b.Email, b.EmailKey = a.Email, a.EmailKey
-		mustCreate(t, s, a)
-		mustCreate(t, s, b)
+		mustCreateUser(t, s, a)
+		mustCreateUser(t, s, b)
 		_, err := s.FindUser(t.Context(), core.ByEmailKey, a.EmailKey)
 		if !errors.Is(err, core.ErrAmbiguous) {
 			t.Fatalf("FindUser by shared e-mail key = %v, want core.ErrAmbiguous", err)
@@ -193,7 +193,7 @@ func storeUniqueness(t *testing.T, newStore func(t *testing.T) ports.Store) {
 	t.Run("a duplicate username key is ErrUsernameTaken", func(t *testing.T) {
 		s := newStore(t)
 		first := NewUser("frank")
-		mustCreate(t, s, first)
+		mustCreateUser(t, s, first)
 		dup := NewUser("other")
 		dup.Username, dup.UsernameKey = "FRANK", first.UsernameKey
 		err := s.CreateUser(t.Context(), dup)
@@ -208,7 +208,7 @@ func storeUniqueness(t *testing.T, newStore func(t *testing.T) ports.Store) {
 	t.Run("a duplicate unique e-mail key is ErrEmailTaken", func(t *testing.T) {
 		s := newStore(t)
 		first := NewUser("grace")
-		mustCreate(t, s, first)
+		mustCreateUser(t, s, first)
 		dup := NewUser("heidi")
 		dup.Email, dup.EmailKey, dup.UniqueEmailKey = "GRACE@example.com", first.EmailKey, first.UniqueEmailKey
 		err := s.CreateUser(t.Context(), dup)
@@ -226,8 +226,8 @@ func storeUniqueness(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		// report the username merely because it met that index first.
 		byName := NewUser("ivan")
 		byMail := NewUser("judy")
-		mustCreate(t, s, byMail)
-		mustCreate(t, s, byName)
+		mustCreateUser(t, s, byMail)
+		mustCreateUser(t, s, byName)
 		dup := NewUser("x")
 		dup.UsernameKey = byName.UsernameKey
 		dup.EmailKey, dup.UniqueEmailKey = byMail.EmailKey, byMail.UniqueEmailKey
@@ -262,14 +262,14 @@ func storeUniqueness(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		claim.Email, claim.EmailKey, claim.UniqueEmailKey = "shared@example.com", "shared@example.com", "shared@example.com"
 		users = append(users, claim)
 		for _, u := range users {
-			mustCreate(t, s, u)
+			mustCreateUser(t, s, u)
 		}
 		for _, u := range users {
 			got, err := s.FindUser(ctx, core.ByID, u.ID)
 			if err != nil {
 				t.Fatalf("FindUser(%q): %v", u.ID, err)
 			}
-			assertUser(t, got, u)
+			checkUser(t, got, u)
 		}
 		if _, err := s.FindUser(ctx, core.ByEmailKey, "shared@example.com"); !errors.Is(err, core.ErrAmbiguous) {
 			t.Errorf("FindUser by an e-mail key four users share = %v, want core.ErrAmbiguous", err)
@@ -285,15 +285,15 @@ func storeUniqueness(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		s := newStore(t)
 		ctx := t.Context()
 		first := NewUser("mallory")
-		firstEvent := NewEvent(core.EventUserRegistered, first, baseTime)
-		mustCreate(t, s, first, firstEvent)
+		firstEvent := NewEvent(core.EventUserRegistered, first, storeEpoch)
+		mustCreateUser(t, s, first, firstEvent)
 
 		byName := NewUser("mallory")
 		byName.EmailKey, byName.UniqueEmailKey = "other@example.com", "other@example.com"
 		byMail := NewUser("niaj")
 		byMail.EmailKey, byMail.UniqueEmailKey = first.EmailKey, first.UniqueEmailKey
 		for _, dup := range []core.User{byName, byMail} {
-			ev := NewEvent(core.EventUserRegistered, dup, baseTime)
+			ev := NewEvent(core.EventUserRegistered, dup, storeEpoch)
 			if err := s.CreateUser(ctx, dup, ev); err == nil {
 				t.Fatalf("CreateUser(%q) colliding with an existing user succeeded", dup.ID)
 			}
@@ -304,8 +304,8 @@ func storeUniqueness(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		if _, err := s.FindUser(ctx, core.ByEmailKey, "other@example.com"); !errors.Is(err, core.ErrNotFound) {
 			t.Errorf("rejected user's e-mail key: FindUser = %v, want core.ErrNotFound", err)
 		}
-		assertPending(t, s, baseTime.Add(time.Hour), firstEvent)
-		assertBacklog(t, s, 1, firstEvent.OccurredAt)
+		checkPending(t, s, storeEpoch.Add(time.Hour), firstEvent)
+		checkBacklog(t, s, 1, firstEvent.OccurredAt)
 	})
 }
 
@@ -315,37 +315,40 @@ func storeOutbox(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		ctx := t.Context()
 		a := NewUser("olivia")
 		b := NewUser("peggy")
-		a1 := NewEvent(core.EventUserRegistered, a, baseTime)
-		a2 := NewEvent("custom_signal", a, baseTime.Add(time.Second))
+		a1 := NewEvent(core.EventUserRegistered, a, storeEpoch)
+		a2 := NewEvent("custom_signal", a, storeEpoch.Add(time.Second))
 		a2.Version = 7
 		a2.Request = core.RequestInfo{ID: "r-ü", RemoteAddr: "[2001:db8::1]:443", UserAgent: ""}
-		b1 := NewEvent(core.EventUserRegistered, b, baseTime.Add(2*time.Second))
-		mustCreate(t, s, a, a1, a2)
-		mustCreate(t, s, b, b1)
+		b1 := NewEvent(core.EventUserRegistered, b, storeEpoch.Add(2*time.Second))
+		// IDs that sort against record order, so that order by ID fails.
+		a1.ID, a2.ID, b1.ID = "z-"+a1.ID, "y-"+a2.ID, "x-"+b1.ID
+		mustCreateUser(t, s, a, a1, a2)
+		mustCreateUser(t, s, b, b1)
 		activated := a
 		activated.IsActive = true
-		a3 := NewEvent(core.EventUserActivated, activated, baseTime.Add(3*time.Second))
+		a3 := NewEvent(core.EventUserActivated, activated, storeEpoch.Add(3*time.Second))
+		a3.ID = "w-" + a3.ID
 		if ok, err := s.ActivateUser(ctx, a.ID, a3); err != nil || !ok {
 			t.Fatalf("ActivateUser = %v, %v; want true, nil", ok, err)
 		}
-		now := baseTime.Add(time.Minute)
-		assertPending(t, s, now, a1, a2, b1, a3)
+		now := storeEpoch.Add(time.Minute)
+		checkPending(t, s, now, a1, a2, b1, a3)
 
 		got, err := s.PendingEvents(ctx, now, 2)
 		if err != nil {
 			t.Fatalf("PendingEvents(limit 2): %v", err)
 		}
-		assertEvents(t, got, a1, a2)
+		checkEventList(t, got, a1, a2)
 	})
 
 	t.Run("events are pending only once available", func(t *testing.T) {
 		s := newStore(t)
 		u := NewUser("rupert")
-		ev := NewEvent(core.EventUserRegistered, u, baseTime)
-		ev.AvailableAt = baseTime.Add(10 * time.Second)
-		mustCreate(t, s, u, ev)
-		assertPending(t, s, baseTime.Add(9*time.Second))
-		assertPending(t, s, baseTime.Add(10*time.Second), ev)
+		ev := NewEvent(core.EventUserRegistered, u, storeEpoch)
+		ev.AvailableAt = storeEpoch.Add(10 * time.Second)
+		mustCreateUser(t, s, u, ev)
+		checkPending(t, s, storeEpoch.Add(9*time.Second))
+		checkPending(t, s, storeEpoch.Add(10*time.Second), ev)
 	})
 
 	t.Run("releasing a user's held events makes them pending at once", func(t *testing.T) {
@@ -353,22 +356,22 @@ func storeOutbox(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		ctx := t.Context()
 		held := NewUser("sybil")
 		other := NewUser("trent")
-		h1 := NewEvent(core.EventUserRegistered, held, baseTime)
-		h1.AvailableAt = baseTime.Add(24 * time.Hour)
-		o1 := NewEvent(core.EventUserRegistered, other, baseTime.Add(time.Second))
-		o1.AvailableAt = baseTime.Add(24 * time.Hour)
-		mustCreate(t, s, held, h1)
-		mustCreate(t, s, other, o1)
-		now := baseTime.Add(time.Minute)
-		assertPending(t, s, now)
+		h1 := NewEvent(core.EventUserRegistered, held, storeEpoch)
+		h1.AvailableAt = storeEpoch.Add(24 * time.Hour)
+		o1 := NewEvent(core.EventUserRegistered, other, storeEpoch.Add(time.Second))
+		o1.AvailableAt = storeEpoch.Add(24 * time.Hour)
+		mustCreateUser(t, s, held, h1)
+		mustCreateUser(t, s, other, o1)
+		now := storeEpoch.Add(time.Minute)
+		checkPending(t, s, now)
 		if err := s.ReleaseEvents(ctx, held.ID, now); err != nil {
 			t.Fatalf("ReleaseEvents: %v", err)
 		}
-		assertPending(t, s, now, h1)
+		checkPending(t, s, now, h1)
 		if err := s.ReleaseEvents(ctx, "no-such-user", now); err != nil {
 			t.Fatalf("ReleaseEvents for a user without events: %v", err)
 		}
-		assertPending(t, s, now, h1)
+		checkPending(t, s, now, h1)
 	})
 
 	t.Run("published events are no longer pending", func(t *testing.T) {
@@ -377,39 +380,39 @@ func storeOutbox(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		var events []core.Event
 		for i := range 3 {
 			u := NewUser(fmt.Sprintf("pub%d", i))
-			ev := NewEvent(core.EventUserRegistered, u, baseTime.Add(time.Duration(i)*time.Second))
-			mustCreate(t, s, u, ev)
+			ev := NewEvent(core.EventUserRegistered, u, storeEpoch.Add(time.Duration(i)*time.Second))
+			mustCreateUser(t, s, u, ev)
 			events = append(events, ev)
 		}
 		if err := s.MarkPublished(ctx, events[0].ID, events[2].ID, "unknown-event-id"); err != nil {
 			t.Fatalf("MarkPublished: %v", err)
 		}
-		assertPending(t, s, baseTime.Add(time.Hour), events[1])
-		assertBacklog(t, s, 1, events[1].OccurredAt)
+		checkPending(t, s, storeEpoch.Add(time.Hour), events[1])
+		checkBacklog(t, s, 1, events[1].OccurredAt)
 		if err := s.MarkPublished(ctx); err != nil {
 			t.Fatalf("MarkPublished with no ids: %v", err)
 		}
 		if err := s.MarkPublished(ctx, events[0].ID); err != nil {
 			t.Fatalf("MarkPublished of an already published event: %v", err)
 		}
-		assertPending(t, s, baseTime.Add(time.Hour), events[1])
+		checkPending(t, s, storeEpoch.Add(time.Hour), events[1])
 	})
 
 	t.Run("the backlog counts unpublished events, held ones too, and gives the oldest", func(t *testing.T) {
 		s := newStore(t)
-		assertBacklog(t, s, 0, time.Time{})
+		checkBacklog(t, s, 0, time.Time{})
 		late := NewUser("uma")
 		early := NewUser("victor")
-		lateEv := NewEvent(core.EventUserRegistered, late, baseTime.Add(time.Hour))
-		earlyEv := NewEvent(core.EventUserRegistered, early, baseTime)
-		earlyEv.AvailableAt = baseTime.Add(48 * time.Hour)
-		mustCreate(t, s, late, lateEv)
-		mustCreate(t, s, early, earlyEv)
-		assertBacklog(t, s, 2, earlyEv.OccurredAt)
+		lateEv := NewEvent(core.EventUserRegistered, late, storeEpoch.Add(time.Hour))
+		earlyEv := NewEvent(core.EventUserRegistered, early, storeEpoch)
+		earlyEv.AvailableAt = storeEpoch.Add(48 * time.Hour)
+		mustCreateUser(t, s, late, lateEv)
+		mustCreateUser(t, s, early, earlyEv)
+		checkBacklog(t, s, 2, earlyEv.OccurredAt)
 		if err := s.MarkPublished(t.Context(), earlyEv.ID, lateEv.ID); err != nil {
 			t.Fatalf("MarkPublished: %v", err)
 		}
-		assertBacklog(t, s, 0, time.Time{})
+		checkBacklog(t, s, 0, time.Time{})
 	})
 }
 
@@ -418,12 +421,12 @@ func storeActivation(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		s := newStore(t)
 		ctx := t.Context()
 		u := NewUser("walter")
-		reg := NewEvent(core.EventUserRegistered, u, baseTime)
-		mustCreate(t, s, u, reg)
+		reg := NewEvent(core.EventUserRegistered, u, storeEpoch)
+		mustCreateUser(t, s, u, reg)
 
 		active := u
 		active.IsActive = true
-		first := NewEvent(core.EventUserActivated, active, baseTime.Add(time.Second))
+		first := NewEvent(core.EventUserActivated, active, storeEpoch.Add(time.Second))
 		ok, err := s.ActivateUser(ctx, u.ID, first)
 		if err != nil || !ok {
 			t.Fatalf("first ActivateUser = %v, %v; want true, nil", ok, err)
@@ -432,37 +435,37 @@ func storeActivation(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		if err != nil {
 			t.Fatalf("FindUser: %v", err)
 		}
-		assertUser(t, got, active)
+		checkUser(t, got, active)
 
-		second := NewEvent(core.EventUserActivated, active, baseTime.Add(2*time.Second))
+		second := NewEvent(core.EventUserActivated, active, storeEpoch.Add(2*time.Second))
 		ok, err = s.ActivateUser(ctx, u.ID, second)
 		if err != nil || ok {
 			t.Fatalf("second ActivateUser = %v, %v; want false, nil", ok, err)
 		}
-		assertPending(t, s, baseTime.Add(time.Hour), reg, first)
-		assertBacklog(t, s, 2, reg.OccurredAt)
+		checkPending(t, s, storeEpoch.Add(time.Hour), reg, first)
+		checkBacklog(t, s, 2, reg.OccurredAt)
 	})
 
 	t.Run("a user created active is not activated again", func(t *testing.T) {
 		s := newStore(t)
 		u := NewUser("xavier")
 		u.IsActive = true
-		mustCreate(t, s, u)
-		ok, err := s.ActivateUser(t.Context(), u.ID, NewEvent(core.EventUserActivated, u, baseTime))
+		mustCreateUser(t, s, u)
+		ok, err := s.ActivateUser(t.Context(), u.ID, NewEvent(core.EventUserActivated, u, storeEpoch))
 		if err != nil || ok {
 			t.Fatalf("ActivateUser on an active user = %v, %v; want false, nil", ok, err)
 		}
-		assertBacklog(t, s, 0, time.Time{})
+		checkBacklog(t, s, 0, time.Time{})
 	})
 
 	t.Run("activating an unknown user is ErrNotFound and records nothing", func(t *testing.T) {
 		s := newStore(t)
 		ghost := NewUser("ghost")
-		ok, err := s.ActivateUser(t.Context(), ghost.ID, NewEvent(core.EventUserActivated, ghost, baseTime))
+		ok, err := s.ActivateUser(t.Context(), ghost.ID, NewEvent(core.EventUserActivated, ghost, storeEpoch))
 		if !errors.Is(err, core.ErrNotFound) || ok {
 			t.Fatalf("ActivateUser on an unknown user = %v, %v; want false, core.ErrNotFound", ok, err)
 		}
-		assertBacklog(t, s, 0, time.Time{})
+		checkBacklog(t, s, 0, time.Time{})
 	})
 }
 
@@ -472,11 +475,11 @@ func storeDeletion(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		ctx := t.Context()
 		gone := NewUser("yvonne")
 		kept := NewUser("zed")
-		goneEv := NewEvent(core.EventUserRegistered, gone, baseTime)
-		goneEv.AvailableAt = baseTime.Add(time.Hour)
-		keptEv := NewEvent(core.EventUserRegistered, kept, baseTime.Add(time.Second))
-		mustCreate(t, s, gone, goneEv)
-		mustCreate(t, s, kept, keptEv)
+		goneEv := NewEvent(core.EventUserRegistered, gone, storeEpoch)
+		goneEv.AvailableAt = storeEpoch.Add(time.Hour)
+		keptEv := NewEvent(core.EventUserRegistered, kept, storeEpoch.Add(time.Second))
+		mustCreateUser(t, s, gone, goneEv)
+		mustCreateUser(t, s, kept, keptEv)
 
 		if err := s.DeleteInactiveUser(ctx, gone.ID); err != nil {
 			t.Fatalf("DeleteInactiveUser: %v", err)
@@ -489,8 +492,8 @@ func storeDeletion(t *testing.T, newStore func(t *testing.T) ports.Store) {
 				t.Errorf("deleted user: FindUser(%s) = %v, want core.ErrNotFound", by.field, err)
 			}
 		}
-		assertPending(t, s, baseTime.Add(2*time.Hour), keptEv)
-		assertBacklog(t, s, 1, keptEv.OccurredAt)
+		checkPending(t, s, storeEpoch.Add(2*time.Hour), keptEv)
+		checkBacklog(t, s, 1, keptEv.OccurredAt)
 		if _, err := s.FindUser(ctx, core.ByID, kept.ID); err != nil {
 			t.Errorf("the other user is gone too: %v", err)
 		}
@@ -509,11 +512,11 @@ func storeDeletion(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		s := newStore(t)
 		ctx := t.Context()
 		u := NewUser("amber")
-		reg := NewEvent(core.EventUserRegistered, u, baseTime)
-		mustCreate(t, s, u, reg)
+		reg := NewEvent(core.EventUserRegistered, u, storeEpoch)
+		mustCreateUser(t, s, u, reg)
 		active := u
 		active.IsActive = true
-		act := NewEvent(core.EventUserActivated, active, baseTime.Add(time.Second))
+		act := NewEvent(core.EventUserActivated, active, storeEpoch.Add(time.Second))
 		if ok, err := s.ActivateUser(ctx, u.ID, act); err != nil || !ok {
 			t.Fatalf("ActivateUser = %v, %v; want true, nil", ok, err)
 		}
@@ -524,8 +527,8 @@ func storeDeletion(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		if err != nil {
 			t.Fatalf("active user removed: %v", err)
 		}
-		assertUser(t, got, active)
-		assertPending(t, s, baseTime.Add(time.Hour), reg, act)
+		checkUser(t, got, active)
+		checkPending(t, s, storeEpoch.Add(time.Hour), reg, act)
 	})
 
 	t.Run("deleting an unknown user is ErrNotFound", func(t *testing.T) {
@@ -542,8 +545,8 @@ func storeMisc(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		ctx := t.Context()
 		u := NewUser("bella")
 		other := NewUser("cyril")
-		mustCreate(t, s, u)
-		mustCreate(t, s, other)
+		mustCreateUser(t, s, u)
+		mustCreateUser(t, s, other)
 		const newHash = "pbkdf2_sha256$1000000$bmV3c2FsdA$bmV3aGFzaA=="
 		if err := s.SetPasswordHash(ctx, u.ID, newHash); err != nil {
 			t.Fatalf("SetPasswordHash: %v", err)
@@ -554,12 +557,12 @@ func storeMisc(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		}
 		want := u
 		want.PasswordHash = newHash
-		assertUser(t, got, want)
+		checkUser(t, got, want)
 		got, err = s.FindUser(ctx, core.ByID, other.ID)
 		if err != nil {
 			t.Fatalf("FindUser other: %v", err)
 		}
-		assertUser(t, got, other)
+		checkUser(t, got, other)
 		if err := s.SetPasswordHash(ctx, "no-such-user", newHash); !errors.Is(err, core.ErrNotFound) {
 			t.Errorf("SetPasswordHash on an unknown user = %v, want core.ErrNotFound", err)
 		}
@@ -574,11 +577,11 @@ func storeMisc(t *testing.T, newStore func(t *testing.T) ports.Store) {
 			strings.Repeat("ef", 32): "user-2",
 		}
 		for d, id := range digests {
-			if err := s.SaveToken(ctx, d, id, baseTime); err != nil {
+			if err := s.SaveToken(ctx, d, id, storeEpoch); err != nil {
 				t.Fatalf("SaveToken: %v", err)
 			}
 		}
-		if err := s.SaveToken(ctx, strings.Repeat("ef", 32), "user-2", baseTime.Add(time.Second)); err != nil {
+		if err := s.SaveToken(ctx, strings.Repeat("ef", 32), "user-2", storeEpoch.Add(time.Second)); err != nil {
 			t.Fatalf("saving a token digest again: %v", err)
 		}
 		for d, want := range digests {
@@ -603,29 +606,29 @@ func storeMisc(t *testing.T, newStore func(t *testing.T) ports.Store) {
 func storeCancelled(t *testing.T, newStore func(t *testing.T) ports.Store) {
 	s := newStore(t)
 	u := NewUser("dora")
-	ev := NewEvent(core.EventUserRegistered, u, baseTime)
-	mustCreate(t, s, u, ev)
+	ev := NewEvent(core.EventUserRegistered, u, storeEpoch)
+	mustCreateUser(t, s, u, ev)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	fresh := NewUser("edgar")
 	calls := map[string]func() error{
 		"CreateUser": func() error {
-			return s.CreateUser(ctx, fresh, NewEvent(core.EventUserRegistered, fresh, baseTime))
+			return s.CreateUser(ctx, fresh, NewEvent(core.EventUserRegistered, fresh, storeEpoch))
 		},
 		"FindUser": func() error { _, err := s.FindUser(ctx, core.ByID, u.ID); return err },
 		"ActivateUser": func() error {
-			_, err := s.ActivateUser(ctx, u.ID, NewEvent(core.EventUserActivated, u, baseTime))
+			_, err := s.ActivateUser(ctx, u.ID, NewEvent(core.EventUserActivated, u, storeEpoch))
 			return err
 		},
 		"DeleteInactiveUser": func() error { return s.DeleteInactiveUser(ctx, u.ID) },
 		"SetPasswordHash":    func() error { return s.SetPasswordHash(ctx, u.ID, "x") },
 		"Ping":               func() error { return s.Ping(ctx) },
-		"PendingEvents":      func() error { _, err := s.PendingEvents(ctx, baseTime.Add(time.Hour), 10); return err },
+		"PendingEvents":      func() error { _, err := s.PendingEvents(ctx, storeEpoch.Add(time.Hour), 10); return err },
 		"MarkPublished":      func() error { return s.MarkPublished(ctx, ev.ID) },
-		"ReleaseEvents":      func() error { return s.ReleaseEvents(ctx, u.ID, baseTime) },
+		"ReleaseEvents":      func() error { return s.ReleaseEvents(ctx, u.ID, storeEpoch) },
 		"Backlog":            func() error { _, _, err := s.Backlog(ctx); return err },
-		"SaveToken":          func() error { return s.SaveToken(ctx, strings.Repeat("12", 32), u.ID, baseTime) },
+		"SaveToken":          func() error { return s.SaveToken(ctx, strings.Repeat("12", 32), u.ID, storeEpoch) },
 		"UserIDForToken":     func() error { _, err := s.UserIDForToken(ctx, strings.Repeat("12", 32)); return err },
 	}
 	for name, call := range calls {
@@ -651,8 +654,8 @@ func storeCancelled(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		if err != nil {
 			t.Fatalf("user removed through a cancelled context: %v", err)
 		}
-		assertUser(t, got, u)
-		assertPending(t, s, baseTime.Add(time.Hour), ev)
+		checkUser(t, got, u)
+		checkPending(t, s, storeEpoch.Add(time.Hour), ev)
 	})
 }
 
@@ -667,10 +670,10 @@ func storeConcurrency(t *testing.T, newStore func(t *testing.T) ports.Store) {
 			u := NewUser(fmt.Sprintf("racer%d", i))
 			u.Username, u.UsernameKey = "racer", "racer"
 			users[i] = u
-			events[i] = NewEvent(core.EventUserRegistered, u, baseTime)
+			events[i] = NewEvent(core.EventUserRegistered, u, storeEpoch)
 		}
 		errs := make([]error, n)
-		race(n, func(i int) { errs[i] = s.CreateUser(ctx, users[i], events[i]) })
+		runTogether(n, func(i int) { errs[i] = s.CreateUser(ctx, users[i], events[i]) })
 
 		winner := -1
 		for i, err := range errs {
@@ -691,7 +694,7 @@ func storeConcurrency(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		if err != nil {
 			t.Fatalf("FindUser: %v", err)
 		}
-		assertUser(t, got, users[winner])
+		checkUser(t, got, users[winner])
 		for i, u := range users {
 			if i == winner {
 				continue
@@ -700,25 +703,25 @@ func storeConcurrency(t *testing.T, newStore func(t *testing.T) ports.Store) {
 				t.Errorf("losing user %q stored: FindUser = %v", u.ID, err)
 			}
 		}
-		assertPending(t, s, baseTime.Add(time.Hour), events[winner])
+		checkPending(t, s, storeEpoch.Add(time.Hour), events[winner])
 	})
 
 	t.Run("of 50 activations of one user exactly one wins and records one event", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
 		u := NewUser("target")
-		reg := NewEvent(core.EventUserRegistered, u, baseTime)
-		mustCreate(t, s, u, reg)
+		reg := NewEvent(core.EventUserRegistered, u, storeEpoch)
+		mustCreateUser(t, s, u, reg)
 		active := u
 		active.IsActive = true
 		const n = 50
 		events := make([]core.Event, n)
 		for i := range events {
-			events[i] = NewEvent(core.EventUserActivated, active, baseTime.Add(time.Second))
+			events[i] = NewEvent(core.EventUserActivated, active, storeEpoch.Add(time.Second))
 		}
 		won := make([]bool, n)
 		errs := make([]error, n)
-		race(n, func(i int) { won[i], errs[i] = s.ActivateUser(ctx, u.ID, events[i]) })
+		runTogether(n, func(i int) { won[i], errs[i] = s.ActivateUser(ctx, u.ID, events[i]) })
 
 		winner := -1
 		for i := range n {
@@ -735,7 +738,7 @@ func storeConcurrency(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		if winner < 0 {
 			t.Fatal("no activation returned true")
 		}
-		assertPending(t, s, baseTime.Add(time.Hour), reg, events[winner])
+		checkPending(t, s, storeEpoch.Add(time.Hour), reg, events[winner])
 	})
 
 	t.Run("200 concurrent creates of distinct users all succeed", func(t *testing.T) {
@@ -746,10 +749,10 @@ func storeConcurrency(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		events := make([]core.Event, n)
 		for i := range users {
 			users[i] = NewUser(fmt.Sprintf("crowd%03d", i))
-			events[i] = NewEvent(core.EventUserRegistered, users[i], baseTime.Add(time.Duration(i)*time.Millisecond))
+			events[i] = NewEvent(core.EventUserRegistered, users[i], storeEpoch.Add(time.Duration(i)*time.Millisecond))
 		}
 		errs := make([]error, n)
-		race(n, func(i int) { errs[i] = s.CreateUser(ctx, users[i], events[i]) })
+		runTogether(n, func(i int) { errs[i] = s.CreateUser(ctx, users[i], events[i]) })
 		for i, err := range errs {
 			if err != nil {
 				t.Errorf("CreateUser %d: %v", i, err)
@@ -760,9 +763,9 @@ func storeConcurrency(t *testing.T, newStore func(t *testing.T) ports.Store) {
 			if err != nil {
 				t.Fatalf("FindUser(%q): %v", u.EmailKey, err)
 			}
-			assertUser(t, got, u)
+			checkUser(t, got, u)
 		}
-		pending, err := s.PendingEvents(ctx, baseTime.Add(time.Hour), 1000)
+		pending, err := s.PendingEvents(ctx, storeEpoch.Add(time.Hour), 1000)
 		if err != nil {
 			t.Fatalf("PendingEvents: %v", err)
 		}
@@ -778,13 +781,13 @@ func storeConcurrency(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		if len(pending) != n {
 			t.Errorf("%d events pending, want %d", len(pending), n)
 		}
-		assertBacklog(t, s, n, baseTime)
+		checkBacklog(t, s, n, storeEpoch)
 	})
 }
 
-// race runs f(0) … f(n-1) in n goroutines released together, so that the
+// runTogether runs f(0) … f(n-1) in n goroutines released together, so that the
 // calls overlap as much as the machine allows, and waits for all of them.
-func race(n int, f func(i int)) {
+func runTogether(n int, f func(i int)) {
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range n {
@@ -797,35 +800,35 @@ func race(n int, f func(i int)) {
 	wg.Wait()
 }
 
-func mustCreate(t *testing.T, s ports.Store, u core.User, events ...core.Event) {
+func mustCreateUser(t *testing.T, s ports.Store, u core.User, events ...core.Event) {
 	t.Helper()
 	if err := s.CreateUser(t.Context(), u, events...); err != nil {
 		t.Fatalf("CreateUser(%q): %v", u.ID, err)
 	}
 }
 
-// sameInstant accepts stores that keep times to the millisecond or the
+// withinSecond accepts stores that keep times to the millisecond or the
 // second; the contract promises the second.
-func sameInstant(a, b time.Time) bool {
+func withinSecond(a, b time.Time) bool {
 	if a.IsZero() || b.IsZero() {
 		return a.IsZero() == b.IsZero()
 	}
 	return a.Sub(b).Abs() < time.Second
 }
 
-func assertUser(t *testing.T, got, want core.User) {
+func checkUser(t *testing.T, got, want core.User) {
 	t.Helper()
 	gotAt, wantAt := got.CreatedAt, want.CreatedAt
 	got.CreatedAt, want.CreatedAt = time.Time{}, time.Time{}
 	if got != want {
 		t.Errorf("user differs:\n got %+v\nwant %+v", got, want)
 	}
-	if !sameInstant(gotAt, wantAt) {
+	if !withinSecond(gotAt, wantAt) {
 		t.Errorf("user %q CreatedAt = %v, want %v", want.ID, gotAt, wantAt)
 	}
 }
 
-func assertEvents(t *testing.T, got []core.Event, want ...core.Event) {
+func checkEventList(t *testing.T, got []core.Event, want ...core.Event) {
 	t.Helper()
 	ids := func(evs []core.Event) []string {
 		out := make([]string, len(evs))
@@ -845,28 +848,28 @@ func assertEvents(t *testing.T, got []core.Event, want ...core.Event) {
 		if g.Type != w.Type || g.Version != w.Version || g.User != w.User || g.Request != w.Request {
 			t.Errorf("event %q differs:\n got %+v\nwant %+v", w.ID, g, w)
 		}
-		if !sameInstant(g.OccurredAt, w.OccurredAt) {
+		if !withinSecond(g.OccurredAt, w.OccurredAt) {
 			t.Errorf("event %q OccurredAt = %v, want %v", w.ID, g.OccurredAt, w.OccurredAt)
 		}
 	}
 }
 
-func assertPending(t *testing.T, s ports.Store, now time.Time, want ...core.Event) {
+func checkPending(t *testing.T, s ports.Store, now time.Time, want ...core.Event) {
 	t.Helper()
 	got, err := s.PendingEvents(t.Context(), now, 1000)
 	if err != nil {
 		t.Fatalf("PendingEvents: %v", err)
 	}
-	assertEvents(t, got, want...)
+	checkEventList(t, got, want...)
 }
 
-func assertBacklog(t *testing.T, s ports.Store, wantCount int, wantOldest time.Time) {
+func checkBacklog(t *testing.T, s ports.Store, wantCount int, wantOldest time.Time) {
 	t.Helper()
 	count, oldest, err := s.Backlog(t.Context())
 	if err != nil {
 		t.Fatalf("Backlog: %v", err)
 	}
-	if count != wantCount || !sameInstant(oldest, wantOldest) {
+	if count != wantCount || !withinSecond(oldest, wantOldest) {
 		t.Errorf("Backlog = %d, %v; want %d, %v", count, oldest, wantCount, wantOldest)
 	}
 }

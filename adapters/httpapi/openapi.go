@@ -1,0 +1,519 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/restreg/restreg/core"
+)
+
+// APIVersion is the version of the HTTP contract in the OpenAPI document.
+const APIVersion = "1.0.0"
+
+const (
+	schemaPrefix = "#/components/schemas/"
+	mimeJSON     = "application/json"
+	mimeForm     = "application/x-www-form-urlencoded"
+	tagAccounts  = "accounts"
+	tagProbes    = "operations"
+)
+
+// Documents is the OpenAPI document of the API in every form it is served in.
+type Documents struct {
+	// YAML and JSON are the OpenAPI 3.1 document.
+	YAML, JSON []byte
+	// YAML30 and JSON30 are the same document downgraded to OpenAPI 3.0.3,
+	// for generators that do not read 3.1 yet.
+	YAML30, JSON30 []byte
+}
+
+// OpenAPI returns the OpenAPI documents of the API served with settings s.
+// It builds the same API as New (no use case is called).
+func OpenAPI(s core.Settings) (Documents, error) {
+	srv, err := New(s, UseCases{}, nil, nil)
+	if err != nil {
+		return Documents{}, err
+	}
+	return srv.docs, nil
+}
+
+func renderDocuments(o *huma.OpenAPI) (Documents, error) {
+	var d Documents
+	raw, err := json.Marshal(o)
+	if err != nil {
+		return d, fmt.Errorf("marshal 3.1: %w", err)
+	}
+	if d.JSON, err = indentJSON(raw); err != nil {
+		return d, err
+	}
+	if d.YAML, err = o.YAML(); err != nil {
+		return d, fmt.Errorf("yaml 3.1: %w", err)
+	}
+	raw30, err := o.Downgrade()
+	if err != nil {
+		return d, fmt.Errorf("downgrade to 3.0: %w", err)
+	}
+	if d.JSON30, err = indentJSON(raw30); err != nil {
+		return d, err
+	}
+	if d.YAML30, err = o.DowngradeYAML(); err != nil {
+		return d, fmt.Errorf("yaml 3.0: %w", err)
+	}
+	return d, nil
+}
+
+func indentJSON(raw []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return nil, fmt.Errorf("indent openapi json: %w", err)
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
+}
+
+// apiConfig is a bare Huma configuration: JSON only, and none of Huma's own
+// routes (documents, docs page, schemas), which this package serves itself.
+func apiConfig(s core.Settings) huma.Config {
+	registry := huma.NewMapRegistry(schemaPrefix, huma.DefaultSchemaNamer)
+	for name, schema := range componentSchemas(s) {
+		registry.Map()[name] = schema
+	}
+	return huma.Config{
+		OpenAPI: &huma.OpenAPI{
+			OpenAPI: "3.1.0",
+			Info: &huma.Info{
+				Title:   "restreg",
+				Version: APIVersion,
+				Description: "Self-service registration with e-mail verification. The HTTP contract is " +
+					"django-rest-registration's register flow: `register/` creates an unverified user and " +
+					"mails a signed link, `verify-registration/` activates the user from that link, and " +
+					"`login/` checks a username or e-mail and password. Error bodies are Django REST " +
+					"framework's: `{\"field\": [\"message\"]}` for field errors and `{\"detail\": \"message\"}` " +
+					"otherwise. Paths end in `/` as in Django; the same paths without the final slash work too.",
+				Contact: &huma.Contact{Name: "The restreg authors"},
+				License: &huma.License{Name: "MIT", URL: "https://opensource.org/license/mit"},
+			},
+			Servers: []*huma.Server{{URL: "/", Description: "The server that serves this document."}},
+			Tags: []*huma.Tag{
+				{Name: tagAccounts, Description: "Registration, verification of the e-mail address, and login."},
+				{Name: tagProbes, Description: "Liveness and readiness probes for orchestrators and load balancers."},
+			},
+			Components: &huma.Components{
+				Schemas:   registry,
+				Headers:   componentHeaders(),
+				Responses: componentResponses(),
+			},
+		},
+		Formats:       map[string]huma.Format{mimeJSON: huma.DefaultJSONFormat},
+		DefaultFormat: mimeJSON,
+	}
+}
+
+// pruneComponents drops what Huma adds for its own error model (schemas and
+// "default" responses), which this API never answers with.
+func pruneComponents(o *huma.OpenAPI) {
+	for _, item := range o.Paths {
+		for _, op := range []*huma.Operation{item.Get, item.Post} {
+			if op != nil {
+				delete(op.Responses, "default")
+			}
+		}
+	}
+	m := o.Components.Schemas.Map()
+	delete(m, "ErrorModel")
+	delete(m, "ErrorDetail")
+}
+
+func ref(name string) *huma.Schema { return &huma.Schema{Ref: schemaPrefix + name} }
+
+func intPtr(n int) *int { return &n }
+
+func str(desc string, maxLen int) *huma.Schema {
+	s := &huma.Schema{Type: "string", Description: desc}
+	if maxLen > 0 {
+		s.MaxLength = intPtr(maxLen)
+	}
+	return s
+}
+
+// componentSchemas are the named request and response bodies.
+func componentSchemas(s core.Settings) map[string]*huma.Schema {
+	registerRequired := []string{"username", "password"}
+	confirmDesc := "Ignored: REGISTER_SERIALIZER_PASSWORD_CONFIRM is off on this server."
+	if s.RegisterSerializerPasswordConfirm {
+		registerRequired = append(registerRequired, "password_confirm")
+		confirmDesc = "Must equal `password` (`Passwords don't match` otherwise)."
+	}
+	emailDesc := "E-mail address (surrounding spaces trimmed, domain part lower-cased). "
+	if s.RegisterVerificationEnabled {
+		emailDesc += "Needed on this server: the verification link is sent to it."
+	} else {
+		emailDesc += "Optional on this server."
+	}
+	if s.UserEmailUnique {
+		emailDesc += " One account per address (compared case-insensitively)."
+	}
+	password := &huma.Schema{Type: "string", Format: "password", WriteOnly: true,
+		Description: "Checked against the password policy (similarity, minimum length, common passwords, " +
+			"entirely numeric); at most 4096 characters."}
+	stringList := &huma.Schema{Type: "array", Items: &huma.Schema{Type: "string"}}
+
+	userIDDesc := "What `user_id` holds in the link (USER_VERIFICATION_ID_FIELD=" + s.UserVerificationIDField +
+		"), copied from the link; surrounding spaces are trimmed. A JSON number is accepted too."
+	return map[string]*huma.Schema{
+		"RegisterRequest": {
+			Type:        "object",
+			Description: "A new account. Unknown keys (including `id`, `is_active`, `is_staff`) are ignored.",
+			Properties: map[string]*huma.Schema{
+				"username": str("Letters, digits and @/./+/-/_ (letters are Unicode word characters); "+
+					"NFKC-normalised before it is stored; unique"+caseNote(s)+".", 150),
+				"email":            {Type: "string", Format: "email", MaxLength: intPtr(254), Description: emailDesc},
+				"first_name":       str("Optional; defaults to an empty string.", 150),
+				"last_name":        str("Optional; defaults to an empty string.", 150),
+				"password":         password,
+				"password_confirm": {Type: "string", Format: "password", WriteOnly: true, Description: confirmDesc},
+			},
+			Required: registerRequired,
+		},
+		"VerifyRegistrationRequest": {
+			Type:        "object",
+			Description: "The three parameters of the verification link, as found in its query string.",
+			Properties: map[string]*huma.Schema{
+				"user_id": {Type: "string", Description: userIDDesc},
+				"timestamp": {Type: "integer", Format: "int64", Description: "Unix time the link was signed at. " +
+					"A string of digits (also with a `.0` suffix) is accepted too."},
+				"signature": {Type: "string", Description: "The link's signature."},
+			},
+			Required: []string{"user_id", "timestamp", "signature"},
+		},
+		"LoginRequest": {
+			Type:        "object",
+			Description: "Credentials. Unknown keys are ignored.",
+			Properties: map[string]*huma.Schema{
+				"login":    {Type: "string", Description: "Username or e-mail address (USER_LOGIN_FIELDS=" + strings.Join(s.UserLoginFields, ",") + ")."},
+				"password": {Type: "string", Format: "password", WriteOnly: true, Description: "The account's password."},
+			},
+			Required: []string{"login", "password"},
+		},
+		"RegisteredUser": {
+			Type:        "object",
+			Description: "The account as stored. The password never appears in a response.",
+			Properties: map[string]*huma.Schema{
+				"id":         {Type: "string", Description: "Stable identifier of the user."},
+				"username":   {Type: "string", Description: "The username as stored (NFKC-normalised)."},
+				"first_name": {Type: "string"},
+				"last_name":  {Type: "string"},
+				"email":      {Type: "string", Description: "The address as stored, or an empty string."},
+			},
+			Required: []string{"id", "username", "first_name", "last_name", "email"},
+		},
+		"VerifyRegistrationResponse": {
+			Type: "object",
+			Properties: map[string]*huma.Schema{
+				"detail": {Type: "string", Description: "`User verified successfully`."},
+				"token": {Type: "string", Pattern: "^[0-9a-f]{40}$",
+					Description: "A login token, present with REGISTER_VERIFICATION_AUTO_LOGIN and LOGIN_RETRIEVE_TOKEN."},
+			},
+			Required: []string{"detail"},
+		},
+		"LoginResponse": {
+			Type: "object",
+			Properties: map[string]*huma.Schema{
+				"detail": {Type: "string", Description: "`Login successful`."},
+				"token": {Type: "string", Pattern: "^[0-9a-f]{40}$",
+					Description: "A new login token (160 random bits as 40 lower-case hex digits), present with LOGIN_RETRIEVE_TOKEN."},
+			},
+			Required: []string{"detail"},
+		},
+		"FieldErrors": {
+			Type: "object",
+			Description: "Django REST framework's field errors: each failing request field maps to its messages, " +
+				"in validator order. `non_field_errors` holds errors not tied to one field; it is present " +
+				"(possibly empty) when the password stage of registration fails.",
+			Properties: map[string]*huma.Schema{
+				"non_field_errors": {Type: "array", Items: &huma.Schema{Type: "string"}, Description: "Errors not tied to one field."},
+			},
+			AdditionalProperties: stringList,
+			MinProperties:        intPtr(1),
+		},
+		"Detail": {
+			Type:        "object",
+			Description: "Django REST framework's general error (or success) message.",
+			Properties: map[string]*huma.Schema{
+				"detail": {Type: "string", Description: "The message; part of the contract word for word."},
+			},
+			Required: []string{"detail"},
+		},
+		"ProbeStatus": {
+			Type: "object",
+			Properties: map[string]*huma.Schema{
+				"status": {Type: "string", Description: "`ok` (liveness) or `ready` (readiness)."},
+			},
+			Required: []string{"status"},
+		},
+	}
+}
+
+func caseNote(s core.Settings) string {
+	if s.UsernameCaseInsensitive {
+		return " compared case-insensitively (`Ann` and `ann` are the same user)"
+	}
+	return " (case-sensitive)"
+}
+
+// example is a named example value.
+type example struct {
+	name, summary string
+	value         any
+}
+
+func examples(list ...example) map[string]*huma.Example {
+	m := make(map[string]*huma.Example, len(list))
+	for _, e := range list {
+		m[e.name] = &huma.Example{Summary: e.summary, Value: e.value}
+	}
+	return m
+}
+
+// requestBody documents a body accepted as JSON and as a form.
+func requestBody(desc, schema string, ex ...example) *huma.RequestBody {
+	return &huma.RequestBody{
+		Description: desc,
+		Content: map[string]*huma.MediaType{
+			mimeJSON: {Schema: ref(schema), Examples: examples(ex...)},
+			mimeForm: {Schema: ref(schema), Examples: examples(ex...)},
+		},
+	}
+}
+
+// Names of shared components.
+const (
+	headerRef   = "#/components/headers/"
+	responseRef = "#/components/responses/"
+)
+
+// componentHeaders are the response headers several responses carry.
+func componentHeaders() map[string]*huma.Header {
+	return map[string]*huma.Header{
+		"RequestID": {Description: "The client's X-Request-ID when it is at most 128 printable ASCII characters, " +
+			"a generated id otherwise; it appears in the server's log lines and in the events of the request.",
+			Schema: &huma.Schema{Type: "string"}},
+		"RetryAfter": {Description: "Seconds to wait before retrying.", Schema: &huma.Schema{Type: "integer"}},
+	}
+}
+
+func response(desc string, schema *huma.Schema, ex ...example) *huma.Response {
+	return &huma.Response{
+		Description: desc,
+		Headers:     map[string]*huma.Param{"X-Request-ID": {Ref: headerRef + "RequestID"}},
+		Content:     map[string]*huma.MediaType{mimeJSON: {Schema: schema, Examples: examples(ex...)}},
+	}
+}
+
+func detailExample(name, summary, msg string) example {
+	return example{name: name, summary: summary, value: map[string]any{"detail": msg}}
+}
+
+// componentResponses are the answers shared by several operations.
+func componentResponses() map[string]*huma.Response {
+	unavailable := response("A dependency (store, mail provider) is unavailable or the server is overloaded; "+
+		"retry after the number of seconds in Retry-After.", ref("Detail"),
+		detailExample("unavailable", "Dependency unavailable or server overloaded", msgUnavailable))
+	unavailable.Headers["Retry-After"] = &huma.Param{Ref: headerRef + "RetryAfter"}
+	return map[string]*huma.Response{
+		"FlowDisabled": response("The flow is switched off by a setting.", ref("Detail"),
+			detailExample("not_found", "Flow switched off", msgNotFound)),
+		"MethodNotAllowed": response("The method is not POST (or OPTIONS); the Allow header lists the methods.", ref("Detail"),
+			detailExample("method_not_allowed", "Wrong method", `Method "GET" not allowed.`)),
+		"PayloadTooLarge": response("The body is larger than MAX_BODY_BYTES.", ref("Detail"),
+			detailExample("too_large", "Body too large", msgBodyTooLarge)),
+		"UnsupportedMediaType": response("The body is neither application/json nor application/x-www-form-urlencoded.", ref("Detail"),
+			detailExample("unsupported", "Unsupported content type", `Unsupported media type "text/plain" in request.`)),
+		"ServerError": response("An unexpected error; the body never says more.", ref("Detail"),
+			detailExample("server_error", "Unexpected error", msgServerError)),
+		"ServiceUnavailable": unavailable,
+	}
+}
+
+// errorResponses are the answers every account operation can give besides
+// its own 400s; withFlowSwitch adds the 404 of a flow that can be switched off.
+func errorResponses(withFlowSwitch bool) map[string]*huma.Response {
+	m := map[string]*huma.Response{
+		"405": {Ref: responseRef + "MethodNotAllowed"},
+		"413": {Ref: responseRef + "PayloadTooLarge"},
+		"415": {Ref: responseRef + "UnsupportedMediaType"},
+		"500": {Ref: responseRef + "ServerError"},
+		"503": {Ref: responseRef + "ServiceUnavailable"},
+	}
+	if withFlowSwitch {
+		m["404"] = &huma.Response{Ref: responseRef + "FlowDisabled"}
+	}
+	return m
+}
+
+// malformedExamples are the 400 answers to bodies that are not a JSON object.
+func malformedExamples() []example {
+	return []example{
+		detailExample("json_parse_error", "Body is not valid JSON",
+			msgJSONParseError+"Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+		{name: "not_an_object", summary: "JSON body is not an object",
+			value: map[string]any{"non_field_errors": []any{"Invalid data. Expected a dictionary, but got list."}}},
+	}
+}
+
+func badRequest(desc string, ex ...example) *huma.Response {
+	return response(desc, &huma.Schema{OneOf: []*huma.Schema{ref("FieldErrors"), ref("Detail")}},
+		append(ex, malformedExamples()...)...)
+}
+
+// opSet is every documented operation.
+type opSet struct {
+	register, verify, login, healthz, readyz huma.Operation
+}
+
+func operations(s core.Settings) opSet {
+	base := strings.TrimRight(s.BasePath, "/")
+	public := func() []map[string][]string { return []map[string][]string{} }
+	withErrors := func(rs map[string]*huma.Response, flowSwitch bool) map[string]*huma.Response {
+		for code, r := range errorResponses(flowSwitch) {
+			rs[code] = r
+		}
+		return rs
+	}
+
+	registerStage1 := map[string]any{"username": []any{core.MsgUsernameExists}, "email": []any{core.MsgInvalidEmail}}
+	registerStage2 := map[string]any{
+		"password":         []any{"This password is too short. It must contain at least 8 characters.", "This password is too common."},
+		"password_confirm": []any{core.MsgPasswordsMismatch},
+		"non_field_errors": []any{},
+	}
+	register := huma.Operation{
+		OperationID: "register",
+		Method:      http.MethodPost,
+		Path:        base + "/register/",
+		Summary:     "Register a new user",
+		Description: "Creates an account. With verification on (REGISTER_VERIFICATION_ENABLED), the user is stored " +
+			"inactive and an e-mail with a signed link to REGISTER_VERIFICATION_URL is sent before the answer; " +
+			"if it cannot be sent, nothing remains stored and the answer is 503. With verification off, the user " +
+			"is stored active and no e-mail is sent.\n\nValidation runs in stages and the first stage with errors " +
+			"answers 400: (1) field checks and uniqueness of username and e-mail, all fields at once; (2) the " +
+			"password policy and the confirmation, with `non_field_errors` always present (empty); (3) with " +
+			"verification on, an e-mail address is needed (`{\"detail\": \"" + core.MsgNoEmail + "\"}`).\n\n" +
+			"Answers 404 when REGISTER_FLOW_ENABLED is false.",
+		Tags:     []string{tagAccounts},
+		Security: public(),
+		RequestBody: requestBody("The new account.", "RegisterRequest",
+			example{name: "new_user", summary: "A new user", value: map[string]any{
+				"username": "alice", "email": "alice@example.com", "first_name": "Alice", "last_name": "Liddell",
+				"password": "correct-horse-battery-staple", "password_confirm": "correct-horse-battery-staple"}}),
+		DefaultStatus: http.StatusCreated,
+		Responses: withErrors(map[string]*huma.Response{
+			"201": response("The user was created (inactive until verified, when verification is on).", ref("RegisteredUser"),
+				example{name: "created", summary: "Created", value: map[string]any{
+					"id": "4f9c1f0e-6a0e-4b1b-9a57-5f0c2a7d3e11", "username": "alice", "first_name": "Alice",
+					"last_name": "Liddell", "email": "alice@example.com"}}),
+			"400": badRequest("The request was rejected; nothing was stored or sent.",
+				example{name: "field_errors", summary: "Stage 1: field checks and uniqueness", value: registerStage1},
+				example{name: "password_errors", summary: "Stage 2: password policy and confirmation", value: registerStage2},
+				detailExample("no_email", "Stage 3: verification needs an e-mail address", core.MsgNoEmail)),
+		}, true),
+		SkipValidateBody: true,
+	}
+
+	verify := huma.Operation{
+		OperationID: "verifyRegistration",
+		Method:      http.MethodPost,
+		Path:        base + "/verify-registration/",
+		Summary:     "Verify a registration",
+		Description: "Activates the user named by a verification link. The checks run in this order: the " +
+			"signature (`Invalid signature`), the age against REGISTER_VERIFICATION_PERIOD (`Signature expired`; " +
+			"timestamps in the future are accepted), the user (`User not found`). Posting a valid link again " +
+			"answers 200 again, except with REGISTER_VERIFICATION_ONE_TIME_USE, where a used link answers " +
+			"`Invalid signature` (and an unknown user answers `User not found` whatever the signature).\n\n" +
+			"Answers 404 when REGISTER_VERIFICATION_ENABLED is false.",
+		Tags:     []string{tagAccounts},
+		Security: public(),
+		RequestBody: requestBody("The parameters of the verification link.", "VerifyRegistrationRequest",
+			example{name: "link", summary: "Parameters copied from the link", value: map[string]any{
+				"user_id": "4f9c1f0e-6a0e-4b1b-9a57-5f0c2a7d3e11", "timestamp": 1700000000,
+				"signature": "q2B3nFzGJ1S3qg7bFf4dT8mJrY1yWcX0vK9hLsPzEaU"}}),
+		DefaultStatus: http.StatusOK,
+		Responses: withErrors(map[string]*huma.Response{
+			"200": response("The user is verified (and active).", ref("VerifyRegistrationResponse"),
+				example{name: "verified", summary: "Verified", value: map[string]any{"detail": core.MsgUserVerified}},
+				example{name: "verified_with_token", summary: "Verified, with auto-login",
+					value: map[string]any{"detail": core.MsgUserVerified, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}}),
+			"400": badRequest("The link was rejected; nothing changed.",
+				example{name: "field_errors", summary: "Missing or malformed parameters",
+					value: map[string]any{"timestamp": []any{core.MsgInvalidInteger}, "signature": []any{core.MsgRequired}}},
+				detailExample("invalid_signature", "Signature does not match", core.MsgInvalidSignature),
+				detailExample("expired", "Link older than REGISTER_VERIFICATION_PERIOD", core.MsgSignatureExpired),
+				detailExample("user_not_found", "No such user", core.MsgUserNotFound)),
+		}, true),
+		SkipValidateBody: true,
+	}
+
+	login := huma.Operation{
+		OperationID: "login",
+		Method:      http.MethodPost,
+		Path:        base + "/login/",
+		Summary:     "Log in",
+		Description: "Checks a username or e-mail address (USER_LOGIN_FIELDS) and a password. A wrong password, " +
+			"an unknown login and a user who is not verified yet all get the same answer. With " +
+			"LOGIN_RETRIEVE_TOKEN, each successful login issues a new token.",
+		Tags:     []string{tagAccounts},
+		Security: public(),
+		RequestBody: requestBody("The credentials.", "LoginRequest",
+			example{name: "by_username", summary: "By username", value: map[string]any{"login": "alice", "password": "correct-horse-battery-staple"}},
+			example{name: "by_email", summary: "By e-mail address", value: map[string]any{"login": "alice@example.com", "password": "correct-horse-battery-staple"}}),
+		DefaultStatus: http.StatusOK,
+		Responses: withErrors(map[string]*huma.Response{
+			"200": response("The credentials are valid.", ref("LoginResponse"),
+				example{name: "with_token", summary: "With a token",
+					value: map[string]any{"detail": core.MsgLoginSuccessful, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}}),
+			"400": badRequest("The credentials were rejected.",
+				example{name: "field_errors", summary: "Missing fields", value: map[string]any{"password": []any{core.MsgRequired}}},
+				detailExample("invalid", "Wrong password, unknown login or user not verified", core.MsgLoginInvalid)),
+		}, false),
+		SkipValidateBody: true,
+	}
+
+	healthz := huma.Operation{
+		OperationID:   "getHealth",
+		Method:        http.MethodGet,
+		Path:          "/healthz",
+		Summary:       "Liveness probe",
+		Description:   "Answers 200 while the process is up, whatever its dependencies do.",
+		Tags:          []string{tagProbes},
+		Security:      public(),
+		DefaultStatus: http.StatusOK,
+		Responses: map[string]*huma.Response{
+			"200": response("The process is up.", ref("ProbeStatus"),
+				example{name: "ok", summary: "Up", value: map[string]any{"status": "ok"}}),
+		},
+	}
+	notReady := response("The store cannot be reached; retry after the number of seconds in Retry-After.", ref("Detail"),
+		detailExample("not_ready", "Not ready", msgUnavailable))
+	notReady.Headers["Retry-After"] = &huma.Param{Ref: headerRef + "RetryAfter"}
+	readyz := huma.Operation{
+		OperationID:   "getReadiness",
+		Method:        http.MethodGet,
+		Path:          "/readyz",
+		Summary:       "Readiness probe",
+		Description:   "Answers 200 when the store is reachable and requests can be served, 503 otherwise.",
+		Tags:          []string{tagProbes},
+		Security:      public(),
+		DefaultStatus: http.StatusOK,
+		Responses: map[string]*huma.Response{
+			"200": response("Requests can be served.", ref("ProbeStatus"),
+				example{name: "ready", summary: "Ready", value: map[string]any{"status": "ready"}}),
+			"503": notReady,
+		},
+	}
+	return opSet{register: register, verify: verify, login: login, healthz: healthz, readyz: readyz}
+}

@@ -1,0 +1,119 @@
+// Package httpapi serves restreg's HTTP contract (django-rest-registration's
+// register flow) with Huma on the standard library's HTTP server: the three
+// account operations under BASE_PATH, the probes, and the OpenAPI document
+// that describes them.
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"go.uber.org/fx"
+
+	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/core/usecase"
+)
+
+// Module provides the *Server from core.Settings, UseCases, Readiness and
+// *slog.Logger, which the app supplies. Listening is the app's business.
+var Module = fx.Module("httpapi",
+	fx.Provide(New),
+)
+
+// UseCases are the account use cases the operations call.
+type UseCases struct {
+	Register *usecase.Register
+	Verify   *usecase.VerifyRegistration
+	Login    *usecase.Login
+}
+
+// Readiness reports whether the server can serve requests now (the store is
+// reachable); GET /readyz answers 503 while it returns an error.
+type Readiness func(ctx context.Context) error
+
+// RequestRecord describes one answered request, for metrics.
+type RequestRecord struct {
+	// Route is the documented path or mount pattern that matched, "" for none.
+	Route string
+	// Method is the request method.
+	Method string
+	// Status is the status answered.
+	Status int
+	// Duration is how long the request took.
+	Duration time.Duration
+}
+
+// readinessTimeout bounds one /readyz check, so a hung store answers 503
+// instead of hanging the probe.
+const readinessTimeout = 3 * time.Second
+
+// Server is the HTTP handler of restreg.
+type Server struct {
+	settings core.Settings
+	uc       UseCases
+	ready    Readiness
+	log      *slog.Logger
+	api      huma.API
+	router   *router
+	origins  map[string]bool
+	docs     Documents
+
+	obsMu     sync.RWMutex
+	observers []func(RequestRecord)
+}
+
+// New builds the server for settings s. ready may be nil (always ready);
+// log may be nil (discard).
+func New(s core.Settings, uc UseCases, ready Readiness, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	srv := &Server{
+		settings: s,
+		uc:       uc,
+		ready:    ready,
+		log:      log,
+		origins:  map[string]bool{},
+	}
+	for _, o := range s.CORSAllowedOrigins {
+		if o = normalizeOrigin(o); o != "" {
+			srv.origins[o] = true
+		}
+	}
+	srv.router = newRouter(s.BasePath, srv.readBody)
+	srv.api = huma.NewAPI(apiConfig(s), humago.NewAdapter(srv.router, ""))
+	srv.registerOperations()
+	docs, err := renderDocuments(srv.api.OpenAPI())
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: render openapi: %w", err)
+	}
+	srv.docs = docs
+	srv.registerDocuments()
+	return srv, nil
+}
+
+// Handler returns the handler to serve.
+func (s *Server) Handler() http.Handler { return s }
+
+// API returns the Huma API, e.g. to read its OpenAPI model.
+func (s *Server) API() huma.API { return s.api }
+
+// Mount serves h for a net/http ServeMux pattern outside the documented API
+// (e.g. "/metrics" or "/docs/"). Exact API and probe paths take precedence;
+// h answers every method itself.
+func (s *Server) Mount(pattern string, h http.Handler) { s.router.mount(pattern, h) }
+
+// Observe calls fn after every request, e.g. to count requests by route.
+// fn must be quick and safe for concurrent use.
+func (s *Server) Observe(fn func(RequestRecord)) {
+	s.obsMu.Lock()
+	defer s.obsMu.Unlock()
+	s.observers = append(append([]func(RequestRecord){}, s.observers...), fn)
+}

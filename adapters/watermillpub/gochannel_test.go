@@ -1,0 +1,208 @@
+package watermillpub_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"go.uber.org/fx"
+
+	"github.com/restreg/restreg/adapters/watermillpub"
+	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/ports"
+	"github.com/restreg/restreg/ports/porttest"
+)
+
+// uniquePrefix returns a topic prefix no other test run uses, so runs against
+// a shared broker never see each other's messages.
+func uniquePrefix(t *testing.T) string {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "restreg-test-" + hex.EncodeToString(b[:]) + "."
+}
+
+func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func testSettings(backend, url, prefix string) core.Settings {
+	s := core.DefaultSettings()
+	s.EventsBackend, s.EventsURL, s.EventsTopicPrefix = backend, url, prefix
+	return s
+}
+
+// startApp starts an fx application made of module and opts with s and a
+// logger in the graph, and stops it when the test ends.
+func startApp(t *testing.T, s core.Settings, module fx.Option, opts ...fx.Option) {
+	t.Helper()
+	app := fx.New(append([]fx.Option{fx.NopLogger, fx.Supply(s), fx.Supply(testLogger()), module}, opts...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := app.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := app.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+}
+
+// watermillReceiver adapts a Watermill subscriber to the contract's
+// technology-free receive function; it acknowledges every message.
+func watermillReceiver(sub message.Subscriber) porttest.ReceiveFunc {
+	return func(ctx context.Context, topic string) (<-chan porttest.ReceivedMessage, error) {
+		msgs, err := sub.Subscribe(ctx, topic)
+		if err != nil {
+			return nil, err
+		}
+		out := make(chan porttest.ReceivedMessage)
+		go func() {
+			defer close(out)
+			for m := range msgs {
+				md := make(map[string]string, len(m.Metadata))
+				for k, v := range m.Metadata {
+					md[k] = v
+				}
+				m.Ack()
+				select {
+				case out <- porttest.ReceivedMessage{UUID: m.UUID, Metadata: md, Payload: m.Payload}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		return out, nil
+	}
+}
+
+func TestGoChannelPublisherContract(t *testing.T) {
+	prefix := uniquePrefix(t)
+	var pub ports.EventPublisher
+	var sub message.Subscriber
+	startApp(t, testSettings("gochannel", "", prefix), watermillpub.Module, fx.Populate(&pub, &sub))
+	porttest.EventPublisher(t, pub, watermillReceiver(sub), prefix)
+}
+
+func TestGoChannelPublishingDoesNotWaitForListeners(t *testing.T) {
+	var pub ports.EventPublisher
+	var sub message.Subscriber
+	startApp(t, testSettings("gochannel", "", "app."), watermillpub.GoChannelModule, fx.Populate(&pub, &sub))
+
+	// A subscriber that never reads must not hold up the relay.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := sub.Subscribe(ctx, "app.user_registered"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for range 50 {
+			if err := pub.Publish(context.Background(), sampleEvent(core.EventUserRegistered)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Publish blocked on a subscriber that does not read")
+	}
+}
+
+func TestReceiverGetsSignalsAndAgainAfterAnError(t *testing.T) {
+	var pub ports.EventPublisher
+	got := make(chan core.Event, 4)
+	var calls atomic.Int32
+	handler := func(_ context.Context, ev core.Event) error {
+		got <- ev
+		if calls.Add(1) == 1 {
+			return errors.New("crm is down")
+		}
+		return nil
+	}
+	activated := make(chan core.Event, 4)
+	startApp(t, testSettings("gochannel", "", "app."), watermillpub.GoChannelModule,
+		watermillpub.Receiver(core.EventUserRegistered, handler),
+		watermillpub.Receiver(core.EventUserActivated, func(_ context.Context, ev core.Event) error { activated <- ev; return nil }),
+		fx.Populate(&pub))
+
+	ev := sampleEvent(core.EventUserRegistered)
+	if err := pub.Publish(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.AvailableAt = time.Time{}
+	for attempt := 1; attempt <= 2; attempt++ {
+		select {
+		case r := <-got:
+			if r != ev {
+				t.Fatalf("attempt %d: receiver got %+v, want %+v", attempt, r, ev)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("attempt %d: receiver got nothing", attempt)
+		}
+	}
+	select {
+	case r := <-got:
+		t.Errorf("receiver got the event again after handling it: %+v", r)
+	case r := <-activated:
+		t.Errorf("the user_activated receiver got a user_registered signal: %+v", r)
+	case <-time.After(1500 * time.Millisecond):
+	}
+}
+
+func TestListenSkipsMessagesThatAreNotEvents(t *testing.T) {
+	g := watermillpub.NewGoChannel(testLogger())
+	t.Cleanup(func() { _ = g.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan core.Event, 4)
+	if err := watermillpub.Listen(ctx, g, "app.", core.EventUserActivated, func(_ context.Context, ev core.Event) error {
+		got <- ev
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Publish("app.user_activated", message.NewMessage("not-an-event", []byte("hello"))); err != nil {
+		t.Fatal(err)
+	}
+	ev := sampleEvent(core.EventUserActivated)
+	if err := watermillpub.NewPublisher(g, "app.").Publish(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		if r.ID != ev.ID {
+			t.Fatalf("handler got %+v, want event %s", r, ev.ID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler never got the event published after a malformed message")
+	}
+	select {
+	case r := <-got:
+		t.Errorf("handler got a second call: %+v", r)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+func BenchmarkEncodeEvent(b *testing.B) {
+	ev := sampleEvent(core.EventUserRegistered)
+	for b.Loop() {
+		if _, err := watermillpub.EncodeEvent(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

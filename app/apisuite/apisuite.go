@@ -1,0 +1,347 @@
+// Package apisuite is restreg's HTTP contract (spec/http-api.md) as a test
+// suite that any composition — any store, mailer and event backend — runs
+// against a live server: every error row, the three registration stages,
+// verification in both link modes, login, CORS, the probes, and the
+// concurrency guarantees, each message compared word for word.
+package apisuite
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/restreg/restreg/core"
+)
+
+// Env is one running server and what the suite may observe of it.
+type Env struct {
+	// BaseURL is the server's root, without a trailing slash
+	// (e.g. http://127.0.0.1:8000); the API lives under Settings.BasePath.
+	BaseURL string
+	// Client sends the requests; nil means a client with a 30 s timeout.
+	Client *http.Client
+	// Settings are the settings the server runs with.
+	Settings core.Settings
+	// Mails returns every message sent so far, in sending order.
+	Mails func() []core.Message
+	// Events returns every event recorded so far, published or pending.
+	Events func() []core.Event
+	// Users returns how many users are stored.
+	Users func(t *testing.T) int
+	// SetNow fixes the server's clock at now.
+	SetNow func(now time.Time)
+}
+
+// Start starts a fresh server — empty store, no mail, no events — whose
+// settings are the composition's own, then changed by configure (which sets
+// the suite's secret, verification URL, sender and a cheap hash cost, then
+// what the case needs). The server must be stopped when t ends. Links are
+// expected to be signed by core.DjangoSigner with Settings.SecretKey.
+type Start func(t *testing.T, configure func(*core.Settings)) *Env
+
+// The suite's fixed settings.
+const (
+	SecretKey       = "apisuite-secret-key-not-for-production"
+	VerificationURL = "https://frontend-host/verify-user/"
+	FromEmail       = "noreply@example.com"
+	// AllowedOrigin is the origin the CORS cases allow.
+	AllowedOrigin = "https://frontend-host"
+)
+
+// password passes Django's four validators for every user in the suite.
+const password = "violet-Anchor-7412"
+
+// Messages of the contract that no core constant holds.
+const (
+	msgNotFound    = "Not found."
+	msgUnavailable = "Service temporarily unavailable, please try again later."
+	msgTooLarge    = "Request body too large."
+	msgTooLong150  = "Ensure this field has no more than 150 characters."
+	msgTooLong254  = "Ensure this field has no more than 254 characters."
+)
+
+// Configure applies the suite's fixed settings to s: a known secret, the
+// verification URL and sender, and a hash cost low enough for hundreds of
+// registrations.
+func Configure(s *core.Settings) {
+	s.SecretKey = SecretKey
+	s.SecretKeyFallbacks = nil
+	s.RegisterVerificationURL = VerificationURL
+	s.VerificationFromEmail = FromEmail
+	s.PasswordHasher = "argon2id"
+	s.Argon2idMemoryKiB = 64
+	s.Argon2idIterations = 1
+	s.Argon2idParallelism = 1
+}
+
+// env wraps an Env with the suite's helpers.
+type env struct {
+	*Env
+	t *testing.T
+}
+
+// startEnv starts a server with the suite's settings and then more.
+func startEnv(t *testing.T, start Start, more ...func(*core.Settings)) env {
+	t.Helper()
+	e := start(t, func(s *core.Settings) {
+		Configure(s)
+		for _, m := range more {
+			m(s)
+		}
+	})
+	if e.Client == nil {
+		e.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	return env{Env: e, t: t}
+}
+
+// api returns the URL of an API path such as "register/".
+func (e env) api(path string) string {
+	return e.BaseURL + strings.TrimRight(e.Settings.BasePath, "/") + "/" + path
+}
+
+// response is an answer as received.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// send sends a request and reads the whole answer; it is safe to call
+// from any goroutine.
+func (e env) send(method, url, contentType string, body []byte, header ...string) (response, error) {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		return response{}, fmt.Errorf("build request: %w", err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := e.Client.Do(req)
+	if err != nil {
+		return response{}, fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return response{}, fmt.Errorf("%s %s: read answer: %w", method, url, err)
+	}
+	return response{Status: res.StatusCode, Header: res.Header, Body: b}, nil
+}
+
+// do sends a request and reads the whole answer, failing the test on a
+// transport error.
+func (e env) do(method, url, contentType string, body []byte, header ...string) response {
+	e.t.Helper()
+	res, err := e.send(method, url, contentType, body, header...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res
+}
+
+// postJSON posts a raw JSON body.
+func (e env) postJSON(path, body string, header ...string) response {
+	e.t.Helper()
+	return e.do(http.MethodPost, e.api(path), "application/json", []byte(body), header...)
+}
+
+// post posts v marshalled as JSON.
+func (e env) post(path string, v any) response {
+	e.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		e.t.Fatalf("marshal: %v", err)
+	}
+	return e.postJSON(path, string(b))
+}
+
+// postForm posts form-encoded values.
+func (e env) postForm(path string, values url.Values) response {
+	e.t.Helper()
+	return e.do(http.MethodPost, e.api(path), "application/x-www-form-urlencoded", []byte(values.Encode()))
+}
+
+// expect checks the status, that the answer is JSON, and that its value
+// equals want (a JSON text; key order does not matter).
+func (r response) expect(t *testing.T, status int, want string) {
+	t.Helper()
+	if r.Status != status {
+		t.Errorf("status %d, want %d; body %s", r.Status, status, r.Body)
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	var got, exp any
+	if err := json.Unmarshal(r.Body, &got); err != nil {
+		t.Errorf("answer %q is not JSON: %v", r.Body, err)
+		return
+	}
+	if err := json.Unmarshal([]byte(want), &exp); err != nil {
+		t.Fatalf("bad expectation %q: %v", want, err)
+	}
+	if !reflect.DeepEqual(got, exp) {
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(exp)
+		t.Errorf("body %s\n want %s", g, w)
+	}
+}
+
+// object decodes a JSON object answer.
+func (r response) object(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("answer %q is not a JSON object: %v", r.Body, err)
+	}
+	return m
+}
+
+// counts is what a rejected request must leave unchanged.
+type counts struct{ users, mails, events int }
+
+func (e env) counts() counts {
+	e.t.Helper()
+	return counts{users: e.Users(e.t), mails: len(e.Mails()), events: len(e.Events())}
+}
+
+// unchanged fails when anything was stored, sent or recorded since before.
+func (e env) unchanged(before counts, what string) {
+	e.t.Helper()
+	if after := e.counts(); after != before {
+		e.t.Errorf("%s changed state: users %d→%d, mails %d→%d, events %d→%d",
+			what, before.users, after.users, before.mails, after.mails, before.events, after.events)
+	}
+}
+
+// rejected posts body to path, checks the answer and that nothing changed.
+func (e env) rejected(path, body string, status int, want string) {
+	e.t.Helper()
+	before := e.counts()
+	e.postJSON(path, body).expect(e.t, status, want)
+	e.unchanged(before, "POST "+path+" "+body)
+}
+
+// registration is a registration request.
+type registration map[string]any
+
+func newUser(username, email string) registration {
+	return registration{"username": username, "email": email, "password": password, "password_confirm": password}
+}
+
+// register registers and expects 201; it returns the answer's user.
+func (e env) register(r registration) map[string]any {
+	e.t.Helper()
+	res := e.post("register/", r)
+	if res.Status != http.StatusCreated {
+		e.t.Fatalf("register %v: %d %s", r["username"], res.Status, res.Body)
+	}
+	return res.object(e.t)
+}
+
+// link is the parameters of a verification link.
+type link struct{ userID, timestamp, signature string }
+
+// lastLink returns the link of the last e-mail sent to address.
+func (e env) lastLink(address string) link {
+	e.t.Helper()
+	mails := e.Mails()
+	for i := len(mails) - 1; i >= 0; i-- {
+		for _, to := range mails[i].To {
+			if strings.Contains(to, address) {
+				return e.parseLink(mails[i])
+			}
+		}
+	}
+	e.t.Fatalf("no e-mail to %s among %d", address, len(mails))
+	return link{}
+}
+
+func (e env) parseLink(m core.Message) link {
+	e.t.Helper()
+	re := regexp.MustCompile(regexp.QuoteMeta(e.Settings.RegisterVerificationURL) + `[^\s"'<>]*`)
+	raw := re.FindString(m.Text)
+	if raw == "" {
+		e.t.Fatalf("no verification link in the e-mail text:\n%s", m.Text)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		e.t.Fatalf("link %q: %v", raw, err)
+	}
+	q := u.Query()
+	l := link{userID: q.Get("user_id"), timestamp: q.Get("timestamp"), signature: q.Get("signature")}
+	if l.userID == "" || l.timestamp == "" || l.signature == "" {
+		e.t.Fatalf("link %q lacks a parameter", raw)
+	}
+	return l
+}
+
+func (l link) body() map[string]any {
+	return map[string]any{"user_id": l.userID, "timestamp": l.timestamp, "signature": l.signature}
+}
+
+// sign makes a link the server itself could have made for userID at ts.
+func (e env) sign(userID string, ts int64, userActive bool) link {
+	signer := core.NewDjangoSigner(e.Settings.SecretKey, nil)
+	t := fmt.Sprint(ts)
+	sig := signer.Sign(map[string]string{"user_id": userID, "timestamp": t},
+		core.RegisterSalt(e.Settings.RegisterVerificationOneTimeUse, userActive))
+	return link{userID: userID, timestamp: t, signature: sig}
+}
+
+// eventsOf counts the events of type typ about userID.
+func (e env) eventsOf(typ core.EventType, userID string) int {
+	n := 0
+	for _, ev := range e.Events() {
+		if ev.Type == typ && ev.User.ID == userID {
+			n++
+		}
+	}
+	return n
+}
+
+// login logs in and expects 200; it returns the answer.
+func (e env) login(login, pw string) map[string]any {
+	e.t.Helper()
+	res := e.post("login/", map[string]any{"login": login, "password": pw})
+	if res.Status != http.StatusOK {
+		e.t.Fatalf("login %s: %d %s", login, res.Status, res.Body)
+	}
+	return res.object(e.t)
+}
+
+var tokenFormat = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// Run runs the whole contract against servers made by start.
+func Run(t *testing.T, start Start) {
+	t.Run("probes and documents", func(t *testing.T) { testProbes(t, start) })
+	t.Run("malformed requests", func(t *testing.T) { testMalformed(t, start) })
+	t.Run("switched-off flows", func(t *testing.T) { testSwitchedOff(t, start) })
+	t.Run("register field checks", func(t *testing.T) { testRegisterFields(t, start) })
+	t.Run("register password stage", func(t *testing.T) { testRegisterPasswords(t, start) })
+	t.Run("register e-mail stage", func(t *testing.T) { testRegisterNoEmail(t, start) })
+	t.Run("register success", func(t *testing.T) { testRegisterSuccess(t, start) })
+	t.Run("usernames", func(t *testing.T) { testUsernames(t, start) })
+	t.Run("e-mail uniqueness", func(t *testing.T) { testEmailUniqueness(t, start) })
+	t.Run("verification off", func(t *testing.T) { testVerificationOff(t, start) })
+	t.Run("verify", func(t *testing.T) { testVerify(t, start) })
+	t.Run("verify timestamps", func(t *testing.T) { testVerifyTimestamps(t, start) })
+	t.Run("verify numeric user id", func(t *testing.T) { testVerifyNumericUserID(t, start) })
+	t.Run("verify one-time links", func(t *testing.T) { testVerifyOneTime(t, start) })
+	t.Run("verify auto-login", func(t *testing.T) { testAutoLogin(t, start) })
+	t.Run("login", func(t *testing.T) { testLogin(t, start) })
+	t.Run("CORS", func(t *testing.T) { testCORS(t, start) })
+	t.Run("concurrent registrations of one username", func(t *testing.T) { testConcurrentRegistrations(t, start) })
+	t.Run("concurrent uses of one link", func(t *testing.T) { testConcurrentVerifications(t, start) })
+}

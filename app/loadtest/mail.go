@@ -1,0 +1,130 @@
+package loadtest
+
+import (
+	"encoding/base64"
+	"fmt"
+	"html"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// linkPattern finds a verification link in a message body.
+var linkPattern = regexp.MustCompile(`https?://[^\s"'<>]*[?&]user_id=[^\s"'<>]+`)
+
+// maxMessage bounds how much of one .eml file is read.
+const maxMessage = 1 << 20
+
+// readLinks parses the .eml files in dir modified at or after since and
+// returns the verification link of each recipient (lower-cased address).
+// Files that are not verification e-mails are skipped.
+func readLinks(dir string, since time.Time) (map[string]link, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read mail directory: %w", err)
+	}
+	links := map[string]link{}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".eml") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.ModTime().Before(since) {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // removed meanwhile
+		}
+		to, l, ok := parseEML(io.LimitReader(f, maxMessage))
+		_ = f.Close()
+		if ok {
+			links[strings.ToLower(to)] = l
+		}
+	}
+	return links, nil
+}
+
+// parseEML returns the first recipient of a message and the verification
+// link in its body (text part preferred, HTML part otherwise).
+func parseEML(r io.Reader) (to string, l link, ok bool) {
+	msg, err := mail.ReadMessage(r)
+	if err != nil {
+		return "", link{}, false
+	}
+	addrs, err := msg.Header.AddressList("To")
+	if err != nil || len(addrs) == 0 {
+		return "", link{}, false
+	}
+	for _, body := range bodies(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body) {
+		if l, ok := findLink(body); ok {
+			return addrs[0].Address, l, true
+		}
+	}
+	return "", link{}, false
+}
+
+// bodies returns the decoded text of a body: its parts, in order, when it is
+// multipart.
+func bodies(contentType, encoding string, r io.Reader) []string {
+	mediaType, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		mediaType = "text/plain"
+	}
+	if !strings.HasPrefix(mediaType, "multipart/") {
+		b, err := io.ReadAll(decode(encoding, r))
+		if err != nil {
+			return nil
+		}
+		text := string(b)
+		if mediaType == "text/html" {
+			text = html.UnescapeString(text)
+		}
+		return []string{text}
+	}
+	var out []string
+	mr := multipart.NewReader(r, params["boundary"])
+	for {
+		// NextPart undoes quoted-printable itself (and drops the header).
+		p, err := mr.NextPart()
+		if err != nil {
+			return out
+		}
+		out = append(out, bodies(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p)...)
+	}
+}
+
+func decode(encoding string, r io.Reader) io.Reader {
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "quoted-printable":
+		return quotedprintable.NewReader(r)
+	case "base64":
+		return base64.NewDecoder(base64.StdEncoding, r)
+	}
+	return r
+}
+
+// findLink extracts user_id, timestamp and signature from the first link
+// in text that carries all three.
+func findLink(text string) (link, bool) {
+	for _, m := range linkPattern.FindAllString(text, -1) {
+		u, err := url.Parse(m)
+		if err != nil {
+			continue
+		}
+		q := u.Query()
+		l := link{UserID: q.Get("user_id"), Timestamp: q.Get("timestamp"), Signature: q.Get("signature")}
+		if l.UserID != "" && l.Timestamp != "" && l.Signature != "" {
+			return l, true
+		}
+	}
+	return link{}, false
+}

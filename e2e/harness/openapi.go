@@ -1,0 +1,123 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+)
+
+// contract is the committed OpenAPI document and a router over its paths.
+type contract struct {
+	doc    *openapi3.T
+	router routers.Router
+}
+
+var (
+	contractOnce sync.Once
+	loaded       *contract
+	contractErr  error
+)
+
+// DocumentPath is the committed OpenAPI 3.1 document every response is
+// checked against.
+func DocumentPath() (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "openapi", "openapi.yaml"), nil
+}
+
+// LoadContract reads and checks openapi/openapi.yaml once; suites call it
+// before their first spec so a missing or broken document fails fast.
+func LoadContract() error {
+	contractOnce.Do(func() {
+		path, err := DocumentPath()
+		if err != nil {
+			contractErr = err
+			return
+		}
+		loader := openapi3.NewLoader()
+		doc, err := loader.LoadFromFile(path)
+		if err != nil {
+			contractErr = fmt.Errorf("load %s: %w", path, err)
+			return
+		}
+		if err := doc.Validate(context.Background()); err != nil {
+			contractErr = fmt.Errorf("%s is not a valid OpenAPI document: %w", path, err)
+			return
+		}
+		// The document's one server is "/" (wherever it is served from);
+		// without servers the router matches on the path alone, which is
+		// what a document served by every deployment means.
+		doc.Servers = nil
+		router, err := legacy.NewRouter(doc)
+		if err != nil {
+			contractErr = fmt.Errorf("route %s: %w", path, err)
+			return
+		}
+		loaded = &contract{doc: doc, router: router}
+	})
+	return contractErr
+}
+
+// ValidateResponse checks that the document describes resp: its path and
+// method, its status (an undocumented status is an error) and its body.
+// Paths without their final slash are routed as the documented path with it,
+// as the API serves both. A method the document has no operation for cannot
+// be described by it: send such requests with Do.
+func ValidateResponse(resp *Response) error {
+	if err := LoadContract(); err != nil {
+		return err
+	}
+	u, err := url.Parse(resp.URL)
+	if err != nil {
+		return fmt.Errorf("parse %q: %w", resp.URL, err)
+	}
+	req, err := http.NewRequest(resp.Method, u.String(), bytes.NewReader([]byte(resp.RequestBody)))
+	if err != nil {
+		return err
+	}
+	route, params, err := loaded.router.FindRoute(req)
+	if err != nil && !strings.HasSuffix(u.Path, "/") {
+		slashed := *u
+		slashed.Path += "/"
+		if req2, err2 := http.NewRequest(resp.Method, slashed.String(), nil); err2 == nil {
+			route, params, err = loaded.router.FindRoute(req2)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s is not in the document: %w", resp.Method, u.Path, err)
+	}
+	opts := &openapi3filter.Options{
+		IncludeResponseStatus: true,
+		MultiError:            true,
+		AuthenticationFunc:    openapi3filter.NoopAuthenticationFunc,
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request:    req,
+			PathParams: params,
+			Route:      route,
+			Options:    opts,
+		},
+		Status:  resp.Status,
+		Header:  resp.Header,
+		Options: opts,
+	}
+	in.SetBodyBytes(resp.Body)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		return err
+	}
+	return nil
+}
