@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -196,15 +195,14 @@ func (r *report) writeText(w io.Writer) error {
 			h.Algorithm, h.Cost, h.Concurrency, h.HashesPerSec, h.MeasuredForS)
 	}
 	b.WriteString("\n")
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "operation\trequests\tok\tok/s\tp50\tp90\tp99\tmax\terrors\t")
+	row := func(cols ...string) {
+		fmt.Fprintf(&b, "%-10s %9s %9s %9s %9s %9s %9s %9s  %s\n", cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8])
+	}
+	row("operation", "requests", "ok", "ok/s", "p50", "p90", "p99", "max", "errors")
 	for _, op := range r.Operations {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", op.Name, op.Requests, op.OK, op.OKPerSec,
+		row(op.Name, strconv.Itoa(op.Requests), strconv.Itoa(op.OK), fmt.Sprintf("%.1f", op.OKPerSec),
 			fmtMs(op.LatencyMs.P50), fmtMs(op.LatencyMs.P90), fmtMs(op.LatencyMs.P99), fmtMs(op.LatencyMs.Max),
 			fmtErrors(op.Errors))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
 	}
 	for _, op := range r.Operations {
 		if op.Unavailable503WithoutRetryAfter > 0 {
@@ -223,10 +221,13 @@ func (r *report) writeText(w io.Writer) error {
 }
 
 func fmtMs(v float64) string {
-	if v >= 1000 {
+	switch {
+	case v >= 1000:
 		return fmt.Sprintf("%.2fs", v/1000)
+	case v >= 10:
+		return fmt.Sprintf("%.1fms", v)
 	}
-	return fmt.Sprintf("%.1fms", v)
+	return fmt.Sprintf("%.2fms", v)
 }
 
 func fmtErrors(errs map[string]int) string {

@@ -41,6 +41,9 @@ const (
 	EnvSecretKey = "RESTREG_E2E_SECRET_KEY"
 	// EnvBasePath is the BASE_PATH of that deployment (default /api/v1/accounts).
 	EnvBasePath = "RESTREG_E2E_BASE_PATH"
+	// EnvOpenAPI names the OpenAPI document to check responses against
+	// instead of the committed openapi/openapi.yaml.
+	EnvOpenAPI = "RESTREG_E2E_OPENAPI"
 	// EnvBinary names a restreg binary to run instead of building one.
 	EnvBinary = "RESTREG_E2E_BINARY"
 )

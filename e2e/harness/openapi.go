@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,9 +29,13 @@ var (
 	contractErr  error
 )
 
-// DocumentPath is the committed OpenAPI 3.1 document every response is
-// checked against.
+// DocumentPath is the OpenAPI 3.1 document every response is checked
+// against: the committed openapi/openapi.yaml, or the file RESTREG_E2E_OPENAPI
+// names (e.g. the document of the version a deployment runs).
 func DocumentPath() (string, error) {
+	if path := os.Getenv(EnvOpenAPI); path != "" {
+		return path, nil
+	}
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", err

@@ -1,0 +1,167 @@
+package apisuite_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/restreg/restreg/adapters/httpapi"
+	"github.com/restreg/restreg/adapters/memstore"
+	"github.com/restreg/restreg/adapters/passhash"
+	"github.com/restreg/restreg/app/apisuite"
+	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/core/email"
+	"github.com/restreg/restreg/core/usecase"
+	"github.com/restreg/restreg/templates"
+)
+
+// TestContractOnAHandMadeComposition runs the suite against the use cases
+// wired by hand on the in-memory store, so the suite is proven without the
+// fx application.
+func TestContractOnAHandMadeComposition(t *testing.T) {
+	apisuite.Run(t, startByHand)
+}
+
+// countingStore counts stored users, which the memory store does not expose.
+type countingStore struct {
+	*memstore.Store
+	mu    sync.Mutex
+	users int
+}
+
+func (s *countingStore) CreateUser(ctx context.Context, u core.User, events ...core.Event) error {
+	err := s.Store.CreateUser(ctx, u, events...)
+	if err == nil {
+		s.mu.Lock()
+		s.users++
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *countingStore) DeleteInactiveUser(ctx context.Context, id string) error {
+	err := s.Store.DeleteInactiveUser(ctx, id)
+	if err == nil {
+		s.mu.Lock()
+		s.users--
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *countingStore) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.users
+}
+
+// recordingMailer keeps every message it is asked to send.
+type recordingMailer struct {
+	mu   sync.Mutex
+	sent []core.Message
+}
+
+func (m *recordingMailer) Send(_ context.Context, msg core.Message) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, msg)
+	return nil
+}
+
+func (m *recordingMailer) all() []core.Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]core.Message(nil), m.sent...)
+}
+
+// settableClock tells the real time until a test fixes it.
+type settableClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *settableClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.now.IsZero() {
+		return time.Now()
+	}
+	return c.now
+}
+
+func (c *settableClock) set(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = now
+}
+
+func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
+	t.Helper()
+	s := core.DefaultSettings()
+	s.Store = "memory"
+	configure(&s)
+	if err := s.Validate(); err != nil {
+		t.Fatalf("settings: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store := &countingStore{Store: memstore.New()}
+	clock := &settableClock{}
+	mailer := &recordingMailer{}
+	hasher, err := passhash.New(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := core.NewPasswordPolicy(s.PasswordValidators, s.PasswordMinLength)
+	if err != nil {
+		t.Fatal(err)
+	}
+	composer, err := email.NewComposer(templates.Register, s.RegisterVerificationEmailTemplates, s.VerificationFromEmail, s.ReplyTo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &usecase.Deps{
+		Settings: s,
+		Store:    store,
+		Outbox:   store.Store,
+		Hasher:   hasher,
+		Policy:   policy,
+		Signer:   core.NewDjangoSigner(s.SecretKey, s.SecretKeyFallbacks),
+		URLs:     usecase.QueryURLBuilder{Base: s.RegisterVerificationURL},
+		Composer: composer,
+		Mailer:   mailer,
+		Tokens:   usecase.OpaqueTokens{Store: store.Store, Clock: clock},
+		Clock:    clock,
+		Log:      log,
+	}
+	srv, err := httpapi.New(s, httpapi.UseCases{
+		Register: usecase.NewRegister(d),
+		Verify:   usecase.NewVerifyRegistration(d),
+		Login:    usecase.NewLogin(d),
+	}, store.Ping, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &apisuite.Env{
+		BaseURL:  hs.URL,
+		Client:   hs.Client(),
+		Settings: s,
+		Mails:    mailer.all,
+		Events: func() []core.Event {
+			// No relay runs here, so every recorded event is still pending;
+			// a far-future "now" includes those held back for their e-mail.
+			events, err := store.PendingEvents(context.Background(), time.Now().AddDate(100, 0, 0), 1<<30)
+			if err != nil {
+				t.Errorf("pending events: %v", err)
+			}
+			return events
+		},
+		Users:  func(*testing.T) int { return store.count() },
+		SetNow: clock.set,
+	}
+}
