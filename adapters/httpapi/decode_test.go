@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -199,7 +200,19 @@ func FuzzDecodeBody(f *testing.F) {
 	f.Add("application/x-www-form-urlencoded", []byte("a=b+c&d=%C3%A9"))
 	f.Add("text/plain", []byte("x"))
 	f.Add("", []byte("{}"))
+	ts := newTestServer(f, func(s *core.Settings) { s.MaxBodyBytes = 4096 }, nil, nil)
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		// The whole pipeline answers with a documented status and a JSON body.
+		rec := ts.do(http.MethodPost, "/api/v1/accounts/login/", contentType, string(body))
+		switch rec.Code {
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		default:
+			t.Fatalf("status %d for %q %q: %s", rec.Code, contentType, body, rec.Body)
+		}
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("answer is not JSON: %q", rec.Body)
+		}
+
 		fields, err := decodeBody(contentType, body)
 		if err != nil {
 			switch st := mapError(err).status; st {

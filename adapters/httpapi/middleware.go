@@ -119,7 +119,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	defer func() {
 		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+			if p == http.ErrAbortHandler {
 				panic(p)
 			}
 			s.log.ErrorContext(ctx, "panic while serving a request",

@@ -159,6 +159,9 @@ func (s *Server) readyz(ctx context.Context, _ *noInput) (*reply, error) {
 // registerOperations registers every documented operation with Huma.
 func (s *Server) registerOperations() {
 	ops := operations(s.settings)
+	for _, op := range []huma.Operation{ops.register, ops.verify, ops.login} {
+		s.router.markAPI(op.Path)
+	}
 	huma.Register(s.api, ops.register, s.register)
 	huma.Register(s.api, ops.verify, s.verifyRegistration)
 	huma.Register(s.api, ops.login, s.login)

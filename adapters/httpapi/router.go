@@ -10,10 +10,12 @@ import (
 // registers its operations here, and it answers unknown paths and wrong
 // methods with the contract's JSON bodies instead of net/http's plain text.
 type router struct {
-	// apiPrefix is BASE_PATH with a trailing slash; routes below it get the
-	// body reader, CORS and a twin without the final slash.
+	// apiPrefix is BASE_PATH with a trailing slash; CORS applies below it.
 	apiPrefix string
-	// wrapAPI wraps the handler of every POST route below apiPrefix.
+	// apiPaths are the account operations' paths: they get the body reader
+	// and a twin without the final slash.
+	apiPaths map[string]bool
+	// wrapAPI wraps the handler of every POST route on an API path.
 	wrapAPI func(http.Handler) http.Handler
 
 	mu     sync.RWMutex
@@ -35,6 +37,7 @@ type route struct {
 func newRouter(basePath string, wrapAPI func(http.Handler) http.Handler) *router {
 	return &router{
 		apiPrefix: strings.TrimRight(basePath, "/") + "/",
+		apiPaths:  map[string]bool{},
 		wrapAPI:   wrapAPI,
 		routes:    map[string]*route{},
 		mounts:    http.NewServeMux(),
@@ -51,7 +54,9 @@ func (rt *router) handle(pattern string, h http.Handler) {
 	if !ok {
 		panic("httpapi: route pattern needs a method: " + pattern)
 	}
-	api := strings.HasPrefix(path, rt.apiPrefix)
+	rt.mu.RLock()
+	api := rt.apiPaths[path]
+	rt.mu.RUnlock()
 	if api && method == http.MethodPost && rt.wrapAPI != nil {
 		h = rt.wrapAPI(h)
 	}
@@ -69,6 +74,13 @@ func (rt *router) handle(pattern string, h http.Handler) {
 		}
 		r.methods[method] = h
 	}
+}
+
+// markAPI declares path an account operation's path, before it is registered.
+func (rt *router) markAPI(path string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.apiPaths[path] = true
 }
 
 // mount adds a handler outside the documented API (metrics, docs). pattern

@@ -89,7 +89,7 @@ func testSettings() core.Settings {
 
 // newTestServer serves the real use cases over fakes; find decides what the
 // store answers (nil: no user exists).
-func newTestServer(t *testing.T, configure func(*core.Settings), find func(context.Context, core.LookupField, string) (core.User, error), hashErr error) testServer {
+func newTestServer(t testing.TB, configure func(*core.Settings), find func(context.Context, core.LookupField, string) (core.User, error), hashErr error) testServer {
 	t.Helper()
 	s := testSettings()
 	if configure != nil {
@@ -567,5 +567,23 @@ func TestMountAndObserve(t *testing.T) {
 		if r.Route != w.Route || r.Method != w.Method || r.Status != w.Status || r.Duration <= 0 {
 			t.Errorf("record %d = %+v, want %+v", i, r, w)
 		}
+	}
+}
+
+func TestBasePathVariants(t *testing.T) {
+	for _, base := range []string{"/", "/accounts/", "/a/b"} {
+		t.Run(base, func(t *testing.T) {
+			ts := newTestServer(t, func(s *core.Settings) { s.BasePath = base }, nil, nil)
+			prefix := strings.TrimRight(base, "/")
+			want := `{"login":["This field is required."],"password":["This field is required."]}`
+			assertJSON(t, ts.do(http.MethodPost, prefix+"/login/", ctJSON, "{}"), 400, want)
+			assertJSON(t, ts.do(http.MethodPost, prefix+"/login", ctJSON, "{}"), 400, want)
+			assertJSON(t, ts.do(http.MethodGet, "/healthz", "", ""), 200, `{"status":"ok"}`)
+			rec := ts.do(http.MethodPost, "/healthz", ctJSON, "{}")
+			assertJSON(t, rec, 405, `{"detail":"Method \"POST\" not allowed."}`)
+			if rec.Header().Get("Allow") != "GET, HEAD" {
+				t.Errorf("Allow %q", rec.Header().Get("Allow"))
+			}
+		})
 	}
 }

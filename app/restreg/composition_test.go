@@ -1,0 +1,190 @@
+package restreg_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/restreg/restreg/app/apisuite"
+	"github.com/restreg/restreg/app/restreg"
+	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/ports"
+)
+
+// settableClock lets the suite age links without waiting.
+type settableClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *settableClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.now.IsZero() {
+		return time.Now()
+	}
+	return c.now
+}
+
+func (c *settableClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// observedMailer records every message the real mailer accepted.
+type observedMailer struct {
+	next ports.Mailer
+	mu   sync.Mutex
+	sent []core.Message
+}
+
+func (m *observedMailer) Send(ctx context.Context, msg core.Message) error {
+	if err := m.next.Send(ctx, msg); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, msg)
+	return nil
+}
+
+func (m *observedMailer) all() []core.Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]core.Message(nil), m.sent...)
+}
+
+// observedPublisher records every event the real publisher accepted.
+type observedPublisher struct {
+	next ports.EventPublisher
+	mu   sync.Mutex
+	sent []core.Event
+}
+
+func (p *observedPublisher) Publish(ctx context.Context, events ...core.Event) error {
+	if err := p.next.Publish(ctx, events...); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sent = append(p.sent, events...)
+	return nil
+}
+
+// countingStore counts the users it stored and removed.
+type countingStore struct {
+	ports.UserStore
+	users atomic.Int64
+}
+
+func (s *countingStore) CreateUser(ctx context.Context, u core.User, events ...core.Event) error {
+	err := s.UserStore.CreateUser(ctx, u, events...)
+	if err == nil {
+		s.users.Add(1)
+	}
+	return err
+}
+
+func (s *countingStore) DeleteInactiveUser(ctx context.Context, id string) error {
+	err := s.UserStore.DeleteInactiveUser(ctx, id)
+	if err == nil {
+		s.users.Add(-1)
+	}
+	return err
+}
+
+// composedStart starts the real fx composition with the given store settings
+// on a free port, observing mail, events and users through decorators.
+func composedStart(base func(t *testing.T, s *core.Settings)) apisuite.Start {
+	return func(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
+		t.Helper()
+		s := core.DefaultSettings()
+		s.ListenAddr = "127.0.0.1:0"
+		s.MailBackend = "console"
+		s.OutboxPollInterval = 50 * time.Millisecond
+		base(t, &s)
+		configure(&s)
+		if err := s.Validate(); err != nil {
+			t.Fatalf("settings: %v", err)
+		}
+		clock := &settableClock{}
+		var mailer *observedMailer
+		var publisher *observedPublisher
+		var store *countingStore
+		var outbox ports.Outbox
+		var listener *restreg.Listener
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		app, err := restreg.New(s, log,
+			fx.Decorate(func() ports.Clock { return clock }),
+			fx.Decorate(func(m ports.Mailer) ports.Mailer { mailer = &observedMailer{next: m}; return mailer }),
+			fx.Decorate(func(p ports.EventPublisher) ports.EventPublisher {
+				publisher = &observedPublisher{next: p}
+				return publisher
+			}),
+			fx.Decorate(func(u ports.UserStore) ports.UserStore { store = &countingStore{UserStore: u}; return store }),
+			fx.Populate(&outbox, &listener),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := app.Start(ctx); err != nil {
+			t.Fatalf("start: %v", err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := app.Stop(ctx); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+		})
+		return &apisuite.Env{
+			BaseURL:  listener.URL(),
+			Settings: s,
+			Mails:    mailer.all,
+			Events: func() []core.Event {
+				// Pending first: an event published meanwhile is then
+				// already in the publisher's record.
+				pending, err := outbox.PendingEvents(context.Background(), time.Now().Add(100*365*24*time.Hour), 1_000_000)
+				if err != nil {
+					t.Errorf("read the outbox: %v", err)
+				}
+				publisher.mu.Lock()
+				all := append([]core.Event(nil), publisher.sent...)
+				publisher.mu.Unlock()
+				seen := map[string]bool{}
+				for _, ev := range all {
+					seen[ev.ID] = true
+				}
+				for _, ev := range pending {
+					if !seen[ev.ID] {
+						all = append(all, ev)
+					}
+				}
+				return all
+			},
+			Users:  func(*testing.T) int { return int(store.users.Load()) },
+			SetNow: clock.Set,
+		}
+	}
+}
+
+func TestHTTPContractOnMemoryStore(t *testing.T) {
+	apisuite.Run(t, composedStart(func(_ *testing.T, s *core.Settings) { s.Store = "memory" }))
+}
+
+func TestHTTPContractOnSQLiteStore(t *testing.T) {
+	apisuite.Run(t, composedStart(func(t *testing.T, s *core.Settings) {
+		s.Store = "sqlite"
+		s.DataDir = t.TempDir()
+	}))
+}
+
