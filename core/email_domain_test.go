@@ -93,3 +93,33 @@ func TestParseNameprepRejectsCorruptData(t *testing.T) {
 		}
 	}
 }
+
+// One representative of each RFC 3454 table nameprep consults, inside a
+// label "x?y.de"; Python refuses all but the last two.
+func TestNameprepProhibitedCharacters(t *testing.T) {
+	for _, c := range []struct {
+		r    rune
+		want string // "" when Python raises UnicodeError
+	}{
+		{0x0085, ""},              // C.2.2 control character
+		{0x06dd, ""},              // C.2.2
+		{0x180e, ""},              // C.2.2
+		{0x2061, ""},              // C.2.2 invisible operator
+		{0x1d173, ""},             // C.2.2 musical symbol
+		{0xe000, ""},              // C.3 private use
+		{0x10fffd, ""},            // C.3 private use
+		{0xfdd0, ""},              // C.4 non-character
+		{0x1fffe, ""},             // C.4 non-character
+		{0xfff9, ""},              // C.6
+		{0x2ff0, ""},              // C.7
+		{0x200e, ""},              // C.8
+		{0xe0001, ""},             // C.9
+		{0x3000, "x y.de"},        // NFKC turns the ideographic space into an ASCII one (C.1.1 is not checked)
+		{0x0340, "xn--xy-5tb.de"}, // C.8 lists U+0340, but NFKC has made it U+0300 by then
+	} {
+		got, ok := pyIDNAEncode("x" + string(c.r) + "y.de")
+		if ok != (c.want != "") || got != c.want {
+			t.Errorf("pyIDNAEncode(x %U y.de) = %q, %v; want %q", c.r, got, ok, c.want)
+		}
+	}
+}

@@ -285,8 +285,8 @@ var (
 	emailLiteralRe = regexp.MustCompile(`^\[([` + emailLiteralChars + `]+)\]\z`)
 )
 
-// IsValidEmail reports whether s passes Django's EmailValidator (3.2 and
-// later, default allow-list "localhost"): at most 320 characters; a local
+// IsValidEmail reports whether s passes Django 3.2's EmailValidator (default
+// allow-list "localhost"): at most 320 characters; a local
 // part that is a dot-atom or a quoted string; a domain of at least two
 // labels with a top-level label of two or more letters, digits or hyphens,
 // or an [IPv4] / [IPv6] literal, or exactly "localhost". A domain that fails

@@ -157,8 +157,12 @@ func NewDjangoSigner(secret string, fallbacks []string) *DjangoSigner {
 }
 
 // Sign returns the signature of data under salt with SECRET_KEY: 43
-// characters of unpadded base64url.
+// characters of unpadded base64url. The signer must come from
+// NewDjangoSigner; a zero DjangoSigner has no key to sign with.
 func (s DjangoSigner) Sign(data map[string]string, salt string) string {
+	if len(s.keys) == 0 {
+		panic("core: DjangoSigner has no key; create it with NewDjangoSigner")
+	}
 	return djangoSignature(s.keys[0], salt, PickleSignedData(data))
 }
 

@@ -250,6 +250,20 @@ func TestDjangoSignerNeverShowsItsKeys(t *testing.T) {
 	}
 }
 
+func TestZeroDjangoSignerRefusesToWork(t *testing.T) {
+	var s core.DjangoSigner
+	data := map[string]string{"user_id": "1", "timestamp": "1700000000"}
+	if s.Verify(data, "register", core.NewDjangoSigner("", nil).Sign(data, "register")) {
+		t.Error("a signer without keys verified a signature")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a signer without keys signed")
+		}
+	}()
+	s.Sign(data, "register")
+}
+
 func TestRegisterSalt(t *testing.T) {
 	for _, c := range []struct {
 		oneTime, active bool

@@ -242,6 +242,10 @@ func (p *pyParser) scanString(end int) (string, int, error) {
 		if next >= len(doc) {
 			return "", 0, pyErr(doc, "Unterminated string starting at", begin)
 		}
+		if c == '"' && b.Len() == 0 {
+			// The common case: no escape in the whole string.
+			return string(doc[end:next]), next + 1, nil
+		}
 		writeRunes(&b, doc[end:next])
 		next++
 		if c == '"' {

@@ -24,20 +24,22 @@ import (
 )
 
 // Module provides *Metrics, built from core.Settings (which names the mail
-// and events backends used as labels).
-//
-// It holds no fx.Decorate: fx applies a decoration only inside the module
-// that declares it and its children, while the ports are consumed by other
-// modules. Add Decorators at the top level of the app to instrument them.
+// and events backends used as labels). It holds no fx.Decorate: fx applies a
+// decoration only within the module that declares it and that module's
+// children, and the ports are consumed elsewhere; see Decorators.
 var Module = fx.Module("prommetrics",
 	fx.Provide(FromSettings),
 )
 
 // Decorators instruments ports.Mailer, ports.UserStore,
 // ports.EventPublisher and ports.PasswordHasher with the *Metrics in the
-// graph. Pass it to fx.New directly (not inside an fx.Module) so that the
-// decorated ports are the ones every module receives.
-var Decorators = fx.Decorate(
+// graph, for every constructor and invoke in the scope it is given to and
+// below. Give it to the module that consumes the ports, e.g.
+// fx.Module("instrumented", Decorators, restreg.Core): fx allows one
+// decoration of a type per scope, so this leaves the top level free for an
+// application's own fx.Decorate of the same ports (which then applies first,
+// and the metrics wrap it).
+var Decorators = fx.Options(fx.Decorate(
 	func(m *Metrics, next ports.Mailer) ports.Mailer { return m.DecorateMailer(next) },
 	func(m *Metrics, next ports.UserStore) ports.UserStore { return m.DecorateUserStore(next) },
 	func(m *Metrics, next ports.EventPublisher) ports.EventPublisher {
@@ -46,7 +48,7 @@ var Decorators = fx.Decorate(
 	func(m *Metrics, next ports.PasswordHasher) ports.PasswordHasher {
 		return m.DecoratePasswordHasher(next)
 	},
-)
+))
 
 // namespace prefixes every restreg metric.
 const namespace = "restreg"

@@ -375,22 +375,46 @@ type consumer struct {
 }
 
 func TestDecoratorsAtTopLevelReachPortsUsedByOtherModules(t *testing.T) {
+	testDecoratorsReachConsumers(t, func(consumers fx.Option) []fx.Option {
+		return []fx.Option{consumers, Decorators}
+	})
+}
+
+func TestDecoratorsAroundTheConsumersLeaveTheTopLevelToTheApplication(t *testing.T) {
+	var appDecorated bool
+	testDecoratorsReachConsumers(t, func(consumers fx.Option) []fx.Option {
+		return []fx.Option{
+			fx.Module("instrumented", Decorators, consumers),
+			// An application's own decoration of a port, at the top level.
+			fx.Decorate(func(m ports.Mailer) ports.Mailer { appDecorated = true; return m }),
+		}
+	})
+	if !appDecorated {
+		t.Error("the application's own decoration of ports.Mailer was not applied")
+	}
+}
+
+// testDecoratorsReachConsumers builds an app whose adapters and consumers
+// live in modules of their own, placed by arrange together with
+// Decorators, and checks that the consumers received instrumented ports.
+func testDecoratorsReachConsumers(t *testing.T, arrange func(consumers fx.Option) []fx.Option) {
+	t.Helper()
 	var got consumer
 	var m *Metrics
-	app := fx.New(
+	consumers := fx.Module("core", fx.Invoke(func(ml ports.Mailer, s ports.UserStore, p ports.EventPublisher, h ports.PasswordHasher) {
+		got = consumer{ml, s, p, h}
+	}))
+	opts := []fx.Option{
 		fx.NopLogger,
 		fx.Supply(core.Settings{MailBackend: "file", EventsBackend: "gochannel"}),
 		fx.Module("mail", fx.Provide(fx.Annotate(func() *fakeMailer { return &fakeMailer{} }, fx.As(new(ports.Mailer))))),
 		fx.Module("store", fx.Provide(fx.Annotate(func() *fakeStore { return &fakeStore{activated: true} }, fx.As(new(ports.UserStore))))),
 		fx.Module("events", fx.Provide(fx.Annotate(func() *fakePublisher { return &fakePublisher{} }, fx.As(new(ports.EventPublisher))))),
 		fx.Module("hash", fx.Provide(fx.Annotate(func() slowHasher { return slowHasher{} }, fx.As(new(ports.PasswordHasher))))),
-		fx.Module("core", fx.Invoke(func(ml ports.Mailer, s ports.UserStore, p ports.EventPublisher, h ports.PasswordHasher) {
-			got = consumer{ml, s, p, h}
-		})),
 		Module,
-		Decorators,
 		fx.Populate(&m),
-	)
+	}
+	app := fx.New(append(opts, arrange(consumers)...)...)
 	if err := app.Err(); err != nil {
 		t.Fatalf("fx app: %v", err)
 	}

@@ -49,9 +49,12 @@ type Start func(t *testing.T, configure func(*core.Settings)) *Env
 
 // The suite's fixed settings.
 const (
-	SecretKey       = "apisuite-secret-key-not-for-production"
+	// SecretKey is the SECRET_KEY the suite signs and checks links with.
+	SecretKey = "apisuite-secret-key-not-for-production"
+	// VerificationURL is the REGISTER_VERIFICATION_URL links point to.
 	VerificationURL = "https://frontend-host/verify-user/"
-	FromEmail       = "noreply@example.com"
+	// FromEmail is the VERIFICATION_FROM_EMAIL of the verification e-mails.
+	FromEmail = "noreply@example.com"
 	// AllowedOrigin is the origin the CORS cases allow.
 	AllowedOrigin = "https://frontend-host"
 )
@@ -61,11 +64,10 @@ const password = "violet-Anchor-7412"
 
 // Messages of the contract that no core constant holds.
 const (
-	msgNotFound    = "Not found."
-	msgUnavailable = "Service temporarily unavailable, please try again later."
-	msgTooLarge    = "Request body too large."
-	msgTooLong150  = "Ensure this field has no more than 150 characters."
-	msgTooLong254  = "Ensure this field has no more than 254 characters."
+	msgNotFound   = "Not found."
+	msgTooLarge   = "Request body too large."
+	msgTooLong150 = "Ensure this field has no more than 150 characters."
+	msgTooLong254 = "Ensure this field has no more than 254 characters."
 )
 
 // Configure applies the suite's fixed settings to s: a known secret, the
@@ -82,7 +84,7 @@ func Configure(s *core.Settings) {
 	s.Argon2idParallelism = 1
 }
 
-// env wraps an Env with the suite's helpers.
+// env is an Env bound to the test that uses it.
 type env struct {
 	*Env
 	t *testing.T

@@ -2,8 +2,10 @@ package restreg_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -188,3 +190,16 @@ func TestHTTPContractOnSQLiteStore(t *testing.T) {
 	}))
 }
 
+func TestHTTPContractOnMongoDBStore(t *testing.T) {
+	var n atomicCounter
+	apisuite.Run(t, composedStart(func(t *testing.T, s *core.Settings) {
+		s.Store = "mongodb"
+		s.MongoDBURI = mongoURI
+		s.MongoDBDatabase = fmt.Sprintf("restreg_apisuite_%d_%d", os.Getpid(), n.next())
+	}))
+}
+
+// atomicCounter numbers databases so every server starts empty.
+type atomicCounter struct{ n atomic.Int64 }
+
+func (c *atomicCounter) next() int64 { return c.n.Add(1) }

@@ -201,7 +201,7 @@ func TestRegisterStoresInactiveUserMailsLinkAndVerifies(t *testing.T) {
 
 func TestRegisterHoldsEventUntilMailIsSent(t *testing.T) {
 	f := newFixture(t, nil)
-	var visibleDuringSend int = -1
+	visibleDuringSend := -1
 	f.mailer.onSend = func() {
 		pending, err := f.store.PendingEvents(context.Background(), f.clock.Now(), 10)
 		if err == nil {
