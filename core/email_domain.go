@@ -3,6 +3,7 @@ package core
 import (
 	_ "embed"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -315,7 +316,7 @@ func punycodeEncode(s string) string {
 	}
 	n, delta, bias, handled := initialN, 0, initialBias, basic
 	for handled < len(runes) {
-		m := int(unicode.MaxRune) + 1
+		m := math.MaxInt
 		for _, r := range runes {
 			if int(r) >= n && int(r) < m {
 				m = int(r)

@@ -91,7 +91,7 @@ func pyDecimalValue(r rune) (int, bool) {
 
 // Casers are stateful and not safe for concurrent use, so each goroutine
 // borrows its own.
-var foldCasers = sync.Pool{New: func() any { return cases.Fold() }}
+var foldCasers = sync.Pool{New: func() any { c := cases.Fold(); return &c }}
 
 // pyLower is Python's str.lower(): the Unicode lower-case mapping of each
 // character, U+0130 "İ" becoming "i̇" (two code points), and capital sigma
@@ -207,7 +207,7 @@ func UsernameKey(username string, caseInsensitive bool) string {
 	if !caseInsensitive {
 		return n
 	}
-	c := foldCasers.Get().(cases.Caser)
+	c := foldCasers.Get().(*cases.Caser)
 	defer foldCasers.Put(c)
 	return c.String(n)
 }

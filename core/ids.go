@@ -24,7 +24,7 @@ func NewID() string {
 	now := time.Now()
 	ts := uint64(now.UnixMilli())<<12 | uint64(now.Nanosecond()%1_000_000)*4096/1_000_000
 	idClock.Lock()
-	if ts < idClock.last {
+	if ts <= idClock.last {
 		ts = idClock.last + 1
 	}
 	idClock.last = ts

@@ -7,9 +7,16 @@ func TestNewIDStaysOrderedWhenTheClockStepsBack(t *testing.T) {
 	// Pretend the last id was made far in the future, as after the wall
 	// clock has been set back by NTP.
 	idClock.Lock()
+	saved := idClock.last
 	future := idClock.last + 1<<12*60_000 // one minute ahead
 	idClock.last = future
 	idClock.Unlock()
+	// Other tests check that ids carry the present time.
+	t.Cleanup(func() {
+		idClock.Lock()
+		idClock.last = saved
+		idClock.Unlock()
+	})
 	second, third := NewID(), NewID()
 	if !(first < second && second < third) {
 		t.Fatalf("ids %s, %s, %s are not increasing", first, second, third)

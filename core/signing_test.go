@@ -228,7 +228,7 @@ func TestDjangoSignerNeverShowsItsKeys(t *testing.T) {
 		out = append(out, fmt.Sprintf(verb, s), fmt.Sprintf(verb, *s))
 	}
 	out = append(out, fmt.Sprint(s), fmt.Sprintln(*s), s.String())
-	js, err := json.Marshal(s)
+	js, err := json.Marshal(map[string]any{"signer": s, "value": *s})
 	if err != nil {
 		t.Fatalf("marshal: %v", err)
 	}

@@ -155,8 +155,8 @@ func TestDecodeBodyContentTypes(t *testing.T) {
 				syntax *jsonSyntaxError
 				notObj *notObjectError
 			)
-			switch {
-			case c.wantErr == "":
+			switch c.wantErr {
+			case "":
 				if err != nil {
 					t.Fatalf("error %v", err)
 				}
@@ -168,11 +168,11 @@ func TestDecodeBodyContentTypes(t *testing.T) {
 						t.Errorf("%s = %+v, want %+v", k, got[k], v)
 					}
 				}
-			case c.wantErr == "415":
+			case "415":
 				if !errors.As(err, &media) || media.contentType != c.contentType {
 					t.Fatalf("error %v, want unsupported media type %q", err, c.contentType)
 				}
-			case c.wantErr == "syntax":
+			case "syntax":
 				if !errors.As(err, &syntax) {
 					t.Fatalf("error %v, want a syntax error", err)
 				}

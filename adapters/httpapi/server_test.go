@@ -228,7 +228,9 @@ func TestBodyLimit(t *testing.T) {
 	defer hs.Close()
 
 	atLimit := `{"login":"` + strings.Repeat("a", 1024-len(`{"login":""}`)) + `"}`
-	post := func(body io.Reader, contentLength int64) *http.Response {
+	// post sends body with the given declared length (-1: chunked) and
+	// returns the answer's status and body.
+	post := func(body io.Reader, contentLength int64) (int, string) {
 		req, err := http.NewRequest(http.MethodPost, hs.URL+login, body)
 		if err != nil {
 			t.Fatal(err)
@@ -239,21 +241,30 @@ func TestBodyLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return res
-	}
-	check := func(name string, res *http.Response, status int, want string) {
-		t.Helper()
 		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		if res.StatusCode != status || (want != "" && string(b) != want) {
-			t.Errorf("%s: %d %s, want %d %s", name, res.StatusCode, b, status, want)
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode, string(b)
+	}
+	check := func(name string, status int, body string, wantStatus int, want string) {
+		t.Helper()
+		if status != wantStatus || body != want {
+			t.Errorf("%s: %d %s, want %d %s", name, status, body, wantStatus, want)
 		}
 	}
-	check("declared length over the limit", post(strings.NewReader(atLimit+" "), int64(len(atLimit)+1)), 413, `{"detail":"Request body too large."}`)
+	tooLarge := `{"detail":"Request body too large."}`
+	required := `{"password":["This field is required."]}`
+	status, body := post(strings.NewReader(atLimit+" "), int64(len(atLimit)+1))
+	check("declared length over the limit", status, body, 413, tooLarge)
 	// A chunked body has no declared length: the limit is enforced while reading.
-	check("chunked over the limit", post(io.MultiReader(strings.NewReader(atLimit), strings.NewReader(" ")), -1), 413, `{"detail":"Request body too large."}`)
-	check("exactly at the limit", post(strings.NewReader(atLimit), int64(len(atLimit))), 400, `{"password":["This field is required."]}`)
-	check("chunked at the limit", post(io.MultiReader(strings.NewReader(atLimit)), -1), 400, `{"password":["This field is required."]}`)
+	status, body = post(io.MultiReader(strings.NewReader(atLimit), strings.NewReader(" ")), -1)
+	check("chunked over the limit", status, body, 413, tooLarge)
+	status, body = post(strings.NewReader(atLimit), int64(len(atLimit)))
+	check("exactly at the limit", status, body, 400, required)
+	status, body = post(io.MultiReader(strings.NewReader(atLimit)), -1)
+	check("chunked at the limit", status, body, 400, required)
 }
 
 func TestSwitchedOffFlowsAnswer404AfterParsing(t *testing.T) {
