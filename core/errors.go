@@ -34,6 +34,7 @@ const (
 	MsgBlank             = "This field may not be blank."
 	MsgNotString         = "Not a valid string."
 	MsgInvalidInteger    = "A valid integer is required."
+	MsgStringTooLarge    = "String value too large."
 	MsgInvalidEmail      = "Enter a valid email address."
 	MsgInvalidUsername   = "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
 	MsgNullCharacters    = "Null characters are not allowed."

@@ -392,3 +392,7 @@ func pyInt(s string) (int64, bool) {
 	}
 	return -n, true
 }
+
+// TrimSpace trims what Python's str.strip() trims (which includes U+001C to
+// U+001F), as DRF's CharField does with every text field.
+func TrimSpace(s string) string { return pyStrip(s) }

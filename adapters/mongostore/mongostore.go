@@ -10,8 +10,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +65,21 @@ type Store struct {
 	meta   *mongo.Collection
 	// lastSeq orders the events this process records (see nextSeq).
 	lastSeq atomic.Int64
+	// userLocks serialise this process's writes to one user document.
+	// MongoDB applies each single-document update atomically anyway; servers
+	// that speak its protocol without that guarantee (FerretDB v1 rewrites
+	// the whole document) would otherwise let the relay's outbox update undo
+	// a concurrent activation.
+	userLocks [64]sync.Mutex
+}
+
+// lockUser holds the write lock of id's document until the returned func runs.
+func (s *Store) lockUser(id string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	m := &s.userLocks[h.Sum32()%uint32(len(s.userLocks))]
+	m.Lock()
+	return m.Unlock
 }
 
 var _ ports.Store = (*Store)(nil)

@@ -103,8 +103,10 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...string) error {
 			if len(pull) == 0 {
 				continue
 			}
+			unlock := s.lockUser(doc.ID)
 			res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: doc.ID}},
 				bson.D{{Key: "$pullAll", Value: bson.D{{Key: "outbox", Value: pull}}}})
+			unlock()
 			if err != nil {
 				return wrap("mark published", err)
 			}
@@ -128,6 +130,7 @@ func (s *Store) ReleaseEvents(ctx context.Context, userID string, at time.Time) 
 		return fmt.Errorf("mongodb: release events: %w", err)
 	}
 	cutoff := bson.NewDateTimeFromTime(at)
+	defer s.lockUser(userID)()
 	for range outboxAttempts {
 		var doc struct {
 			Outbox bson.RawValue `bson:"outbox"`

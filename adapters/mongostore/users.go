@@ -176,7 +176,9 @@ func (s *Store) ActivateUser(ctx context.Context, id string, events ...core.Even
 			{Key: "outbox", Value: bson.D{{Key: "$each", Value: entries}}},
 		}})
 	}
+	unlock := s.lockUser(id)
 	res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "is_active", Value: false}}, update)
+	unlock()
 	if err != nil {
 		return false, wrap("activate user", err)
 	}
@@ -234,6 +236,7 @@ func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string
 
 // SetPasswordHash replaces a user's stored hash.
 func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
+	defer s.lockUser(id)()
 	res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "password_hash", Value: hash}}}})
 	if err != nil {

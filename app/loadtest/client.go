@@ -131,8 +131,10 @@ type linkPool struct {
 
 func (p *linkPool) len() int { return len(p.links) }
 
-func (p *linkPool) next() link {
-	return p.links[(p.i.Add(1)-1)%uint64(len(p.links))]
+// next returns the next link and whether this is its first use.
+func (p *linkPool) next() (link, bool) {
+	i := p.i.Add(1) - 1
+	return p.links[i%uint64(len(p.links))], i < uint64(len(p.links))
 }
 
 // prepare registers cfg.prepare users and obtains their verification links,

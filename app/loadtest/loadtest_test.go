@@ -233,6 +233,9 @@ func TestVerifyScenarioFollowsTheLinksFromTheMailDirectory(t *testing.T) {
 	if len(fake.verified) != 12 {
 		t.Errorf("links of %d distinct users verified, want all 12 prepared users", len(fake.verified))
 	}
+	if ver.FirstUses != 12 {
+		t.Errorf("first uses = %d, want one per prepared user (12)", ver.FirstUses)
+	}
 	checkLatencies(t, ver)
 }
 
@@ -288,6 +291,7 @@ func TestTextReportShowsRatesLatenciesHasherShareAndMemory(t *testing.T) {
 	for _, want := range []string{
 		"scenario register, 2 requests in flight for 400ms",
 		"raw password hasher: argon2id (m=1024 KiB, t=1, p=1), 1 at once:",
+		"before the load,",
 		"operation", "ok/s", "p50", "p90", "p99", "errors",
 		"503×",
 		"% of the raw hasher's throughput",
@@ -296,6 +300,26 @@ func TestTextReportShowsRatesLatenciesHasherShareAndMemory(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestRawHasherIsMeasuredAroundTheLoad(t *testing.T) {
+	_, srv := newFakeServer(t)
+	rep := runJSON(t, "--base", srv.URL, "--duration", "200ms", "--concurrency", "2",
+		"--hash-duration", "150ms", "--hash-concurrency", "2", "--hasher", "pbkdf2_sha256", "--pbkdf2-iterations", "1000")
+	h := rep.Hasher
+	if h == nil {
+		t.Fatal("no raw hasher figures in the report")
+	}
+	if h.Algorithm != "pbkdf2_sha256" || h.Cost != "1000 iterations" || h.Concurrency != 2 {
+		t.Errorf("hasher %+v, want pbkdf2_sha256 at 1000 iterations, 2 at once", h)
+	}
+	if h.Before <= 0 || h.After <= 0 || h.HashesPerSec != (h.Before+h.After)/2 {
+		t.Errorf("hashes/s before %v, after %v, reported %v; want both measured and their mean", h.Before, h.After, h.HashesPerSec)
+	}
+	reg := operation(t, rep, "register")
+	if rep.RegisterShare == nil || *rep.RegisterShare != reg.OKPerSec/h.HashesPerSec {
+		t.Errorf("register share %v, want ok/s %v ÷ hashes/s %v", rep.RegisterShare, reg.OKPerSec, h.HashesPerSec)
 	}
 }
 

@@ -41,6 +41,9 @@ type recorder struct {
 	statuses     map[int]int
 	transport    int
 	noRetryAfter int
+	// firstUses counts successful verifications of a link not posted
+	// before in this run (the ones that activated a user).
+	firstUses int
 }
 
 func (r *recorder) add(res result) {
@@ -72,6 +75,10 @@ type opSummary struct {
 	// Errors counts answers other than success by status, and requests that
 	// got no answer as "transport".
 	Errors map[string]int `json:"errors"`
+	// FirstUses counts, for verify, the successful answers to a link's
+	// first use, which activated its user; the rest verified an active
+	// user again (allowed unless links are one-time).
+	FirstUses int `json:"first_uses,omitempty"`
 	// Unavailable503WithoutRetryAfter counts 503 answers missing the
 	// Retry-After header restreg promises.
 	Unavailable503WithoutRetryAfter int `json:"unavailable_without_retry_after,omitempty"`
@@ -97,6 +104,7 @@ func (op *opStats) summary() opSummary {
 			s.Errors["transport"] += w.transport
 		}
 		s.Unavailable503WithoutRetryAfter += w.noRetryAfter
+		s.FirstUses += w.firstUses
 	}
 	s.Requests = len(all)
 	if secs := op.elapsed.Seconds(); secs > 0 {
@@ -128,11 +136,14 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // hasherReport is the raw throughput of the password hasher.
 type hasherReport struct {
-	Algorithm    string  `json:"algorithm"`
-	Cost         string  `json:"cost"`
-	Concurrency  int     `json:"concurrency"`
+	Algorithm   string `json:"algorithm"`
+	Cost        string `json:"cost"`
+	Concurrency int    `json:"concurrency"`
+	// HashesPerSec is the mean of Before and After.
 	HashesPerSec float64 `json:"hashes_per_second"`
-	MeasuredForS float64 `json:"measured_for_seconds"`
+	Before       float64 `json:"hashes_per_second_before"`
+	After        float64 `json:"hashes_per_second_after"`
+	MeasuredForS float64 `json:"measured_for_seconds_each"`
 }
 
 // rssReport is the server's memory during the run.
@@ -191,8 +202,8 @@ func (r *report) writeText(w io.Writer) error {
 		fmt.Fprintf(&b, "prepared %d users to verify in %.1fs\n", r.Prepared, r.PrepareSeconds)
 	}
 	if h := r.Hasher; h != nil {
-		fmt.Fprintf(&b, "raw password hasher: %s (%s), %d at once: %.1f hashes/s (measured for %gs)\n",
-			h.Algorithm, h.Cost, h.Concurrency, h.HashesPerSec, h.MeasuredForS)
+		fmt.Fprintf(&b, "raw password hasher: %s (%s), %d at once: %.1f hashes/s (%.1f before the load, %.1f after, %gs each)\n",
+			h.Algorithm, h.Cost, h.Concurrency, h.HashesPerSec, h.Before, h.After, h.MeasuredForS)
 	}
 	b.WriteString("\n")
 	row := func(cols ...string) {
@@ -205,6 +216,10 @@ func (r *report) writeText(w io.Writer) error {
 			fmtErrors(op.Errors))
 	}
 	for _, op := range r.Operations {
+		if op.Name == "verify" && op.OK > 0 {
+			fmt.Fprintf(&b, "verify: %d of the %d verified links were first uses (activating the user); the rest verified an active user again\n",
+				op.FirstUses, op.OK)
+		}
 		if op.Unavailable503WithoutRetryAfter > 0 {
 			fmt.Fprintf(&b, "warning: %d of %s's 503 answers had no Retry-After header\n", op.Unavailable503WithoutRetryAfter, op.Name)
 		}

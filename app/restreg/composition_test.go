@@ -192,11 +192,16 @@ func TestHTTPContractOnSQLiteStore(t *testing.T) {
 
 func TestHTTPContractOnMongoDBStore(t *testing.T) {
 	var n atomicCounter
+	var opts apisuite.Options
+	if mongoIsFerretDB {
+		opts.SkipAtomicity = "the MongoDB protocol is served by an embedded FerretDB v1, whose conditional updates are not atomic " +
+			"(several concurrent activations can win there); set MONGODB_TEST_URI to a real MongoDB to run these cases"
+	}
 	apisuite.Run(t, composedStart(func(t *testing.T, s *core.Settings) {
 		s.Store = "mongodb"
 		s.MongoDBURI = mongoURI
 		s.MongoDBDatabase = fmt.Sprintf("restreg_apisuite_%d_%d", os.Getpid(), n.next())
-	}))
+	}), opts)
 }
 
 // atomicCounter numbers databases so every server starts empty.

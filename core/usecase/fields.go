@@ -33,7 +33,7 @@ func (f charField) clean(v core.Value, errs *core.ValidationError) (string, bool
 		errs.Add(f.name, core.MsgNotString)
 		return "", false
 	}
-	s := strings.TrimSpace(v.Text)
+	s := core.TrimSpace(v.Text)
 	if s == "" {
 		if !f.allowBlank {
 			errs.Add(f.name, core.MsgBlank)
@@ -70,6 +70,10 @@ func cleanInteger(name string, v core.Value, errs *core.ValidationError) (int64,
 		return 0, false
 	case v.NotText:
 		errs.Add(name, core.MsgInvalidInteger)
+		return 0, false
+	}
+	if !v.Number && core.CharCount(v.Text) > 1000 {
+		errs.Add(name, core.MsgStringTooLarge)
 		return 0, false
 	}
 	if n, ok := core.ParseDRFInteger(v.Text); ok {
