@@ -28,6 +28,40 @@ type Settings struct {
 	UserLoginFields                    []string      `setting:"USER_LOGIN_FIELDS"`
 	LoginRetrieveToken                 bool          `setting:"LOGIN_RETRIEVE_TOKEN"`
 
+	// ResendVerificationEnabled serves resend-verification/ (with
+	// verification on); false answers 404.
+	ResendVerificationEnabled bool `setting:"RESEND_VERIFICATION_ENABLED"`
+	// ResendVerificationInterval is the least time between two verification
+	// e-mails to one user; resends within it are answered but not sent.
+	ResendVerificationInterval time.Duration `setting:"RESEND_VERIFICATION_INTERVAL"`
+	// RegisterEnumerationSafe answers a registration with a taken e-mail
+	// address like a new one and tells the address's owner by e-mail instead.
+	RegisterEnumerationSafe bool `setting:"REGISTER_ENUMERATION_SAFE"`
+	// AccountExistsEmailTemplates is a directory whose files override the
+	// built-in account_exists/ templates.
+	AccountExistsEmailTemplates string `setting:"ACCOUNT_EXISTS_EMAIL_TEMPLATES"`
+
+	// RateLimitBackend is where request counts live: memory, redis or off.
+	RateLimitBackend string `setting:"RATE_LIMIT_BACKEND"`
+	// RateLimitRedisURL is the Redis server of RATE_LIMIT_BACKEND=redis.
+	RateLimitRedisURL string `setting:"RATE_LIMIT_REDIS_URL" secret:"true"`
+	// RateLimitKeyPrefix starts every Redis key, so deployments can share one
+	// Redis server.
+	RateLimitKeyPrefix string `setting:"RATE_LIMIT_KEY_PREFIX"`
+	// TrustedProxies are the addresses (IPs and CIDR ranges) whose
+	// X-Forwarded-For header is believed.
+	TrustedProxies []string `setting:"TRUSTED_PROXIES"`
+	// The throttle rates ("N/second|minute|hour|day" or "off"), per client IP
+	// and per target of each flow.
+	ThrottleRegisterIP    string `setting:"THROTTLE_REGISTER_IP"`
+	ThrottleRegisterEmail string `setting:"THROTTLE_REGISTER_EMAIL"`
+	ThrottleVerifyIP      string `setting:"THROTTLE_VERIFY_IP"`
+	ThrottleVerifyUser    string `setting:"THROTTLE_VERIFY_USER"`
+	ThrottleLoginIP       string `setting:"THROTTLE_LOGIN_IP"`
+	ThrottleLoginAccount  string `setting:"THROTTLE_LOGIN_ACCOUNT"`
+	ThrottleResendIP      string `setting:"THROTTLE_RESEND_IP"`
+	ThrottleResendAccount string `setting:"THROTTLE_RESEND_ACCOUNT"`
+
 	SecretKey          string   `setting:"SECRET_KEY" secret:"true"`
 	SecretKeyFallbacks []string `setting:"SECRET_KEY_FALLBACKS" secret:"true"`
 	ListenAddr         string   `setting:"LISTEN_ADDR"`
@@ -88,6 +122,18 @@ func DefaultSettings() Settings {
 		UserVerificationIDField:           "id",
 		UserLoginFields:                   []string{"username", "email"},
 		LoginRetrieveToken:                true,
+		ResendVerificationEnabled:         true,
+		ResendVerificationInterval:        60 * time.Second,
+		RateLimitBackend:                  "memory",
+		RateLimitKeyPrefix:                "restreg:ratelimit:",
+		ThrottleRegisterIP:                "60/hour",
+		ThrottleRegisterEmail:             "5/hour",
+		ThrottleVerifyIP:                  "120/minute",
+		ThrottleVerifyUser:                "20/minute",
+		ThrottleLoginIP:                   "120/minute",
+		ThrottleLoginAccount:              "10/minute",
+		ThrottleResendIP:                  "30/hour",
+		ThrottleResendAccount:             "5/hour",
 		ListenAddr:                        "127.0.0.1:8000",
 		BasePath:                          "/api/v1/accounts",
 		UsernameCaseInsensitive:           true,
@@ -115,6 +161,28 @@ func DefaultSettings() Settings {
 		LogLevel:                          "info",
 		LogFormat:                         "text",
 	}
+}
+
+// namedRate is one throttle setting with its name.
+type namedRate struct{ name, value string }
+
+func (s *Settings) throttleRates() []namedRate {
+	return []namedRate{
+		{"THROTTLE_REGISTER_IP", s.ThrottleRegisterIP},
+		{"THROTTLE_REGISTER_EMAIL", s.ThrottleRegisterEmail},
+		{"THROTTLE_VERIFY_IP", s.ThrottleVerifyIP},
+		{"THROTTLE_VERIFY_USER", s.ThrottleVerifyUser},
+		{"THROTTLE_LOGIN_IP", s.ThrottleLoginIP},
+		{"THROTTLE_LOGIN_ACCOUNT", s.ThrottleLoginAccount},
+		{"THROTTLE_RESEND_IP", s.ThrottleResendIP},
+		{"THROTTLE_RESEND_ACCOUNT", s.ThrottleResendAccount},
+	}
+}
+
+// ResendEnabled reports whether resend-verification/ is served: it needs
+// both RESEND_VERIFICATION_ENABLED and REGISTER_VERIFICATION_ENABLED.
+func (s *Settings) ResendEnabled() bool {
+	return s.ResendVerificationEnabled && s.RegisterVerificationEnabled
 }
 
 // ReplyTo returns the Reply-To address: VERIFICATION_REPLY_TO_EMAIL or the From address.
@@ -189,6 +257,28 @@ func (s *Settings) Validate() error {
 		}
 	}
 	positive("REGISTER_VERIFICATION_PERIOD", s.RegisterVerificationPeriod)
+	if s.ResendVerificationInterval < 0 {
+		add("RESEND_VERIFICATION_INTERVAL must not be negative (got %s)", s.ResendVerificationInterval)
+	}
+	if s.RegisterEnumerationSafe && !s.RegisterVerificationEnabled && s.VerificationFromEmail == "" {
+		add("VERIFICATION_FROM_EMAIL is required when REGISTER_ENUMERATION_SAFE is true (the owner of a taken address is told by e-mail)")
+	}
+	oneOf("RATE_LIMIT_BACKEND", s.RateLimitBackend, "memory", "redis", "off")
+	if s.RateLimitBackend == "redis" {
+		if s.RateLimitRedisURL == "" {
+			add("RATE_LIMIT_REDIS_URL is required when RATE_LIMIT_BACKEND is redis")
+		} else if u, err := url.Parse(s.RateLimitRedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			add("RATE_LIMIT_REDIS_URL must look like redis://host:6379/0 or rediss://… (value not shown)")
+		}
+	}
+	if _, err := ParsePrefixes(s.TrustedProxies); err != nil {
+		add("TRUSTED_PROXIES: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	for _, r := range s.throttleRates() {
+		if _, err := ParseRate(r.value); err != nil {
+			add("%s must be N/second, N/minute, N/hour, N/day or off (got %q)", r.name, r.value)
+		}
+	}
 	oneOf("USER_VERIFICATION_ID_FIELD", s.UserVerificationIDField, "id", "username", "email")
 	if s.UserVerificationIDField == "email" && !s.UserEmailUnique {
 		add("USER_VERIFICATION_ID_FIELD=email needs USER_EMAIL_UNIQUE=true (links must name one user)")

@@ -28,6 +28,10 @@ type User struct {
 	IsActive bool
 	// CreatedAt is when the user registered.
 	CreatedAt time.Time
+	// VerificationSentAt is when the last verification e-mail went out (zero
+	// when none did); resend-verification/ keeps RESEND_VERIFICATION_INTERVAL
+	// between two of them.
+	VerificationSentAt time.Time
 }
 
 // PublicUser is the part of a user that may leave the process: responses,

@@ -10,11 +10,15 @@ import (
 	"testing"
 )
 
-// newDocsServer serves the docs page at /docs/ and testdata/openapi.json at
+// documentPath is restreg's committed OpenAPI document, the one the page
+// shows in production.
+const documentPath = "../../openapi/openapi.json"
+
+// newDocsServer serves the docs page at /docs/ and the OpenAPI document at
 // /openapi.json, as the restreg server does.
 func newDocsServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	doc, err := os.ReadFile("testdata/openapi.json")
+	doc, err := os.ReadFile(documentPath)
 	if err != nil {
 		t.Fatalf("read OpenAPI document: %v", err)
 	}
@@ -29,7 +33,13 @@ func newDocsServer(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func get(t *testing.T, url string, header ...string) (*http.Response, string) {
+// answer is a response already read and closed.
+type answer struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func get(t *testing.T, url string, header ...string) (answer, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -48,7 +58,7 @@ func get(t *testing.T, url string, header ...string) (*http.Response, string) {
 	if err != nil {
 		t.Fatalf("GET %s: read body: %v", url, err)
 	}
-	return resp, string(body)
+	return answer{StatusCode: resp.StatusCode, Header: resp.Header}, string(body)
 }
 
 func TestPageAndEveryAssetItLoadsAreServedWithTheirContentTypes(t *testing.T) {

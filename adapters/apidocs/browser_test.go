@@ -34,12 +34,12 @@ func TestPageRendersTheRegisterOperationInABrowser(t *testing.T) {
 			Summary     string `json:"summary"`
 		} `json:"paths"`
 	}
-	raw, err := os.ReadFile("testdata/openapi.json")
+	raw, err := os.ReadFile(documentPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("parse testdata/openapi.json: %v", err)
+		t.Fatalf("parse the OpenAPI document: %v", err)
 	}
 	var registerPath, registerSummary string
 	for p, ops := range doc.Paths {
@@ -48,7 +48,7 @@ func TestPageRendersTheRegisterOperationInABrowser(t *testing.T) {
 		}
 	}
 	if registerPath == "" || registerSummary == "" {
-		t.Fatalf("testdata/openapi.json has no register operation with a summary")
+		t.Fatalf("the OpenAPI document has no register operation with a summary")
 	}
 
 	if err := os.MkdirAll(artifactsDir, 0o755); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/restreg/restreg/adapters/memstore"
 	"github.com/restreg/restreg/adapters/mongostore"
 	"github.com/restreg/restreg/adapters/passhash"
+	"github.com/restreg/restreg/adapters/prommetrics"
 	"github.com/restreg/restreg/adapters/sendgridmail"
 	"github.com/restreg/restreg/adapters/smtpmail"
 	"github.com/restreg/restreg/adapters/sqlitestore"
@@ -115,12 +116,15 @@ func Modules(s core.Settings, log *slog.Logger) (fx.Option, error) {
 	return fx.Options(
 		fx.Supply(s, log),
 		SystemClock,
-		Core,
+		// Metrics wrap the ports Core receives; decorating in this scope
+		// leaves the top level free for a library user's own fx.Decorate.
+		fx.Module("instrumented", prommetrics.Decorators, Core),
 		store,
 		mail,
 		events,
 		passhash.Module,
 		httpapi.Module,
+		Operational,
 		HTTPServer,
 	), nil
 }

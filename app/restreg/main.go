@@ -17,6 +17,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/adapters/httpapi"
+	"github.com/restreg/restreg/app/loadtest"
 	"github.com/restreg/restreg/core"
 )
 
@@ -37,6 +38,8 @@ func Main(ctx context.Context, args []string, getenv func(string) (string, bool)
 		return checkCmd(args, getenv, stdout, stderr)
 	case "openapi":
 		return openapiCmd(args, getenv, stdout, stderr)
+	case "loadtest":
+		return loadtest.Main(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "restreg", versionString())
 		return 0
@@ -54,6 +57,7 @@ commands:
   serve     serve the API (default) [--config FILE] [--dev]
   check     validate the settings and exit non-zero on problems [--config FILE] [--dev]
   openapi   print the OpenAPI document [--format yaml|json] [--openapi 3.1|3.0]
+  loadtest  drive a server on this machine; print requests/s, latency, errors, peak RSS and raw hasher speed
   version   print the version
 
 Settings come from the defaults, then the YAML file given by --config, then
@@ -202,6 +206,9 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) (string, b
 		return 1
 	}
 	log := NewLogger(s, stderr)
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(MemoryTarget(s))
+	}
 	app, err := New(s, log, fx.Invoke(func(l *Listener, lc fx.Lifecycle) {
 		lc.Append(fx.Hook{OnStart: func(context.Context) error {
 			printWhere(stdout, s, l, dev)
@@ -247,6 +254,17 @@ func printWhere(w io.Writer, s core.Settings, l *Listener, dev bool) {
 	if dev {
 		fmt.Fprintf(w, "  secret:   kept in %s (development mode)\n", filepath.Join(s.DataDir, "secret_key"))
 	}
+}
+
+// MemoryTarget is the soft memory limit serve sets unless GOMEMLIMIT is
+// given: a base for the server plus twice the argon2id memory of every
+// hashing slot. Each hash allocates its memory afresh, so without a limit the
+// garbage collector lets the heap grow to a multiple of what is live when many
+// registrations arrive at once.
+func MemoryTarget(s core.Settings) int64 {
+	const base = 64 << 20
+	perHash := int64(s.Argon2idMemoryKiB) << 10
+	return base + 2*int64(s.HashConcurrency)*perHash
 }
 
 // NewLogger returns the slog logger LOG_LEVEL and LOG_FORMAT ask for.

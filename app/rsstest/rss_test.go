@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,11 +35,9 @@ const (
 // buildServer compiles the restreg command into a temporary directory.
 func buildServer(t *testing.T) string {
 	t.Helper()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		if goTool, err = exec.LookPath("go"); err != nil {
-			t.Fatalf("the go command is needed to build the server: %v", err)
-		}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build the server: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "restreg")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -157,8 +154,8 @@ func (s *server) stop(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		_ = s.cmd.Process.Kill()
-		<-done
-		t.Errorf("server did not stop within 30s of SIGTERM")
+		err := <-done
+		t.Errorf("server did not stop within 30s of SIGTERM (killed: %v)", err)
 	}
 }
 
