@@ -27,7 +27,9 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	Expect(err).NotTo(HaveOccurred())
 	buildDir = dir
 	bin, err := harness.Build(dir)
-	Expect(err).NotTo(HaveOccurred())
+	if err != nil {
+		Fail(err.Error())
+	}
 	return []byte(bin)
 }, func(bin []byte) {
 	Expect(harness.LoadContract()).To(Succeed())

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"net/http"
 	"sync"
 	"time"
 
@@ -47,10 +49,17 @@ var _ = Describe("Signals", Label("store:sqlite", "mail:file", "events:nats"), O
 	Context("when a user registers", func() {
 		var p person
 		var id string
+		var requestID string
 
 		BeforeAll(func() {
 			p = newPerson("signal")
-			id = register(srv, p)
+			requestID = "e2e-trace-" + p.Username
+			raw, err := json.Marshal(p.form())
+			Expect(err).NotTo(HaveOccurred())
+			resp := srv.Send(http.MethodPost, srv.API("register/"), "application/json", raw, http.Header{"X-Request-Id": {requestID}})
+			Expect(resp).To(Answer(201, nil))
+			Expect(resp.Header.Get("X-Request-ID")).To(Equal(requestID), "the response echoes the caller's request id")
+			id = resp.JSON()["id"].(string)
 			awaitSignals(events, id, "user_registered")
 		})
 
@@ -72,9 +81,9 @@ var _ = Describe("Signals", Label("store:sqlite", "mail:file", "events:nats"), O
 			Expect(string(ev.Payload)).NotTo(ContainSubstring(p.Password))
 		})
 
-		It("names the HTTP request that caused it", func() {
+		It("names the HTTP request that caused it, with the caller's X-Request-ID", func() {
 			ev := events.For(id)[0]
-			Expect(ev.Body.Request.ID).NotTo(BeEmpty())
+			Expect(ev.Body.Request.ID).To(Equal(requestID))
 			Expect(ev.Body.Request.UserAgent).To(Equal(harness.UserAgent))
 			Expect(ev.Body.Request.RemoteAddr).To(ContainSubstring("127.0.0.1"))
 		})
@@ -144,6 +153,10 @@ var _ = Describe("Signals", Label("store:sqlite", "mail:file", "events:nats"), O
 			awaitSignals(off, id, "user_registered")
 			Expect(off.For(id)[0].Body.User.IsActive).To(BeTrue())
 		})
+	})
+
+	It("never writes a password or the signing key to its log", func() {
+		expectNoSecretsInLog(srv)
 	})
 
 	It("sent only messages that match openapi/events.schema.json", func() {

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -63,6 +65,9 @@ var _ = Describe("The register → e-mail → verify → login journey", func() 
 				Expect(login(srv, p.Username, p.Password)).To(Answer(400, detail(msgLoginInvalid)))
 				Expect(verify(srv, params)).To(Answer(200, detail(msgVerified)))
 				tokenOf(login(srv, p.Email, p.Password))
+				Consistently(func() int { return login(srv, p.Username, p.Password).Status }).
+					WithTimeout(quietPeriod).WithPolling(300*time.Millisecond).
+					Should(Equal(200), "the user stays active while the outbox relay publishes the signals")
 
 				other := newPerson("smoke")
 				Expect(srv.PostJSON("register/", with(other.form(), "username", p.Username))).To(Answer(400, body{

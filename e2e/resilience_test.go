@@ -113,6 +113,7 @@ var _ = Describe("When the database is down", Label("store:mongodb", "mail:file"
 	It("answers 503 with Retry-After, reports not ready, and recovers when it is back", func() {
 		before := newPerson("before")
 		registerAndVerify(srv, before)
+		Expect(login(srv, before.Username, before.Password)).To(Answer(200, nil))
 
 		By("stopping the database")
 		db.Stop()

@@ -185,6 +185,18 @@ func registerAndVerify(srv *harness.Server, p person) string {
 	return id
 }
 
+// expectNoSecretsInLog checks that nothing secret reached the server's log:
+// the passwords the suite used and the signing key.
+func expectNoSecretsInLog(srv *harness.Server) {
+	GinkgoHelper()
+	harness.RequireOwnServer("reads the server's log")
+	log := srv.Log()
+	Expect(log).NotTo(BeEmpty())
+	for _, secret := range []string{newPerson("x").Password, srv.SigningKey()} {
+		Expect(log).NotTo(ContainSubstring(secret))
+	}
+}
+
 var tokenPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // tokenOf returns the token of a login or auto-login answer, which must be
@@ -218,9 +230,12 @@ func (m *answerMatcher) Match(actual any) (bool, error) {
 	if m.body == nil {
 		return true, nil
 	}
+	if !json.Valid(resp.Body) {
+		return false, nil
+	}
 	var got any
 	if err := json.Unmarshal(resp.Body, &got); err != nil {
-		return false, nil
+		return false, err
 	}
 	raw, err := json.Marshal(m.body)
 	if err != nil {

@@ -42,6 +42,14 @@ type UserStore interface {
 	// Errors: core.ErrNotFound, core.ErrUnavailable.
 	SetPasswordHash(ctx context.Context, id, hash string) error
 
+	// MarkVerificationSent sets the user's VerificationSentAt to at, but only
+	// if the previous verification e-mail went out before notBefore (or
+	// none did), and reports whether it did. The check and the write are one
+	// atomic step: of many concurrent calls with the same notBefore at most
+	// one returns true, so two concurrent resends send one e-mail. Errors:
+	// core.ErrNotFound, core.ErrUnavailable.
+	MarkVerificationSent(ctx context.Context, id string, at, notBefore time.Time) (bool, error)
+
 	// Ping reports whether the store can serve requests now (for /readyz).
 	// Errors: core.ErrUnavailable.
 	Ping(ctx context.Context) error
@@ -142,9 +150,27 @@ type TokenIssuer interface {
 	IssueToken(ctx context.Context, userID string) (string, error)
 }
 
-// EmailComposer renders the verification e-mail for a user.
+// EmailComposer renders the e-mails the account flows send.
 type EmailComposer interface {
 	// ComposeVerification returns the message that carries verificationURL
 	// to u. Errors: rendering failures (a template bug).
 	ComposeVerification(ctx context.Context, u core.PublicUser, verificationURL string) (core.Message, error)
+
+	// ComposeAccountExists returns the message that tells u someone tried to
+	// register a new account with u's e-mail address
+	// (REGISTER_ENUMERATION_SAFE). Errors: rendering failures.
+	ComposeAccountExists(ctx context.Context, u core.PublicUser) (core.Message, error)
+}
+
+// RateLimiter counts requests per key to throttle clients. Every instance of
+// a deployment must share one limiter's state (memory for one node, Redis
+// for several), or each node would allow the whole limit on its own.
+type RateLimiter interface {
+	// Allow counts one request for key against limit and reports whether it
+	// is within the limit. A refused request is not counted; retryAfter, set
+	// only when refused, is how long until one more request would be allowed
+	// (positive, at most limit.Period). An unlimited limit allows everything.
+	// Errors: core.ErrUnavailable when the counts cannot be reached; callers
+	// let the request through then rather than refuse every sign-up.
+	Allow(ctx context.Context, key string, limit core.Rate) (ok bool, retryAfter time.Duration, err error)
 }

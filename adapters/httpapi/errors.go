@@ -43,8 +43,8 @@ type bodyReadError struct{ err error }
 func (e *bodyReadError) Error() string { return "read request body: " + e.err.Error() }
 func (e *bodyReadError) Unwrap() error { return e.err }
 
-// failure is the answer to an error: status, body and, for 503, how many
-// seconds the client should wait.
+// failure is the answer to an error: status, body and, for 429 and 503, how
+// many seconds the client should wait.
 type failure struct {
 	status     int
 	body       any
@@ -67,8 +67,13 @@ func mapError(err error) failure {
 		merr    *unsupportedMediaTypeError
 		methErr *methodNotAllowedError
 		readErr *bodyReadError
+		thrErr  *core.ThrottledError
 	)
 	switch {
+	case errors.As(err, &thrErr):
+		// DRF's answer to a throttled request: its message and Retry-After
+		// in whole seconds, rounded up.
+		return failure{status: http.StatusTooManyRequests, body: detail(core.ThrottledMessage(thrErr.Wait)), retryAfter: thrErr.WaitSeconds()}
 	case errors.As(err, &verr):
 		return failure{status: http.StatusBadRequest, body: fieldErrorsBody(verr)}
 	case errors.As(err, &derr):

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -92,6 +93,64 @@ func remoteHost(addr string) string {
 	return addr
 }
 
+// clientAddr is the address of the client a request comes from: the direct
+// peer, unless the peer is one of TRUSTED_PROXIES; then X-Forwarded-For is
+// read from the right (the entry the nearest proxy appended) and the first
+// address that is not a trusted proxy is the client. Entries left of it
+// were written by the client and may be anything, so they are never
+// believed. Without TRUSTED_PROXIES the header is ignored: anyone can send
+// it, and believing it would let every request claim a new address.
+func (s *Server) clientAddr(r *http.Request) string {
+	peer := remoteHost(r.RemoteAddr)
+	if len(s.trusted) == 0 {
+		return peer
+	}
+	ip, err := netip.ParseAddr(peer)
+	if err != nil || !s.isTrusted(ip.Unmap()) {
+		return peer
+	}
+	client := ip.Unmap()
+	values := r.Header.Values("X-Forwarded-For")
+	for i := len(values) - 1; i >= 0; i-- {
+		parts := strings.Split(values[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			hop, ok := parseHop(parts[j])
+			if !ok {
+				// Not an address: nothing further left can be trusted.
+				return client.String()
+			}
+			client = hop
+			if !s.isTrusted(hop) {
+				return client.String()
+			}
+		}
+	}
+	return client.String()
+}
+
+// parseHop reads one X-Forwarded-For entry: an IPv4 or IPv6 address,
+// possibly with a port ("203.0.113.7:4711", "[2001:db8::1]:443").
+func parseHop(entry string) (netip.Addr, bool) {
+	entry = strings.TrimSpace(entry)
+	if a, err := netip.ParseAddr(entry); err == nil && a.Zone() == "" {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(entry); err == nil && ap.Addr().Zone() == "" {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// isTrusted reports whether ip is one of TRUSTED_PROXIES.
+func (s *Server) isTrusted(ip netip.Addr) bool {
+	for _, p := range s.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // truncateUTF8 cuts s to at most n bytes on a character boundary.
 func truncateUTF8(s string, n int) string {
 	if len(s) <= n {
@@ -111,7 +170,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-ID", id)
 	ctx := core.WithRequestInfo(r.Context(), core.RequestInfo{
 		ID:         id,
-		RemoteAddr: remoteHost(r.RemoteAddr),
+		RemoteAddr: s.clientAddr(r),
 		UserAgent:  truncateUTF8(r.UserAgent(), maxUserAgentLen),
 	})
 	r = r.WithContext(ctx)

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/core/usecase"
 )
 
 // APIVersion is the version of the HTTP contract in the OpenAPI document.
@@ -91,10 +93,13 @@ func apiConfig(s core.Settings) huma.Config {
 				Version: APIVersion,
 				Description: "Self-service registration with e-mail verification. The HTTP contract is " +
 					"django-rest-registration's register flow: `register/` creates an unverified user and " +
-					"mails a signed link, `verify-registration/` activates the user from that link, and " +
-					"`login/` checks a username or e-mail and password. Error bodies are Django REST " +
-					"framework's: `{\"field\": [\"message\"]}` for field errors and `{\"detail\": \"message\"}` " +
-					"otherwise. Paths end in `/` as in Django; the same paths without the final slash work too.",
+					"mails a signed link, `verify-registration/` activates the user from that link, " +
+					"`resend-verification/` mails a fresh link, and `login/` checks a username or e-mail and " +
+					"password. Error bodies are Django REST framework's: `{\"field\": [\"message\"]}` for field " +
+					"errors and `{\"detail\": \"message\"}` otherwise. Every account operation is rate-limited " +
+					"per client address and per target (THROTTLE_* settings) and answers 429 with DRF's message " +
+					"and Retry-After when a limit is reached. Paths end in `/` as in Django; the same paths " +
+					"without the final slash work too.",
 				Contact: &huma.Contact{Name: "The restreg authors"},
 				License: &huma.License{Name: "MIT", URL: "https://opensource.org/license/mit"},
 			},
@@ -199,6 +204,14 @@ func componentSchemas(s core.Settings) map[string]*huma.Schema {
 				"password": {Type: "string", Format: "password", WriteOnly: true, Description: "The account's password."},
 			},
 			Required: []string{"login", "password"},
+		},
+		"ResendVerificationRequest": {
+			Type:        "object",
+			Description: "Who needs a new link. Unknown keys are ignored.",
+			Properties: map[string]*huma.Schema{
+				"login": {Type: "string", Description: "Username or e-mail address (USER_LOGIN_FIELDS=" + strings.Join(s.UserLoginFields, ",") + ")."},
+			},
+			Required: []string{"login"},
 		},
 		"RegisteredUser": {
 			Type:        "object",
@@ -325,6 +338,12 @@ func componentResponses() map[string]*huma.Response {
 		"retry after the number of seconds in Retry-After.", ref("Detail"),
 		detailExample("unavailable", "Dependency unavailable or server overloaded", msgUnavailable))
 	unavailable.Headers["Retry-After"] = &huma.Param{Ref: headerRef + "RetryAfter"}
+	throttled := response("A rate limit was reached: too many requests from this client address, or for this "+
+		"target (e-mail address, login or link), within the THROTTLE_* setting's period. Nothing was done; retry "+
+		"after the number of seconds in Retry-After, which the message repeats (Django REST framework's "+
+		"wording, the wait rounded up).", ref("Detail"),
+		detailExample("throttled", "Rate limit reached", core.ThrottledMessage(37*time.Second)))
+	throttled.Headers["Retry-After"] = &huma.Param{Ref: headerRef + "RetryAfter"}
 	return map[string]*huma.Response{
 		"FlowDisabled": response("The flow is switched off by a setting.", ref("Detail"),
 			detailExample("not_found", "Flow switched off", msgNotFound)),
@@ -337,16 +356,19 @@ func componentResponses() map[string]*huma.Response {
 		"ServerError": response("An unexpected error; the body never says more.", ref("Detail"),
 			detailExample("server_error", "Unexpected error", msgServerError)),
 		"ServiceUnavailable": unavailable,
+		"TooManyRequests":    throttled,
 	}
 }
 
 // errorResponses are the answers every account operation can give besides
-// its own 400s; withFlowSwitch adds the 404 of a flow that can be switched off.
+// its own 400s (429 included: every one is throttled); withFlowSwitch adds
+// the 404 of a flow that can be switched off.
 func errorResponses(withFlowSwitch bool) map[string]*huma.Response {
 	m := map[string]*huma.Response{
 		"405": {Ref: responseRef + "MethodNotAllowed"},
 		"413": {Ref: responseRef + "PayloadTooLarge"},
 		"415": {Ref: responseRef + "UnsupportedMediaType"},
+		"429": {Ref: responseRef + "TooManyRequests"},
 		"500": {Ref: responseRef + "ServerError"},
 		"503": {Ref: responseRef + "ServiceUnavailable"},
 	}
@@ -373,7 +395,7 @@ func badRequest(desc string, ex ...example) *huma.Response {
 
 // opSet is every documented operation.
 type opSet struct {
-	register, verify, login, healthz, readyz huma.Operation
+	register, verify, login, resend, healthz, readyz huma.Operation
 }
 
 func operations(s core.Settings) opSet {
@@ -404,7 +426,13 @@ func operations(s core.Settings) opSet {
 			"answers 400: (1) field checks and uniqueness of username and e-mail, all fields at once; (2) the " +
 			"password policy and the confirmation, with `non_field_errors` always present (empty); (3) with " +
 			"verification on, an e-mail address is needed (`{\"detail\": \"" + core.MsgNoEmail + "\"}`).\n\n" +
-			"Answers 404 when REGISTER_FLOW_ENABLED is false.",
+			"With REGISTER_ENUMERATION_SAFE, an e-mail address that already has an account is not reported: the " +
+			"answer is a 201 of the same shape (a fresh id, the submitted fields), nothing is stored, and the " +
+			"address's owner is sent an \"account already exists\" e-mail instead of a link. A taken username is " +
+			"still reported (usernames are public).\n\n" +
+			"Throttled per client address (THROTTLE_REGISTER_IP, rejected requests included) and per e-mail " +
+			"address (THROTTLE_REGISTER_EMAIL, once the request is valid). Answers 404 when REGISTER_FLOW_ENABLED " +
+			"is false.",
 		Tags:     []string{tagAccounts},
 		Security: public(),
 		RequestBody: requestBody("The new account.", "RegisterRequest",
@@ -435,6 +463,7 @@ func operations(s core.Settings) opSet {
 			"timestamps in the future are accepted), the user (`User not found`). Posting a valid link again " +
 			"answers 200 again, except with REGISTER_VERIFICATION_ONE_TIME_USE, where a used link answers " +
 			"`Invalid signature` (and an unknown user answers `User not found` whatever the signature).\n\n" +
+			"Throttled per client address (THROTTLE_VERIFY_IP) and per `user_id` (THROTTLE_VERIFY_USER). " +
 			"Answers 404 when REGISTER_VERIFICATION_ENABLED is false.",
 		Tags:     []string{tagAccounts},
 		Security: public(),
@@ -464,8 +493,10 @@ func operations(s core.Settings) opSet {
 		Path:        base + "/login/",
 		Summary:     "Log in",
 		Description: "Checks a username or e-mail address (USER_LOGIN_FIELDS) and a password. A wrong password, " +
-			"an unknown login and a user who is not verified yet all get the same answer. With " +
-			"LOGIN_RETRIEVE_TOKEN, each successful login issues a new token.",
+			"an unknown login and a user who is not verified yet all get the same answer, after the same " +
+			"password-hashing work. With LOGIN_RETRIEVE_TOKEN, each successful login issues a new token.\n\n" +
+			"Throttled per client address (THROTTLE_LOGIN_IP) and per login (THROTTLE_LOGIN_ACCOUNT, compared " +
+			"case-insensitively).",
 		Tags:     []string{tagAccounts},
 		Security: public(),
 		RequestBody: requestBody("The credentials.", "LoginRequest",
@@ -480,6 +511,36 @@ func operations(s core.Settings) opSet {
 				example{name: "field_errors", summary: "Missing fields", value: map[string]any{"password": []any{core.MsgRequired}}},
 				detailExample("invalid", "Wrong password, unknown login or user not verified", core.MsgLoginInvalid)),
 		}, false),
+		SkipValidateBody: true,
+	}
+
+	resend := huma.Operation{
+		OperationID: "resendVerification",
+		Method:      http.MethodPost,
+		Path:        base + "/resend-verification/",
+		Summary:     "Resend the verification e-mail",
+		Description: "Mails a new verification link (signed now) to the user a username or e-mail address names " +
+			"(USER_LOGIN_FIELDS), when that user exists, is not verified yet, has an e-mail address, and was not " +
+			"sent one within RESEND_VERIFICATION_INTERVAL (registration counts). The answer is always the same " +
+			"200, whether or not an e-mail was sent, so it tells nobody which accounts exist; the e-mail is sent " +
+			"after the answer, and a failure to send it is logged, not reported.\n\n" +
+			"Earlier links stay valid until they expire. With REGISTER_VERIFICATION_ONE_TIME_USE they keep " +
+			"working until one of the user's links is used: every link of an unverified user is signed alike, " +
+			"and all of them stop working once the user is verified.\n\n" +
+			"Throttled per client address (THROTTLE_RESEND_IP) and per login (THROTTLE_RESEND_ACCOUNT). Answers " +
+			"404 when RESEND_VERIFICATION_ENABLED or REGISTER_VERIFICATION_ENABLED is false.",
+		Tags:     []string{tagAccounts},
+		Security: public(),
+		RequestBody: requestBody("Who needs a new link.", "ResendVerificationRequest",
+			example{name: "by_email", summary: "By e-mail address", value: map[string]any{"login": "alice@example.com"}},
+			example{name: "by_username", summary: "By username", value: map[string]any{"login": "alice"}}),
+		DefaultStatus: http.StatusOK,
+		Responses: withErrors(map[string]*huma.Response{
+			"200": response("The request was taken; an e-mail was sent if there was reason to.", ref("Detail"),
+				detailExample("taken", "Always this answer", usecase.MsgResendAnswer)),
+			"400": badRequest("The request is malformed; nothing was sent.",
+				example{name: "field_errors", summary: "Missing login", value: map[string]any{"login": []any{core.MsgRequired}}}),
+		}, true),
 		SkipValidateBody: true,
 	}
 
@@ -515,5 +576,5 @@ func operations(s core.Settings) opSet {
 			"503": notReady,
 		},
 	}
-	return opSet{register: register, verify: verify, login: login, healthz: healthz, readyz: readyz}
+	return opSet{register: register, verify: verify, login: login, resend: resend, healthz: healthz, readyz: readyz}
 }

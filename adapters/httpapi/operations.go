@@ -67,6 +67,9 @@ func (s *Server) fail(ctx context.Context, op string, err error) *reply {
 		s.log.ErrorContext(ctx, "request failed", slog.String("operation", op), slog.String("request_id", id), slog.Any("error", err))
 	case f.status == http.StatusServiceUnavailable:
 		s.log.WarnContext(ctx, "request refused: dependency unavailable or server overloaded", slog.String("operation", op), slog.String("request_id", id), slog.Any("error", err))
+	case f.status == http.StatusTooManyRequests:
+		s.log.InfoContext(ctx, "request throttled", slog.String("operation", op), slog.String("request_id", id),
+			slog.String("client", core.RequestInfoFrom(ctx).RemoteAddr), slog.Int("retry_after", f.retryAfter))
 	}
 	return jsonReply(f.status, f.body, f.retryAfter)
 }
@@ -140,6 +143,20 @@ func (s *Server) login(ctx context.Context, _ *noInput) (*reply, error) {
 	return jsonReply(http.StatusOK, detailToken{Detail: core.MsgLoginSuccessful, Token: res.Token}, 0), nil
 }
 
+func (s *Server) resendVerification(ctx context.Context, _ *noInput) (*reply, error) {
+	in, err := fields(ctx, s.settings.ResendEnabled())
+	if err != nil {
+		return s.fail(ctx, "resend-verification", err), nil
+	}
+	if s.uc.Resend == nil {
+		return s.fail(ctx, "resend-verification", core.ErrFlowDisabled), nil
+	}
+	if err := s.uc.Resend.Handle(ctx, usecase.ResendInput{Login: in["login"]}); err != nil {
+		return s.fail(ctx, "resend-verification", err), nil
+	}
+	return jsonReply(http.StatusOK, detail(usecase.MsgResendAnswer), 0), nil
+}
+
 func (s *Server) healthz(context.Context, *noInput) (*reply, error) {
 	return jsonReply(http.StatusOK, probeStatus{Status: "ok"}, 0), nil
 }
@@ -159,12 +176,13 @@ func (s *Server) readyz(ctx context.Context, _ *noInput) (*reply, error) {
 // registerOperations registers every documented operation with Huma.
 func (s *Server) registerOperations() {
 	ops := operations(s.settings)
-	for _, op := range []huma.Operation{ops.register, ops.verify, ops.login} {
+	for _, op := range []huma.Operation{ops.register, ops.verify, ops.login, ops.resend} {
 		s.router.markAPI(op.Path)
 	}
 	huma.Register(s.api, ops.register, s.register)
 	huma.Register(s.api, ops.verify, s.verifyRegistration)
 	huma.Register(s.api, ops.login, s.login)
+	huma.Register(s.api, ops.resend, s.resendVerification)
 	huma.Register(s.api, ops.healthz, s.healthz)
 	huma.Register(s.api, ops.readyz, s.readyz)
 	pruneComponents(s.api.OpenAPI())

@@ -1,7 +1,8 @@
 // Package httpapi serves restreg's HTTP contract (django-rest-registration's
-// register flow) with Huma on the standard library's HTTP server: the three
-// account operations under BASE_PATH, the probes, and the OpenAPI document
-// that describes them.
+// register flow) with Huma on the standard library's HTTP server: the account
+// operations under BASE_PATH (register, verify-registration, login,
+// resend-verification), the probes, and the OpenAPI document that describes
+// them.
 package httpapi
 
 import (
@@ -10,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -32,6 +34,7 @@ type UseCases struct {
 	Register *usecase.Register
 	Verify   *usecase.VerifyRegistration
 	Login    *usecase.Login
+	Resend   *usecase.ResendVerification
 }
 
 // Readiness reports whether the server can serve requests now (the store is
@@ -63,6 +66,7 @@ type Server struct {
 	api      huma.API
 	router   *router
 	origins  map[string]bool
+	trusted  []netip.Prefix
 	docs     Documents
 
 	obsMu     sync.RWMutex
@@ -87,6 +91,11 @@ func New(s core.Settings, uc UseCases, ready Readiness, log *slog.Logger) (*Serv
 			srv.origins[o] = true
 		}
 	}
+	trusted, err := core.ParsePrefixes(s.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: TRUSTED_PROXIES: %w", err)
+	}
+	srv.trusted = trusted
 	srv.router = newRouter(s.BasePath, srv.readBody)
 	srv.api = huma.NewAPI(apiConfig(s), humago.NewAdapter(srv.router, ""))
 	srv.registerOperations()

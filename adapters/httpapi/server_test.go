@@ -33,7 +33,10 @@ func (f *fakeStore) ActivateUser(context.Context, string, ...core.Event) (bool, 
 	return false, errUnused
 }
 func (f *fakeStore) SetPasswordHash(context.Context, string, string) error { return errUnused }
-func (f *fakeStore) Ping(context.Context) error                            { return nil }
+func (f *fakeStore) MarkVerificationSent(context.Context, string, time.Time, time.Time) (bool, error) {
+	return false, errUnused
+}
+func (f *fakeStore) Ping(context.Context) error { return nil }
 func (f *fakeStore) FindUser(ctx context.Context, field core.LookupField, key string) (core.User, error) {
 	return f.find(ctx, field, key)
 }
@@ -110,7 +113,8 @@ func newTestServer(t testing.TB, configure func(*core.Settings), find func(conte
 		Clock:    fixedClock{},
 		Log:      log,
 	}
-	uc := UseCases{Register: usecase.NewRegister(d), Verify: usecase.NewVerifyRegistration(d), Login: usecase.NewLogin(d)}
+	uc := UseCases{Register: usecase.NewRegister(d), Verify: usecase.NewVerifyRegistration(d), Login: usecase.NewLogin(d),
+		Resend: usecase.NewResendVerification(d)}
 	srv, err := New(s, uc, nil, log)
 	if err != nil {
 		t.Fatal(err)

@@ -204,6 +204,27 @@ func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
 	return nil
 }
 
+// MarkVerificationSent records at as the user's last verification e-mail
+// when the previous one is older than notBefore; the write lock makes the
+// check and the write one step.
+func (s *Store) MarkVerificationSent(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("memstore: mark verification sent: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return false, fmt.Errorf("memstore: mark verification sent: %w", core.ErrNotFound)
+	}
+	if !u.VerificationSentAt.IsZero() && !u.VerificationSentAt.Before(notBefore) {
+		return false, nil
+	}
+	u.VerificationSentAt = at
+	s.users[id] = u
+	return true, nil
+}
+
 // Ping reports whether the context still allows work; memory is always there.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

@@ -29,6 +29,9 @@ type userDoc struct {
 	PasswordHash   string    `bson:"password_hash"`
 	IsActive       bool      `bson:"is_active"`
 	CreatedAt      time.Time `bson:"created_at"`
+	// VerificationSentAt is absent until a verification e-mail went out, so
+	// documents written before the field existed read as "never".
+	VerificationSentAt time.Time `bson:"verification_sent_at,omitempty"`
 	// Outbox is always an array (never null) so that $push can append to it.
 	Outbox []outboxEntry `bson:"outbox"`
 }
@@ -58,6 +61,8 @@ func (d *userDoc) user() core.User {
 		PasswordHash:   d.PasswordHash,
 		IsActive:       d.IsActive,
 		CreatedAt:      d.CreatedAt,
+
+		VerificationSentAt: d.VerificationSentAt,
 	}
 }
 
@@ -112,6 +117,8 @@ func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Even
 		IsActive:       u.IsActive,
 		CreatedAt:      u.CreatedAt,
 		Outbox:         entries,
+
+		VerificationSentAt: u.VerificationSentAt,
 	}
 	if _, err := s.users.InsertOne(ctx, doc); err != nil {
 		if isDuplicate(err) {
@@ -232,6 +239,37 @@ func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string
 	default:
 		return core.User{}, fmt.Errorf("mongodb: find user by %s: %w", field, core.ErrAmbiguous)
 	}
+}
+
+// MarkVerificationSent records at as the user's last verification e-mail
+// when the previous one is older than notBefore. The condition is part of the
+// update's filter, so on MongoDB one of many concurrent calls matches.
+func (s *Store) MarkVerificationSent(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
+	filter := bson.D{
+		{Key: "_id", Value: id},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "verification_sent_at", Value: bson.D{{Key: "$exists", Value: false}}}},
+			bson.D{{Key: "verification_sent_at", Value: bson.D{{Key: "$lt", Value: notBefore}}}},
+		}},
+	}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "verification_sent_at", Value: at}}}}
+	unlock := s.lockUser(id)
+	res, err := s.users.UpdateOne(ctx, filter, update)
+	unlock()
+	if err != nil {
+		return false, wrap("mark verification sent", err)
+	}
+	if res.MatchedCount == 1 {
+		return true, nil
+	}
+	n, err := s.users.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}}, options.Count().SetLimit(1))
+	if err != nil {
+		return false, wrap("mark verification sent", err)
+	}
+	if n == 0 {
+		return false, fmt.Errorf("mongodb: mark verification sent: %w", core.ErrNotFound)
+	}
+	return false, nil
 }
 
 // SetPasswordHash replaces a user's stored hash.

@@ -162,6 +162,13 @@ func (d *userStore) SetPasswordHash(ctx context.Context, id, hash string) error 
 	return d.count("set_password_hash", d.next.SetPasswordHash(ctx, id, hash))
 }
 
+// MarkVerificationSent records a verification e-mail through the decorated
+// store.
+func (d *userStore) MarkVerificationSent(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
+	marked, err := d.next.MarkVerificationSent(ctx, id, at, notBefore)
+	return marked, d.count("mark_verification_sent", err)
+}
+
 // Ping checks the decorated store.
 func (d *userStore) Ping(ctx context.Context) error {
 	return d.count("ping", d.next.Ping(ctx))

@@ -131,6 +131,9 @@ type fakeStore struct {
 
 func (s *fakeStore) CreateUser(context.Context, core.User, ...core.Event) error { return s.createErr }
 func (s *fakeStore) DeleteInactiveUser(context.Context, string) error           { return nil }
+func (s *fakeStore) MarkVerificationSent(context.Context, string, time.Time, time.Time) (bool, error) {
+	return true, nil
+}
 func (s *fakeStore) ActivateUser(context.Context, string, ...core.Event) (bool, error) {
 	return s.activated, s.activateErr
 }

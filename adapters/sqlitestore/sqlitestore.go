@@ -86,7 +86,7 @@ type Store struct {
 var _ ports.Store = (*Store)(nil)
 
 const userColumns = `id, username, username_key, email, email_key, COALESCE(unique_email_key, ''),
-	first_name, last_name, password_hash, is_active, created_at`
+	first_name, last_name, password_hash, is_active, created_at, verification_sent_at`
 
 // Open opens (creating if needed) the database at path and applies pending
 // migrations. Errors wrap core.ErrUnavailable when the file cannot be
@@ -155,8 +155,8 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.findByUsername = prep(s.reader, `SELECT `+userColumns+` FROM users WHERE username_key = ?`)
 	s.findByEmail = prep(s.reader, `SELECT `+userColumns+` FROM users WHERE email_key = ? LIMIT 2`)
 	s.insertUser = prep(s.writer, `INSERT INTO users (id, username, username_key, email, email_key,
-		unique_email_key, first_name, last_name, password_hash, is_active, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		unique_email_key, first_name, last_name, password_hash, is_active, created_at, verification_sent_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	s.insertEvent = prep(s.writer, `INSERT INTO outbox (event_id, user_id, type, payload, occurred_at, available_at)
 		VALUES (?, ?, ?, ?, ?, ?)`)
 	s.activate = prep(s.writer, `UPDATE users SET is_active = 1 WHERE id = ? AND is_active = 0`)
@@ -195,7 +195,8 @@ func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Even
 			uniqueEmail = u.UniqueEmailKey
 		}
 		_, err := tx.StmtContext(ctx, s.insertUser).ExecContext(ctx, u.ID, u.Username, u.UsernameKey, u.Email,
-			u.EmailKey, uniqueEmail, u.FirstName, u.LastName, u.PasswordHash, u.IsActive, micros(u.CreatedAt))
+			u.EmailKey, uniqueEmail, u.FirstName, u.LastName, u.PasswordHash, u.IsActive, micros(u.CreatedAt),
+			nullMicros(u.VerificationSentAt))
 		if err != nil {
 			return s.explainInsertUser(ctx, tx, u, err)
 		}
@@ -344,9 +345,13 @@ func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string
 func scanUser(rows *sql.Rows) (core.User, error) {
 	var u core.User
 	var created int64
+	var sent sql.NullInt64
 	err := rows.Scan(&u.ID, &u.Username, &u.UsernameKey, &u.Email, &u.EmailKey, &u.UniqueEmailKey,
-		&u.FirstName, &u.LastName, &u.PasswordHash, &u.IsActive, &created)
+		&u.FirstName, &u.LastName, &u.PasswordHash, &u.IsActive, &created, &sent)
 	u.CreatedAt = fromMicros(created)
+	if sent.Valid {
+		u.VerificationSentAt = fromMicros(sent.Int64)
+	}
 	return u, err
 }
 
@@ -364,6 +369,40 @@ func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
 		}
 		return nil
 	})
+}
+
+// MarkVerificationSent records at as the user's last verification e-mail
+// when the previous one is older than notBefore, in one conditional update.
+func (s *Store) MarkVerificationSent(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
+	var marked bool
+	err := s.write(ctx, "mark verification sent", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET verification_sent_at = ?
+			WHERE id = ? AND (verification_sent_at IS NULL OR verification_sent_at < ?)`,
+			micros(at), id, micros(notBefore))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			marked = true
+			return nil
+		}
+		var exists bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)`, id).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return core.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return marked, nil
 }
 
 // Ping reads the schema version, which proves the file is open and readable.
@@ -560,3 +599,11 @@ func isConstraint(err error, code int) bool {
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// nullMicros stores the zero time as NULL ("never").
+func nullMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return micros(t)
+}

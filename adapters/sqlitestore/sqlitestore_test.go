@@ -226,7 +226,7 @@ func TestUnavailableWhenAnotherProcessHoldsTheWriteLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }()
 	if _, err := tx.Exec(`DELETE FROM tokens WHERE digest = 'none'`); err != nil {
 		t.Fatal(err)
 	}

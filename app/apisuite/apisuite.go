@@ -1,8 +1,9 @@
 // Package apisuite is restreg's HTTP contract (spec/http-api.md) as a test
 // suite that any composition — any store, mailer and event backend — runs
 // against a live server: every error row, the three registration stages,
-// verification in both link modes, login, CORS, the probes, and the
-// concurrency guarantees, each message compared word for word.
+// verification in both link modes, login, resending the link, enumeration-safe
+// registration, throttling (429), CORS, the probes, and the concurrency
+// guarantees, each message compared word for word.
 package apisuite
 
 import (
@@ -71,8 +72,9 @@ const (
 )
 
 // Configure applies the suite's fixed settings to s: a known secret, the
-// verification URL and sender, and a hash cost low enough for hundreds of
-// registrations.
+// verification URL and sender, a hash cost low enough for hundreds of
+// registrations, and no rate limits (every request comes from 127.0.0.1;
+// the throttling cases switch limits on themselves).
 func Configure(s *core.Settings) {
 	s.SecretKey = SecretKey
 	s.SecretKeyFallbacks = nil
@@ -82,6 +84,7 @@ func Configure(s *core.Settings) {
 	s.Argon2idMemoryKiB = 64
 	s.Argon2idIterations = 1
 	s.Argon2idParallelism = 1
+	s.RateLimitBackend = "off"
 }
 
 // env is an Env bound to the test that uses it.
@@ -359,6 +362,10 @@ func Run(t *testing.T, start Start, opts ...Options) {
 	t.Run("verify auto-login", func(t *testing.T) { testAutoLogin(t, start) })
 	t.Run("login", func(t *testing.T) { testLogin(t, start) })
 	t.Run("CORS", func(t *testing.T) { testCORS(t, start) })
+	t.Run("resend verification", func(t *testing.T) { testResend(t, start) })
+	t.Run("resend verification, one-time links", func(t *testing.T) { testResendOneTime(t, start) })
+	t.Run("enumeration-safe registration", func(t *testing.T) { testEnumerationSafe(t, start) })
+	t.Run("throttling", func(t *testing.T) { testThrottling(t, start) })
 	t.Run("concurrent registrations of one username", func(t *testing.T) { testConcurrentRegistrations(t, start) })
 	if o.SkipAtomicity != "" {
 		t.Logf("concurrent uses of one link: not run against this store: %s", o.SkipAtomicity)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/restreg/restreg/adapters/httpapi"
+	"github.com/restreg/restreg/adapters/memlimit"
 	"github.com/restreg/restreg/adapters/memstore"
 	"github.com/restreg/restreg/adapters/passhash"
 	"github.com/restreg/restreg/app/apisuite"
@@ -119,7 +120,8 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	composer, err := email.NewComposer(templates.Register, s.RegisterVerificationEmailTemplates, s.VerificationFromEmail, s.ReplyTo())
+	composer, err := email.NewComposer(templates.Register, s.RegisterVerificationEmailTemplates, s.VerificationFromEmail, s.ReplyTo(),
+		email.WithAccountExistsTemplates(templates.AccountExists, s.AccountExistsEmailTemplates))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,10 +139,16 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 		Clock:    clock,
 		Log:      log,
 	}
+	if s.RateLimitBackend == "memory" {
+		d.Limiter = memlimit.New(memlimit.Options{})
+	}
+	resend := usecase.NewResendVerification(d)
+	t.Cleanup(func() { _ = resend.Wait(context.Background()) })
 	srv, err := httpapi.New(s, httpapi.UseCases{
 		Register: usecase.NewRegister(d),
 		Verify:   usecase.NewVerifyRegistration(d),
 		Login:    usecase.NewLogin(d),
+		Resend:   resend,
 	}, store.Ping, log)
 	if err != nil {
 		t.Fatal(err)

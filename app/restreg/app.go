@@ -19,10 +19,12 @@ import (
 	"github.com/restreg/restreg/adapters/consolemail"
 	"github.com/restreg/restreg/adapters/filemail"
 	"github.com/restreg/restreg/adapters/httpapi"
+	"github.com/restreg/restreg/adapters/memlimit"
 	"github.com/restreg/restreg/adapters/memstore"
 	"github.com/restreg/restreg/adapters/mongostore"
 	"github.com/restreg/restreg/adapters/passhash"
 	"github.com/restreg/restreg/adapters/prommetrics"
+	"github.com/restreg/restreg/adapters/redislimit"
 	"github.com/restreg/restreg/adapters/sendgridmail"
 	"github.com/restreg/restreg/adapters/smtpmail"
 	"github.com/restreg/restreg/adapters/sqlitestore"
@@ -35,8 +37,10 @@ import (
 )
 
 // Core provides the use cases, the Django-compatible signer, the password
-// policy, the verification e-mail composer and the outbox relay, built on the
-// ports that adapter modules provide.
+// policy, the e-mail composer and the outbox relay, built on the ports that
+// adapter modules provide. ports.RateLimiter is optional: without a module
+// that provides one (RateLimitModule), Core counts requests in memory, or
+// not at all with RATE_LIMIT_BACKEND=off.
 var Core = fx.Module("restreg",
 	fx.Provide(
 		newPasswordPolicy,
@@ -49,10 +53,11 @@ var Core = fx.Module("restreg",
 		usecase.NewRegister,
 		usecase.NewVerifyRegistration,
 		usecase.NewLogin,
+		usecase.NewResendVerification,
 		newUseCases,
 		newReadiness,
 	),
-	fx.Invoke(runRelay),
+	fx.Invoke(runRelay, drainResends),
 )
 
 // StoreModule returns the fx module of the store STORE names.
@@ -98,6 +103,26 @@ func EventsModule(s core.Settings) (fx.Option, error) {
 	return nil, fmt.Errorf("unknown EVENTS_BACKEND %q", s.EventsBackend)
 }
 
+// RateLimitModule returns the fx module of the limiter RATE_LIMIT_BACKEND
+// names: memory (one process), redis (shared by every instance) or off.
+func RateLimitModule(s core.Settings) (fx.Option, error) {
+	switch s.RateLimitBackend {
+	case "memory":
+		return memlimit.Module, nil
+	case "redis":
+		return redislimit.Module, nil
+	case "off":
+		return NoRateLimit, nil
+	}
+	return nil, fmt.Errorf("unknown RATE_LIMIT_BACKEND %q", s.RateLimitBackend)
+}
+
+// NoRateLimit provides a ports.RateLimiter that throttles nothing
+// (RATE_LIMIT_BACKEND=off), e.g. for load tests from one address.
+var NoRateLimit = fx.Module("noratelimit",
+	fx.Provide(fx.Annotate(func() usecase.Unlimited { return usecase.Unlimited{} }, fx.As(new(ports.RateLimiter)))),
+)
+
 // Modules returns everything a server configured by s needs: the settings,
 // logger and clock, Core, the chosen adapters, and the HTTP listener.
 func Modules(s core.Settings, log *slog.Logger) (fx.Option, error) {
@@ -113,6 +138,10 @@ func Modules(s core.Settings, log *slog.Logger) (fx.Option, error) {
 	if err != nil {
 		return nil, err
 	}
+	limiter, err := RateLimitModule(s)
+	if err != nil {
+		return nil, err
+	}
 	return fx.Options(
 		fx.Supply(s, log),
 		SystemClock,
@@ -122,6 +151,7 @@ func Modules(s core.Settings, log *slog.Logger) (fx.Option, error) {
 		store,
 		mail,
 		events,
+		limiter,
 		passhash.Module,
 		httpapi.Module,
 		Operational,
@@ -148,25 +178,31 @@ func newURLBuilder(s core.Settings) usecase.QueryURLBuilder {
 	return usecase.QueryURLBuilder{Base: s.RegisterVerificationURL}
 }
 
-// newComposer parses the e-mail templates at start-up, so a broken template
-// stops the server before it accepts a registration.
+// newComposer parses the e-mail templates (both sets) at start-up, so a
+// broken template stops the server before it accepts a registration.
 func newComposer(s core.Settings) (ports.EmailComposer, error) {
-	if !s.RegisterVerificationEnabled {
+	if !s.RegisterVerificationEnabled && !s.RegisterEnumerationSafe {
 		return noVerificationMail{}, nil
 	}
-	c, err := email.NewComposer(templates.Register, s.RegisterVerificationEmailTemplates, s.VerificationFromEmail, s.ReplyTo())
+	c, err := email.NewComposer(templates.Register, s.RegisterVerificationEmailTemplates, s.VerificationFromEmail, s.ReplyTo(),
+		email.WithAccountExistsTemplates(templates.AccountExists, s.AccountExistsEmailTemplates))
 	if err != nil {
-		return nil, fmt.Errorf("verification e-mail templates: %w", err)
+		return nil, fmt.Errorf("e-mail templates: %w", err)
 	}
 	return c, nil
 }
 
-// noVerificationMail stands in for the composer when verification is off
-// and no From address is configured; nothing asks it for a message then.
+// noVerificationMail stands in for the composer when neither verification
+// nor enumeration-safe registration sends mail, and no From address need be
+// configured; nothing asks it for a message then.
 type noVerificationMail struct{}
 
 func (noVerificationMail) ComposeVerification(context.Context, core.PublicUser, string) (core.Message, error) {
 	return core.Message{}, errors.New("verification e-mail is switched off (REGISTER_VERIFICATION_ENABLED=false)")
+}
+
+func (noVerificationMail) ComposeAccountExists(context.Context, core.PublicUser) (core.Message, error) {
+	return core.Message{}, errors.New("account-exists e-mail is switched off (REGISTER_ENUMERATION_SAFE=false)")
 }
 
 func newTokenIssuer(store ports.TokenStore, clock ports.Clock) usecase.OpaqueTokens {
@@ -193,18 +229,40 @@ type depsParams struct {
 	Clock    ports.Clock
 	Log      *slog.Logger
 	Relay    *usecase.Relay
+	Limiter  ports.RateLimiter `optional:"true"`
 }
 
 func newDeps(p depsParams) *usecase.Deps {
+	limiter := p.Limiter
+	if limiter == nil {
+		// A hand-made composition without a limiter module still gets the
+		// documented default.
+		limiter = usecase.Unlimited{}
+		if p.Settings.RateLimitBackend != "off" {
+			limiter = memlimit.New(memlimit.Options{})
+		}
+	}
 	return &usecase.Deps{
 		Settings: p.Settings, Store: p.Store, Outbox: p.Outbox, Hasher: p.Hasher, Policy: p.Policy,
 		Signer: p.Signer, URLs: p.URLs, Composer: p.Composer, Mailer: p.Mailer, Tokens: p.Tokens,
-		Clock: p.Clock, Log: p.Log, EventsRecorded: p.Relay.Wake,
+		Clock: p.Clock, Log: p.Log, Limiter: limiter, EventsRecorded: p.Relay.Wake,
 	}
 }
 
-func newUseCases(r *usecase.Register, v *usecase.VerifyRegistration, l *usecase.Login) httpapi.UseCases {
-	return httpapi.UseCases{Register: r, Verify: v, Login: l}
+func newUseCases(r *usecase.Register, v *usecase.VerifyRegistration, l *usecase.Login, rs *usecase.ResendVerification) httpapi.UseCases {
+	return httpapi.UseCases{Register: r, Verify: v, Login: l, Resend: rs}
+}
+
+// drainResends lets the verification e-mails that resend-verification/
+// accepted reach the mailer before it closes: this stop hook runs after the
+// HTTP server's (no new ones come) and before the mailer's.
+func drainResends(lc fx.Lifecycle, r *usecase.ResendVerification, log *slog.Logger) {
+	lc.Append(fx.StopHook(func(ctx context.Context) error {
+		if err := r.Wait(ctx); err != nil {
+			log.Warn("resent verification e-mails still unsent at shutdown", "error", err)
+		}
+		return nil
+	}))
 }
 
 func newReadiness(store ports.UserStore) httpapi.Readiness {

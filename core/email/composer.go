@@ -1,4 +1,5 @@
-// Package email turns a user and a verification link into an e-mail: it
+// Package email turns a user and a verification link into an e-mail (and a
+// user into the "someone tried to register with your address" notice): it
 // renders the subject, text and HTML templates (Composer) and writes the
 // result as an RFC 5322 / MIME message (Render) for mailers that deliver raw
 // messages. It uses the standard library only.
@@ -43,17 +44,39 @@ func WithContextFunc(f ContextFunc) Option {
 	return func(c *Composer) { c.contextFuncs = append(c.contextFuncs, f) }
 }
 
-// Composer renders the verification e-mail (ports.EmailComposer). It is safe
-// for concurrent use.
+// WithAccountExistsTemplates gives the Composer the template set of the
+// "someone tried to register with your address" notice
+// (ComposeAccountExists): defaults holds its built-in files
+// (templates.AccountExists) and overrideDir, when not empty, replaces them
+// by the same rules as the verification set's override directory.
+func WithAccountExistsTemplates(defaults fs.FS, overrideDir string) Option {
+	return func(c *Composer) {
+		c.existsDefaults, c.existsDir, c.existsWanted = defaults, overrideDir, true
+	}
+}
+
+// Composer renders the account e-mails (ports.EmailComposer). It is safe for
+// concurrent use.
 type Composer struct {
+	verification parsedSet
+	// accountExists is nil unless WithAccountExistsTemplates was given.
+	accountExists *parsedSet
+	from          string
+	replyTo       string
+	contextFuncs  []ContextFunc
+
+	existsDefaults fs.FS
+	existsDir      string
+	existsWanted   bool
+}
+
+// parsedSet is one message's templates, parsed.
+type parsedSet struct {
 	subject *texttemplate.Template
 	// text is nil when the text part is derived from the HTML part.
 	text *texttemplate.Template
 	// html is nil for text-only messages.
-	html         *htmltemplate.Template
-	from         string
-	replyTo      string
-	contextFuncs []ContextFunc
+	html *htmltemplate.Template
 }
 
 // NewComposer parses the template set once, at start-up. defaults holds
@@ -64,6 +87,8 @@ type Composer struct {
 // body.txt gets a text part derived from the HTML (links stay visible as
 // "text (url)"), an override body.txt without body.html gives a text-only
 // message. from is the From address; replyTo, when empty, becomes from.
+// These templates make the verification e-mail; WithAccountExistsTemplates
+// adds the set of the "account already exists" notice.
 //
 // Errors name the template file and line; they are meant to stop start-up.
 func NewComposer(defaults fs.FS, overrideDir string, from, replyTo string, opts ...Option) (*Composer, error) {
@@ -81,28 +106,16 @@ func NewComposer(defaults fs.FS, overrideDir string, from, replyTo string, opts 
 		o(c)
 	}
 
-	set, err := loadSet(defaults, overrideDir)
-	if err != nil {
+	var err error
+	if c.verification, err = parseSet(defaults, overrideDir); err != nil {
 		return nil, err
 	}
-	if set.subject == nil {
-		return nil, errors.New("email: no subject template: " + SubjectFile + " is missing")
-	}
-	if c.subject, err = texttemplate.New(set.subject.name).Option("missingkey=error").Parse(set.subject.body); err != nil {
-		return nil, fmt.Errorf("email: parse template: %w", err)
-	}
-	if set.text != nil {
-		if c.text, err = texttemplate.New(set.text.name).Option("missingkey=error").Parse(set.text.body); err != nil {
-			return nil, fmt.Errorf("email: parse template: %w", err)
+	if c.existsWanted {
+		set, err := parseSet(c.existsDefaults, c.existsDir)
+		if err != nil {
+			return nil, fmt.Errorf("account-exists templates: %w", err)
 		}
-	}
-	if set.html != nil {
-		if c.html, err = htmltemplate.New(set.html.name).Option("missingkey=error").Parse(set.html.body); err != nil {
-			return nil, fmt.Errorf("email: parse template: %w", err)
-		}
-	}
-	if c.text == nil && c.html == nil {
-		return nil, errors.New("email: no body template: neither " + TextBodyFile + " nor " + HTMLBodyFile + " exists")
+		c.accountExists = &set
 	}
 
 	// A template that names a missing key or calls a field wrongly only fails
@@ -112,7 +125,42 @@ func NewComposer(defaults fs.FS, overrideDir string, from, replyTo string, opts 
 	if _, err := c.ComposeVerification(context.Background(), sample, "https://example.com/verify-user/?user_id=1&timestamp=1700000000&signature=sample"); err != nil {
 		return nil, err
 	}
+	if c.accountExists != nil {
+		if _, err := c.ComposeAccountExists(context.Background(), sample); err != nil {
+			return nil, fmt.Errorf("account-exists templates: %w", err)
+		}
+	}
 	return c, nil
+}
+
+// parseSet loads and parses one template set (see NewComposer for the
+// override rules).
+func parseSet(defaults fs.FS, overrideDir string) (parsedSet, error) {
+	var p parsedSet
+	set, err := loadSet(defaults, overrideDir)
+	if err != nil {
+		return p, err
+	}
+	if set.subject == nil {
+		return p, errors.New("email: no subject template: " + SubjectFile + " is missing")
+	}
+	if p.subject, err = texttemplate.New(set.subject.name).Option("missingkey=error").Parse(set.subject.body); err != nil {
+		return p, fmt.Errorf("email: parse template: %w", err)
+	}
+	if set.text != nil {
+		if p.text, err = texttemplate.New(set.text.name).Option("missingkey=error").Parse(set.text.body); err != nil {
+			return p, fmt.Errorf("email: parse template: %w", err)
+		}
+	}
+	if set.html != nil {
+		if p.html, err = htmltemplate.New(set.html.name).Option("missingkey=error").Parse(set.html.body); err != nil {
+			return p, fmt.Errorf("email: parse template: %w", err)
+		}
+	}
+	if p.text == nil && p.html == nil {
+		return p, errors.New("email: no body template: neither " + TextBodyFile + " nor " + HTMLBodyFile + " exists")
+	}
+	return p, nil
 }
 
 type templateFile struct {
@@ -196,6 +244,22 @@ func readOverride(dir, name string) (*templateFile, error) {
 // ComposeVerification returns the message that carries verificationURL to u.
 // Errors: u has no valid e-mail address, or a template failed to execute.
 func (c *Composer) ComposeVerification(ctx context.Context, u core.PublicUser, verificationURL string) (core.Message, error) {
+	return c.compose(ctx, &c.verification, u, map[string]any{"verification_url": verificationURL})
+}
+
+// ComposeAccountExists returns the notice that someone tried to register a
+// new account with u's address; its template context is user and email.
+// Errors: no account-exists templates were given (WithAccountExistsTemplates),
+// u has no valid e-mail address, or a template failed to execute.
+func (c *Composer) ComposeAccountExists(ctx context.Context, u core.PublicUser) (core.Message, error) {
+	if c.accountExists == nil {
+		return core.Message{}, errors.New("email: no account-exists templates configured (WithAccountExistsTemplates)")
+	}
+	return c.compose(ctx, c.accountExists, u, nil)
+}
+
+// compose renders set for u with the built-in context plus extra.
+func (c *Composer) compose(ctx context.Context, set *parsedSet, u core.PublicUser, extra map[string]any) (core.Message, error) {
 	// The address goes out as stored; it only has to be a bare address,
 	// never a display-name form or a header fragment.
 	if to, err := mail.ParseAddress(u.Email); err != nil {
@@ -211,8 +275,10 @@ func (c *Composer) ComposeVerification(ctx context.Context, u core.PublicUser, v
 			"last_name":  u.LastName,
 			"email":      u.Email,
 		},
-		"email":            u.Email,
-		"verification_url": verificationURL,
+		"email": u.Email,
+	}
+	for k, v := range extra {
+		data[k] = v
 	}
 	for _, f := range c.contextFuncs {
 		for k, v := range f(ctx, u) {
@@ -221,7 +287,7 @@ func (c *Composer) ComposeVerification(ctx context.Context, u core.PublicUser, v
 	}
 
 	var buf bytes.Buffer
-	if err := c.subject.Execute(&buf, data); err != nil {
+	if err := set.subject.Execute(&buf, data); err != nil {
 		return core.Message{}, fmt.Errorf("email: render subject: %w", err)
 	}
 	msg := core.Message{
@@ -230,9 +296,9 @@ func (c *Composer) ComposeVerification(ctx context.Context, u core.PublicUser, v
 		To:      []string{u.Email},
 		Subject: OneLine(buf.String()),
 	}
-	if c.html != nil {
+	if set.html != nil {
 		buf.Reset()
-		if err := c.html.Execute(&buf, data); err != nil {
+		if err := set.html.Execute(&buf, data); err != nil {
 			return core.Message{}, fmt.Errorf("email: render HTML body: %w", err)
 		}
 		msg.HTML = strings.ToValidUTF8(buf.String(), "\uFFFD")
@@ -240,9 +306,9 @@ func (c *Composer) ComposeVerification(ctx context.Context, u core.PublicUser, v
 			msg.HTML = ""
 		}
 	}
-	if c.text != nil {
+	if set.text != nil {
 		buf.Reset()
-		if err := c.text.Execute(&buf, data); err != nil {
+		if err := set.text.Execute(&buf, data); err != nil {
 			return core.Message{}, fmt.Errorf("email: render text body: %w", err)
 		}
 		msg.Text = strings.ToValidUTF8(buf.String(), "\uFFFD")

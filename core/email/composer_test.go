@@ -181,10 +181,10 @@ func TestBrokenTemplateStopsStartUpNamingFileAndLine(t *testing.T) {
 }
 
 func TestTemplateNamingAMissingKeyStopsStartUp(t *testing.T) {
-	dir := overrideDir(t, map[string]string{"body.txt": "Open {{.verfication_url}}\n"})
+	dir := overrideDir(t, map[string]string{"body.txt": "Open {{.verification_link}}\n"})
 	_, err := email.NewComposer(templates.Register, dir, from, replyTo)
-	if err == nil || !strings.Contains(err.Error(), "verfication_url") {
-		t.Fatalf("NewComposer error = %v, want one naming the misspelt key", err)
+	if err == nil || !strings.Contains(err.Error(), "verification_link") {
+		t.Fatalf("NewComposer error = %v, want one naming the unknown key", err)
 	}
 }
 

@@ -2,9 +2,11 @@ package usecase
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/restreg/restreg/core"
@@ -26,9 +28,16 @@ type Deps struct {
 	Tokens   ports.TokenIssuer
 	Clock    ports.Clock
 	Log      *slog.Logger
+	// Limiter counts requests for the THROTTLE_* limits; nil throttles
+	// nothing (as RATE_LIMIT_BACKEND=off does).
+	Limiter ports.RateLimiter
 	// EventsRecorded is called after a change recorded events, so the relay
 	// publishes them without waiting for its next poll. May be nil.
 	EventsRecorded func()
+
+	// limiterWarned is when the last "limiter unavailable" warning was
+	// logged (Unix nanoseconds).
+	limiterWarned atomic.Int64
 }
 
 func (d *Deps) logger() *slog.Logger {
@@ -87,6 +96,45 @@ func (d *Deps) findByVerificationID(ctx context.Context, id string) (core.User, 
 	default:
 		return d.Store.FindUser(ctx, core.ByID, id)
 	}
+}
+
+// findLogin finds the user a login names, trying each of USER_LOGIN_FIELDS
+// in order; found is false when none matches (an e-mail several users share
+// matches none).
+func (d *Deps) findLogin(ctx context.Context, login string) (u core.User, found bool, err error) {
+	s := &d.Settings
+	for _, field := range s.UserLoginFields {
+		switch field {
+		case "username":
+			u, err = d.Store.FindUser(ctx, core.ByUsernameKey, core.UsernameKey(login, s.UsernameCaseInsensitive))
+		case "email":
+			u, err = d.Store.FindUser(ctx, core.ByEmailKey, core.EmailKey(core.NormalizeEmail(login)))
+		default:
+			continue
+		}
+		switch {
+		case err == nil:
+			return u, true, nil
+		case errors.Is(err, core.ErrNotFound), errors.Is(err, core.ErrAmbiguous):
+			continue
+		default:
+			return core.User{}, false, fmt.Errorf("find user: %w", err)
+		}
+	}
+	return core.User{}, false, nil
+}
+
+// sendVerification mails u a link signed at at.
+func (d *Deps) sendVerification(ctx context.Context, u core.User, at time.Time) error {
+	link, err := d.SignVerification(u, at)
+	if err != nil {
+		return err
+	}
+	msg, err := d.Composer.ComposeVerification(ctx, u.Public(), link)
+	if err != nil {
+		return fmt.Errorf("compose: %w", err)
+	}
+	return d.Mailer.Send(ctx, msg)
 }
 
 // SignVerification returns the verification link for u at time at: the

@@ -2,7 +2,6 @@ package usecase
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -40,25 +39,34 @@ var (
 // inactive user, after the same amount of hashing work, so the answer reveals
 // nothing about which accounts exist.
 //
+// The client's address is counted against THROTTLE_LOGIN_IP before anything
+// else, the login against THROTTLE_LOGIN_ACCOUNT once the fields are valid.
+//
 // Errors: *core.ValidationError, *core.DetailError ("Login or password
-// invalid."), core.ErrOverloaded, core.ErrUnavailable.
+// invalid."), *core.ThrottledError, core.ErrOverloaded, core.ErrUnavailable.
 func (l *Login) Handle(ctx context.Context, in LoginInput) (LoginResult, error) {
 	d := l.d
 	s := &d.Settings
+	if err := d.throttle(ctx, ruleLoginIP, s.ThrottleLoginIP, clientKey(ctx)); err != nil {
+		return LoginResult{}, err
+	}
 	errs := &core.ValidationError{}
 	login, _ := loginField.clean(in.Login, errs)
 	password, _ := loginPasswordField.clean(in.Password, errs)
 	if !errs.Empty() {
 		return LoginResult{}, errs
 	}
+	if err := d.throttle(ctx, ruleLoginAccount, s.ThrottleLoginAccount, accountKey(login)); err != nil {
+		return LoginResult{}, err
+	}
 	invalid := core.Detail(core.MsgLoginInvalid)
 	if core.CharCount(password) > 4096 {
 		return LoginResult{}, invalid
 	}
 
-	user, found, err := l.find(ctx, login)
+	user, found, err := d.findLogin(ctx, login)
 	if err != nil {
-		return LoginResult{}, err
+		return LoginResult{}, fmt.Errorf("login: %w", err)
 	}
 	encoded := user.PasswordHash
 	if !found {
@@ -83,32 +91,6 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (LoginResult, error) 
 		}
 	}
 	return res, nil
-}
-
-// find tries each of USER_LOGIN_FIELDS in order.
-func (l *Login) find(ctx context.Context, login string) (core.User, bool, error) {
-	s := &l.d.Settings
-	for _, field := range s.UserLoginFields {
-		var u core.User
-		var err error
-		switch field {
-		case "username":
-			u, err = l.d.Store.FindUser(ctx, core.ByUsernameKey, core.UsernameKey(login, s.UsernameCaseInsensitive))
-		case "email":
-			u, err = l.d.Store.FindUser(ctx, core.ByEmailKey, core.EmailKey(core.NormalizeEmail(login)))
-		default:
-			continue
-		}
-		switch {
-		case err == nil:
-			return u, true, nil
-		case errors.Is(err, core.ErrNotFound), errors.Is(err, core.ErrAmbiguous):
-			continue
-		default:
-			return core.User{}, false, fmt.Errorf("login: find user: %w", err)
-		}
-	}
-	return core.User{}, false, nil
 }
 
 // dummyHash is checked against when no user matches, so unknown logins cost

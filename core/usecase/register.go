@@ -38,14 +38,28 @@ var (
 // Handle validates in, stores the user with its user_registered event and,
 // with verification on, mails the signed link before answering.
 //
+// The client's address is counted against THROTTLE_REGISTER_IP before
+// anything else (so rejected requests count too), the e-mail address against
+// THROTTLE_REGISTER_EMAIL once every validation stage passed (so malformed
+// requests never use up an address's allowance).
+//
+// With REGISTER_ENUMERATION_SAFE, an e-mail address that already has an
+// account is not an error: the answer has the shape of a new registration,
+// nothing is stored or recorded, and the owner of the address is told by
+// e-mail instead. The password is hashed all the same, so the answer takes
+// as long.
+//
 // Errors: *core.ValidationError (stages 1 and 2 of the contract),
-// *core.DetailError (no e-mail to verify), core.ErrFlowDisabled,
-// core.ErrOverloaded, core.ErrUnavailable.
+// *core.DetailError (no e-mail to verify), *core.ThrottledError,
+// core.ErrFlowDisabled, core.ErrOverloaded, core.ErrUnavailable.
 func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUser, error) {
 	d := r.d
 	s := &d.Settings
 	if !s.RegisterFlowEnabled {
 		return core.PublicUser{}, core.ErrFlowDisabled
+	}
+	if err := d.throttle(ctx, ruleRegisterIP, s.ThrottleRegisterIP, clientKey(ctx)); err != nil {
+		return core.PublicUser{}, err
 	}
 
 	// Stage 1: field checks and uniqueness, all fields at once.
@@ -58,7 +72,7 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 			errs.Add("username", core.MsgInvalidUsername)
 		}
 		if validFormat && core.CharCount(username) <= usernameField.maxLength {
-			taken, err := r.exists(ctx, "username", core.ByUsernameKey, core.UsernameKey(username, s.UsernameCaseInsensitive))
+			_, taken, err := r.lookup(ctx, "username", core.ByUsernameKey, core.UsernameKey(username, s.UsernameCaseInsensitive))
 			if err != nil {
 				return core.PublicUser{}, err
 			}
@@ -68,6 +82,10 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 		}
 		usernameField.lengthAndNulls(username, errs)
 	}
+	// owner is the account that already has the e-mail address, when
+	// REGISTER_ENUMERATION_SAFE hides that it is taken (the zero user when
+	// several accounts share it).
+	var owner *core.User
 	email, okEmail := emailField.clean(in.Email, errs)
 	if okEmail && email != "" {
 		okEmail = emailField.lengthAndNulls(email, errs)
@@ -76,11 +94,14 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 			okEmail = false
 		}
 		if okEmail && s.UserEmailUnique {
-			taken, err := r.exists(ctx, "email", core.ByEmailKey, core.EmailKey(core.NormalizeEmail(email)))
+			existing, taken, err := r.lookup(ctx, "email", core.ByEmailKey, core.EmailKey(core.NormalizeEmail(email)))
 			if err != nil {
 				return core.PublicUser{}, err
 			}
-			if taken {
+			switch {
+			case taken && s.RegisterEnumerationSafe:
+				owner = &existing
+			case taken:
 				errs.Add("email", core.MsgEmailExists)
 			}
 		}
@@ -119,12 +140,18 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 		return core.PublicUser{}, core.Detail(core.MsgNoEmail)
 	}
 
+	normEmail := core.NormalizeEmail(email)
+	if email != "" {
+		if err := d.throttle(ctx, ruleRegisterEmail, s.ThrottleRegisterEmail, core.EmailKey(normEmail)); err != nil {
+			return core.PublicUser{}, err
+		}
+	}
+
 	hash, err := d.Hasher.Hash(ctx, password)
 	if err != nil {
 		return core.PublicUser{}, fmt.Errorf("register: hash password: %w", err)
 	}
 	now := d.Clock.Now().UTC()
-	normEmail := core.NormalizeEmail(email)
 	u := core.User{
 		ID:           core.NewID(),
 		Username:     core.NormalizeUsername(username),
@@ -140,11 +167,25 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 	if s.UserEmailUnique {
 		u.UniqueEmailKey = u.EmailKey
 	}
+	if owner != nil {
+		return r.accountExists(ctx, *owner, u)
+	}
+	if s.RegisterVerificationEnabled {
+		u.VerificationSentAt = now
+	}
 	ev := newEvent(ctx, core.EventUserRegistered, u, now)
 	if s.RegisterVerificationEnabled {
 		ev.AvailableAt = now.Add(mailHold)
 	}
 	if err := d.Store.CreateUser(ctx, u, ev); err != nil {
+		if errors.Is(err, core.ErrEmailTaken) && !errors.Is(err, core.ErrUsernameTaken) && s.RegisterEnumerationSafe {
+			// Another request took the address since stage 1.
+			existing, _, lerr := r.lookup(ctx, "email", core.ByEmailKey, u.EmailKey)
+			if lerr != nil {
+				return core.PublicUser{}, lerr
+			}
+			return r.accountExists(ctx, existing, u)
+		}
 		return core.PublicUser{}, conflictError(err)
 	}
 
@@ -152,7 +193,7 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 		// The user exists now: finish (mail or undo) even if the client leaves.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sideEffectTimeout)
 		defer cancel()
-		if err := r.sendVerification(sctx, u); err != nil {
+		if err := d.sendVerification(sctx, u, d.Clock.Now()); err != nil {
 			if derr := d.Store.DeleteInactiveUser(sctx, u.ID); derr != nil {
 				d.logger().ErrorContext(ctx, "could not remove a user whose verification e-mail failed", "user_id", u.ID, "error", derr)
 			}
@@ -166,30 +207,50 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 	return u.Public(), nil
 }
 
-func (r *Register) sendVerification(ctx context.Context, u core.User) error {
+// accountExists answers a registration whose e-mail address owner already
+// has (REGISTER_ENUMERATION_SAFE) exactly as if would-be had been created —
+// a fresh id, the submitted fields — while storing and recording nothing,
+// and mails the owner a notice instead of a link. Like a real registration
+// it answers 503 when that e-mail cannot be sent with verification on.
+func (r *Register) accountExists(ctx context.Context, owner, wouldBe core.User) (core.PublicUser, error) {
 	d := r.d
-	link, err := d.SignVerification(u, d.Clock.Now())
-	if err != nil {
-		return err
+	if owner.ID == "" {
+		// Several accounts share the address (e-mails were not always
+		// unique): there is no one owner to tell.
+		d.logger().InfoContext(ctx, "registration with an address several accounts share: no notice sent")
+		return wouldBe.Public(), nil
 	}
-	msg, err := d.Composer.ComposeVerification(ctx, u.Public(), link)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sideEffectTimeout)
+	defer cancel()
+	err := func() error {
+		msg, err := d.Composer.ComposeAccountExists(sctx, owner.Public())
+		if err != nil {
+			return fmt.Errorf("compose: %w", err)
+		}
+		return d.Mailer.Send(sctx, msg)
+	}()
 	if err != nil {
-		return fmt.Errorf("compose: %w", err)
+		if d.Settings.RegisterVerificationEnabled {
+			return core.PublicUser{}, fmt.Errorf("register: send account-exists e-mail: %w", asUnavailable(err))
+		}
+		d.logger().WarnContext(ctx, "account-exists e-mail not sent", "user_id", owner.ID, "error", err)
 	}
-	return d.Mailer.Send(ctx, msg)
+	return wouldBe.Public(), nil
 }
 
-// exists reports whether a user with the given key is stored; an ambiguous
-// e-mail (several users) counts as taken.
-func (r *Register) exists(ctx context.Context, what string, field core.LookupField, key string) (bool, error) {
-	_, err := r.d.Store.FindUser(ctx, field, key)
+// lookup returns the user with the given key and whether one is stored; an
+// ambiguous e-mail (several users) counts as taken, with the zero user.
+func (r *Register) lookup(ctx context.Context, what string, field core.LookupField, key string) (core.User, bool, error) {
+	u, err := r.d.Store.FindUser(ctx, field, key)
 	switch {
-	case err == nil, errors.Is(err, core.ErrAmbiguous):
-		return true, nil
+	case err == nil:
+		return u, true, nil
+	case errors.Is(err, core.ErrAmbiguous):
+		return core.User{}, true, nil
 	case errors.Is(err, core.ErrNotFound):
-		return false, nil
+		return core.User{}, false, nil
 	default:
-		return false, fmt.Errorf("register: check %s: %w", what, err)
+		return core.User{}, false, fmt.Errorf("register: check %s: %w", what, err)
 	}
 }
 

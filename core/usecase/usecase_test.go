@@ -71,6 +71,7 @@ type fixture struct {
 	reg    *usecase.Register
 	verify *usecase.VerifyRegistration
 	login  *usecase.Login
+	resend *usecase.ResendVerification
 }
 
 func testSettings() core.Settings {
@@ -100,7 +101,8 @@ func newFixture(t testing.TB, configure func(*core.Settings)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	composer, err := email.NewComposer(templates.Register, "", s.VerificationFromEmail, s.ReplyTo())
+	composer, err := email.NewComposer(templates.Register, "", s.VerificationFromEmail, s.ReplyTo(),
+		email.WithAccountExistsTemplates(templates.AccountExists, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,8 @@ func newFixture(t testing.TB, configure func(*core.Settings)) *fixture {
 		Mailer: mailer, Tokens: usecase.OpaqueTokens{Store: store, Clock: clock}, Clock: clock,
 	}
 	return &fixture{deps: d, store: store, mailer: mailer, clock: clock,
-		reg: usecase.NewRegister(d), verify: usecase.NewVerifyRegistration(d), login: usecase.NewLogin(d)}
+		reg: usecase.NewRegister(d), verify: usecase.NewVerifyRegistration(d), login: usecase.NewLogin(d),
+		resend: usecase.NewResendVerification(d)}
 }
 
 func registration(username string) usecase.RegisterInput {

@@ -40,14 +40,21 @@ var (
 // Handle checks the link and activates its user, emitting user_activated
 // exactly once per user however often (or concurrently) the link is posted.
 //
+// The client's address is counted against THROTTLE_VERIFY_IP before anything
+// else, the link's user_id against THROTTLE_VERIFY_USER once the fields are
+// valid.
+//
 // Errors: *core.ValidationError, *core.DetailError ("Invalid signature",
-// "Signature expired", "User not found"), core.ErrFlowDisabled,
-// core.ErrUnavailable.
+// "Signature expired", "User not found"), *core.ThrottledError,
+// core.ErrFlowDisabled, core.ErrUnavailable.
 func (v *VerifyRegistration) Handle(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	d := v.d
 	s := &d.Settings
 	if !s.RegisterVerificationEnabled {
 		return VerifyResult{}, core.ErrFlowDisabled
+	}
+	if err := d.throttle(ctx, ruleVerifyIP, s.ThrottleVerifyIP, clientKey(ctx)); err != nil {
+		return VerifyResult{}, err
 	}
 	errs := &core.ValidationError{}
 	userID, _ := userIDField.clean(in.UserID, errs)
@@ -55,6 +62,9 @@ func (v *VerifyRegistration) Handle(ctx context.Context, in VerifyInput) (Verify
 	signature, _ := signatureField.clean(in.Signature, errs)
 	if !errs.Empty() {
 		return VerifyResult{}, errs
+	}
+	if err := d.throttle(ctx, ruleVerifyUser, s.ThrottleVerifyUser, accountKey(userID)); err != nil {
+		return VerifyResult{}, err
 	}
 
 	// In one-time mode the salt depends on the user's verification flag, so

@@ -82,19 +82,27 @@ func (s *Server) Get(path string) *Response {
 	return s.Send(http.MethodGet, s.BaseURL+path, "", nil)
 }
 
-// Send makes one request and fails the spec when the response is not one the
-// OpenAPI document describes (status and body).
-func (s *Server) Send(method, rawURL, contentType string, body []byte) *Response {
+// Send makes one request (with the extra headers given, if any) and fails the
+// spec when the response is not one the OpenAPI document describes (status
+// and body).
+func (s *Server) Send(method, rawURL, contentType string, body []byte, header ...http.Header) *Response {
 	ginkgo.GinkgoHelper()
-	resp := Do(method, rawURL, contentType, body, nil)
+	extra := http.Header{}
+	for _, h := range header {
+		for k, vs := range h {
+			extra[k] = append(extra[k], vs...)
+		}
+	}
+	resp := do(method, rawURL, contentType, body, extra)
 	if err := ValidateResponse(resp); err != nil {
-		ginkgo.Fail(fmt.Sprintf("the response is not one openapi/openapi.yaml documents: %v\n%s", err, resp))
+		doc, _ := DocumentPath()
+		ginkgo.Fail(fmt.Sprintf("the response is not one %s documents: %v\n%s", doc, err, resp))
 	}
 	return resp
 }
 
-// Do makes one request without checking the response against the document.
-func Do(method, rawURL, contentType string, body []byte, header http.Header) *Response {
+// do makes one request; Send checks its response against the document.
+func do(method, rawURL, contentType string, body []byte, header http.Header) *Response {
 	ginkgo.GinkgoHelper()
 	req, err := http.NewRequest(method, rawURL, bytes.NewReader(body))
 	if err != nil {

@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -44,6 +43,8 @@ const (
 	// EnvOpenAPI names the OpenAPI document to check responses against
 	// instead of the committed openapi/openapi.yaml.
 	EnvOpenAPI = "RESTREG_E2E_OPENAPI"
+	// EnvBuildFlags are extra `go build` flags for bin/restreg, e.g. "-race".
+	EnvBuildFlags = "RESTREG_E2E_BUILD_FLAGS"
 	// EnvBinary names a restreg binary to run instead of building one.
 	EnvBinary = "RESTREG_E2E_BINARY"
 )
@@ -62,7 +63,7 @@ const (
 
 // DefaultSettings are the settings every started server gets before the
 // suite's own: a known key, a frontend URL and a From address, fast outbox
-// polling and debug logs. DATA_DIR, MAIL_FILE_DIR and LISTEN_ADDR are added
+// polling and info logs. DATA_DIR, MAIL_FILE_DIR and LISTEN_ADDR are added
 // by Start.
 func DefaultSettings() map[string]string {
 	return map[string]string{
@@ -71,7 +72,10 @@ func DefaultSettings() map[string]string {
 		"VERIFICATION_FROM_EMAIL":   FromEmail,
 		"OUTBOX_POLL_INTERVAL":      "200ms",
 		"SHUTDOWN_TIMEOUT":          "10s",
-		"LOG_LEVEL":                 "debug",
+		"LOG_LEVEL":                 "info",
+		// The suites send many requests from one address; the rate limits
+		// have their own cases in the HTTP contract suite.
+		"RATE_LIMIT_BACKEND": "off",
 	}
 }
 
@@ -99,8 +103,9 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-// Build compiles ./app/cmd/restreg into dir/bin/restreg and returns its path.
-// RESTREG_E2E_BINARY names an existing binary to use instead.
+// Build compiles ./app/cmd/restreg into dir/bin/restreg (with the flags in
+// RESTREG_E2E_BUILD_FLAGS) and returns its path. RESTREG_E2E_BINARY names an
+// existing binary to use instead.
 func Build(dir string) (string, error) {
 	if bin := os.Getenv(EnvBinary); bin != "" {
 		if _, err := os.Stat(bin); err != nil {
@@ -115,14 +120,16 @@ func Build(dir string) (string, error) {
 	out := filepath.Join(dir, "bin", "restreg")
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("building bin/restreg needs the go command on PATH: %w", err)
 	}
-	cmd := exec.Command(goTool, "build", "-o", out, "./app/cmd/restreg")
+	args := append([]string{"build"}, strings.Fields(os.Getenv(EnvBuildFlags))...)
+	args = append(args, "-o", out, "./app/cmd/restreg")
+	cmd := exec.Command(goTool, args...)
 	cmd.Dir = root
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./app/cmd/restreg: %w\n%s", err, output.String())
+		return "", fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, output.String())
 	}
 	return out, nil
 }

@@ -109,7 +109,7 @@ func (m *Mail) readPart(contentType, encoding string, body io.Reader, top bool) 
 			}
 		}
 	}
-	var r io.Reader = body
+	r := body
 	switch strings.ToLower(strings.TrimSpace(encoding)) {
 	case "quoted-printable":
 		r = quotedprintable.NewReader(body)

@@ -80,7 +80,8 @@ func LoadContract() error {
 // method, its status (an undocumented status is an error) and its body.
 // Paths without their final slash are routed as the documented path with it,
 // as the API serves both. A method the document has no operation for cannot
-// be described by it: send such requests with Do.
+// be described by it, except a 405, which is checked against the path's
+// operations that document it.
 func ValidateResponse(resp *Response) error {
 	if err := LoadContract(); err != nil {
 		return err
@@ -100,6 +101,11 @@ func ValidateResponse(resp *Response) error {
 		if req2, err2 := http.NewRequest(resp.Method, slashed.String(), nil); err2 == nil {
 			route, params, err = loaded.router.FindRoute(req2)
 		}
+	}
+	if err != nil && resp.Status == http.StatusMethodNotAllowed {
+		// A method the path has no operation for is answered 405; the
+		// document lists that answer under the path's operations.
+		req, route, params, err = routeByDocumentedStatus(u, resp.Status)
 	}
 	if err != nil {
 		return fmt.Errorf("%s %s is not in the document: %w", resp.Method, u.Path, err)
@@ -125,4 +131,35 @@ func ValidateResponse(resp *Response) error {
 		return err
 	}
 	return nil
+}
+
+// routeByDocumentedStatus finds an operation on u's path (with or without its
+// final slash) that documents status, and a request that routes to it.
+func routeByDocumentedStatus(u *url.URL, status int) (*http.Request, *routers.Route, map[string]string, error) {
+	paths := []string{u.Path}
+	if !strings.HasSuffix(u.Path, "/") {
+		paths = append(paths, u.Path+"/")
+	}
+	for _, path := range paths {
+		item := loaded.doc.Paths.Find(path)
+		if item == nil {
+			continue
+		}
+		for method, op := range item.Operations() {
+			if op.Responses == nil || op.Responses.Status(status) == nil {
+				continue
+			}
+			alt := *u
+			alt.Path = path
+			req, err := http.NewRequest(method, alt.String(), nil)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			route, params, err := loaded.router.FindRoute(req)
+			if err == nil {
+				return req, route, params, nil
+			}
+		}
+	}
+	return nil, nil, nil, fmt.Errorf("no operation on %s documents %d", u.Path, status)
 }

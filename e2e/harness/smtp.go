@@ -20,6 +20,7 @@ type SMTPServer struct {
 
 	mu       sync.Mutex
 	srv      *smtp.Server
+	listener net.Listener
 	done     chan struct{}
 	messages []*Mail
 	bad      []error
@@ -76,7 +77,7 @@ func (s *SMTPServer) Start() error {
 	srv.WriteTimeout = 30 * time.Second
 	srv.MaxMessageBytes = 10 << 20
 	srv.EnableSMTPUTF8 = true
-	s.srv = srv
+	s.srv, s.listener = srv, l
 	done := make(chan struct{})
 	s.done = done
 	go func() {
@@ -90,13 +91,15 @@ func (s *SMTPServer) Start() error {
 // Start can listen on it again.
 func (s *SMTPServer) Stop() {
 	s.mu.Lock()
-	srv, done := s.srv, s.done
-	s.srv = nil
+	srv, l, done := s.srv, s.listener, s.done
+	s.srv, s.listener = nil, nil
 	s.mu.Unlock()
 	if srv == nil {
 		return
 	}
 	_ = srv.Close()
+	// Close may run before Serve registered the listener with the server.
+	_ = l.Close()
 	<-done
 }
 

@@ -81,6 +81,7 @@ func Store(t *testing.T, newStore func(t *testing.T) ports.Store, opts StoreOpti
 	t.Run("activation", func(t *testing.T) { storeActivation(t, newStore) })
 	t.Run("deletion", func(t *testing.T) { storeDeletion(t, newStore) })
 	t.Run("passwords, tokens and ping", func(t *testing.T) { storeMisc(t, newStore) })
+	t.Run("verification e-mail times", func(t *testing.T) { storeVerificationSent(t, newStore) })
 	t.Run("cancelled context", func(t *testing.T) { storeCancelled(t, newStore) })
 	t.Run("concurrency", func(t *testing.T) {
 		if opts.SkipConcurrency != "" {
@@ -603,6 +604,75 @@ func storeMisc(t *testing.T, newStore func(t *testing.T) ports.Store) {
 	})
 }
 
+func storeVerificationSent(t *testing.T, newStore func(t *testing.T) ports.Store) {
+	t.Run("the time of the last verification e-mail round-trips, and none is the zero time", func(t *testing.T) {
+		s := newStore(t)
+		sent := NewUser("mailed")
+		sent.VerificationSentAt = storeEpoch.Add(3 * time.Second)
+		never := NewUser("unmailed")
+		mustCreateUser(t, s, sent)
+		mustCreateUser(t, s, never)
+		for _, want := range []core.User{sent, never} {
+			got, err := s.FindUser(t.Context(), core.ByID, want.ID)
+			if err != nil {
+				t.Fatalf("FindUser(%q): %v", want.ID, err)
+			}
+			checkUser(t, got, want)
+		}
+	})
+
+	t.Run("a mark succeeds only when the previous e-mail is older than notBefore", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		u := NewUser("interval")
+		other := NewUser("bystander")
+		other.VerificationSentAt = storeEpoch
+		mustCreateUser(t, s, u)
+		mustCreateUser(t, s, other)
+		mark := func(at, notBefore time.Time, want bool) {
+			t.Helper()
+			ok, err := s.MarkVerificationSent(ctx, u.ID, at, notBefore)
+			if err != nil || ok != want {
+				t.Fatalf("MarkVerificationSent(at %v, notBefore %v) = %v, %v; want %v, nil", at, notBefore, ok, err, want)
+			}
+		}
+		expectSent := func(want time.Time) {
+			t.Helper()
+			got, err := s.FindUser(ctx, core.ByID, u.ID)
+			if err != nil {
+				t.Fatalf("FindUser: %v", err)
+			}
+			if !withinSecond(got.VerificationSentAt, want) {
+				t.Fatalf("VerificationSentAt = %v, want %v", got.VerificationSentAt, want)
+			}
+		}
+		first := storeEpoch.Add(time.Minute)
+		mark(first, first.Add(-time.Minute), true) // never sent before
+		expectSent(first)
+		// 30 s later with a one-minute interval: too early, nothing changes.
+		mark(first.Add(30*time.Second), first.Add(-30*time.Second), false)
+		expectSent(first)
+		// 2 minutes later: the previous e-mail is older than the interval.
+		second := first.Add(2 * time.Minute)
+		mark(second, second.Add(-time.Minute), true)
+		expectSent(second)
+
+		got, err := s.FindUser(ctx, core.ByID, other.ID)
+		if err != nil {
+			t.Fatalf("FindUser other: %v", err)
+		}
+		checkUser(t, got, other)
+	})
+
+	t.Run("marking an unknown user is ErrNotFound", func(t *testing.T) {
+		s := newStore(t)
+		ok, err := s.MarkVerificationSent(t.Context(), "no-such-user", storeEpoch, storeEpoch)
+		if !errors.Is(err, core.ErrNotFound) || ok {
+			t.Fatalf("MarkVerificationSent on an unknown user = %v, %v; want false, core.ErrNotFound", ok, err)
+		}
+	})
+}
+
 func storeCancelled(t *testing.T, newStore func(t *testing.T) ports.Store) {
 	s := newStore(t)
 	u := NewUser("dora")
@@ -623,13 +693,17 @@ func storeCancelled(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		},
 		"DeleteInactiveUser": func() error { return s.DeleteInactiveUser(ctx, u.ID) },
 		"SetPasswordHash":    func() error { return s.SetPasswordHash(ctx, u.ID, "x") },
-		"Ping":               func() error { return s.Ping(ctx) },
-		"PendingEvents":      func() error { _, err := s.PendingEvents(ctx, storeEpoch.Add(time.Hour), 10); return err },
-		"MarkPublished":      func() error { return s.MarkPublished(ctx, ev.ID) },
-		"ReleaseEvents":      func() error { return s.ReleaseEvents(ctx, u.ID, storeEpoch) },
-		"Backlog":            func() error { _, _, err := s.Backlog(ctx); return err },
-		"SaveToken":          func() error { return s.SaveToken(ctx, strings.Repeat("12", 32), u.ID, storeEpoch) },
-		"UserIDForToken":     func() error { _, err := s.UserIDForToken(ctx, strings.Repeat("12", 32)); return err },
+		"MarkVerificationSent": func() error {
+			_, err := s.MarkVerificationSent(ctx, u.ID, storeEpoch, storeEpoch)
+			return err
+		},
+		"Ping":           func() error { return s.Ping(ctx) },
+		"PendingEvents":  func() error { _, err := s.PendingEvents(ctx, storeEpoch.Add(time.Hour), 10); return err },
+		"MarkPublished":  func() error { return s.MarkPublished(ctx, ev.ID) },
+		"ReleaseEvents":  func() error { return s.ReleaseEvents(ctx, u.ID, storeEpoch) },
+		"Backlog":        func() error { _, _, err := s.Backlog(ctx); return err },
+		"SaveToken":      func() error { return s.SaveToken(ctx, strings.Repeat("12", 32), u.ID, storeEpoch) },
+		"UserIDForToken": func() error { _, err := s.UserIDForToken(ctx, strings.Repeat("12", 32)); return err },
 	}
 	for name, call := range calls {
 		t.Run(name+" fails", func(t *testing.T) {
@@ -741,6 +815,33 @@ func storeConcurrency(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		checkPending(t, s, storeEpoch.Add(time.Hour), reg, events[winner])
 	})
 
+	t.Run("of 50 concurrent marks of one user's verification e-mail exactly one wins", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		u := NewUser("resender")
+		u.VerificationSentAt = storeEpoch.Add(-time.Hour)
+		mustCreateUser(t, s, u)
+		const n = 50
+		now := storeEpoch
+		won := make([]bool, n)
+		errs := make([]error, n)
+		runTogether(n, func(i int) {
+			won[i], errs[i] = s.MarkVerificationSent(ctx, u.ID, now.Add(time.Duration(i)*time.Millisecond), now.Add(-time.Minute))
+		})
+		winners := 0
+		for i := range n {
+			if errs[i] != nil {
+				t.Errorf("MarkVerificationSent %d: %v", i, errs[i])
+			}
+			if won[i] {
+				winners++
+			}
+		}
+		if winners != 1 {
+			t.Fatalf("%d concurrent marks returned true, want exactly 1 (one e-mail per interval)", winners)
+		}
+	})
+
 	t.Run("200 concurrent creates of distinct users all succeed", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
@@ -819,12 +920,17 @@ func withinSecond(a, b time.Time) bool {
 func checkUser(t *testing.T, got, want core.User) {
 	t.Helper()
 	gotAt, wantAt := got.CreatedAt, want.CreatedAt
+	gotSent, wantSent := got.VerificationSentAt, want.VerificationSentAt
 	got.CreatedAt, want.CreatedAt = time.Time{}, time.Time{}
+	got.VerificationSentAt, want.VerificationSentAt = time.Time{}, time.Time{}
 	if got != want {
 		t.Errorf("user differs:\n got %+v\nwant %+v", got, want)
 	}
 	if !withinSecond(gotAt, wantAt) {
 		t.Errorf("user %q CreatedAt = %v, want %v", want.ID, gotAt, wantAt)
+	}
+	if !withinSecond(gotSent, wantSent) {
+		t.Errorf("user %q VerificationSentAt = %v, want %v", want.ID, gotSent, wantSent)
 	}
 }
 
