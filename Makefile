@@ -3,6 +3,7 @@ GO            ?= go
 GOLANGCI_LINT_VERSION := v2.15.0
 TOOLS_BIN     := $(CURDIR)/bin/tools
 GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+REDOCLY       := npx --yes @redocly/cli@2.77.0
 PKGS          := ./...
 TEST_FLAGS    ?= -race -count=1 -timeout 20m
 
@@ -34,16 +35,18 @@ fmt:
 vet:
 	$(GO) vet $(PKGS)
 
-lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint
+lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint and the OpenAPI linter's recommended rules
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GOLANGCI_LINT) run $(PKGS)
+	$(REDOCLY) lint --config openapi/redocly.yaml openapi/openapi.yaml openapi/openapi-3.0.yaml
 
 openapi: ## regenerate the committed OpenAPI documents
 	$(GO) run ./app/cmd/restreg openapi --format yaml > openapi/openapi.yaml
 	$(GO) run ./app/cmd/restreg openapi --format json > openapi/openapi.json
 	$(GO) run ./app/cmd/restreg openapi --format yaml --openapi 3.0 > openapi/openapi-3.0.yaml
 	$(GO) run ./app/cmd/restreg openapi --format json --openapi 3.0 > openapi/openapi-3.0.json
+	$(GO) generate ./openapi/client/
 
 clean:
 	rm -rf bin

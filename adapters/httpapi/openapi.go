@@ -225,7 +225,7 @@ func componentSchemas(s core.Settings) map[string]*huma.Schema {
 			},
 			Required: []string{"id", "username", "first_name", "last_name", "email"},
 		},
-		"VerifyRegistrationResponse": {
+		"VerificationResult": {
 			Type: "object",
 			Properties: map[string]*huma.Schema{
 				"detail": {Type: "string", Description: "`User verified successfully`."},
@@ -234,7 +234,7 @@ func componentSchemas(s core.Settings) map[string]*huma.Schema {
 			},
 			Required: []string{"detail"},
 		},
-		"LoginResponse": {
+		"LoginResult": {
 			Type: "object",
 			Properties: map[string]*huma.Schema{
 				"detail": {Type: "string", Description: "`Login successful`."},
@@ -473,7 +473,7 @@ func operations(s core.Settings) opSet {
 				"signature": "q2B3nFzGJ1S3qg7bFf4dT8mJrY1yWcX0vK9hLsPzEaU"}}),
 		DefaultStatus: http.StatusOK,
 		Responses: withErrors(map[string]*huma.Response{
-			"200": response("The user is verified (and active).", ref("VerifyRegistrationResponse"),
+			"200": response("The user is verified (and active).", ref("VerificationResult"),
 				example{name: "verified", summary: "Verified", value: map[string]any{"detail": core.MsgUserVerified}},
 				example{name: "verified_with_token", summary: "Verified, with auto-login",
 					value: map[string]any{"detail": core.MsgUserVerified, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}}),
@@ -504,7 +504,7 @@ func operations(s core.Settings) opSet {
 			example{name: "by_email", summary: "By e-mail address", value: map[string]any{"login": "alice@example.com", "password": "correct-horse-battery-staple"}}),
 		DefaultStatus: http.StatusOK,
 		Responses: withErrors(map[string]*huma.Response{
-			"200": response("The credentials are valid.", ref("LoginResponse"),
+			"200": response("The credentials are valid.", ref("LoginResult"),
 				example{name: "with_token", summary: "With a token",
 					value: map[string]any{"detail": core.MsgLoginSuccessful, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}}),
 			"400": badRequest("The credentials were rejected.",
@@ -544,6 +544,8 @@ func operations(s core.Settings) opSet {
 		SkipValidateBody: true,
 	}
 
+	probeMethod := response("The method is not GET; the Allow header lists the methods.", ref("Detail"),
+		detailExample("method", "Wrong method", `Method "POST" not allowed.`))
 	healthz := huma.Operation{
 		OperationID:   "getHealth",
 		Method:        http.MethodGet,
@@ -556,6 +558,7 @@ func operations(s core.Settings) opSet {
 		Responses: map[string]*huma.Response{
 			"200": response("The process is up.", ref("ProbeStatus"),
 				example{name: "ok", summary: "Up", value: map[string]any{"status": "ok"}}),
+			"405": probeMethod,
 		},
 	}
 	notReady := response("The store cannot be reached; retry after the number of seconds in Retry-After.", ref("Detail"),
@@ -573,6 +576,7 @@ func operations(s core.Settings) opSet {
 		Responses: map[string]*huma.Response{
 			"200": response("Requests can be served.", ref("ProbeStatus"),
 				example{name: "ready", summary: "Ready", value: map[string]any{"status": "ready"}}),
+			"405": probeMethod,
 			"503": notReady,
 		},
 	}

@@ -72,8 +72,8 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 		"POST /api/v1/accounts/verify-registration/": {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
 		"POST /api/v1/accounts/login/":               {"200", "400", "405", "413", "415", "429", "500", "503"},
 		"POST /api/v1/accounts/resend-verification/": {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
-		"GET /healthz": {"200"},
-		"GET /readyz":  {"200", "503"},
+		"GET /healthz": {"200", "405"},
+		"GET /readyz":  {"200", "405", "503"},
 	}
 	// security must be present and empty in the raw document, not just absent.
 	var rawDoc struct {
