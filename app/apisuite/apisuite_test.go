@@ -2,6 +2,7 @@ package apisuite_test
 
 import (
 	"context"
+	"github.com/restreg/restreg/ports/porttest"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -60,46 +61,6 @@ func (s *countingStore) count() int {
 	return s.users
 }
 
-// recordingMailer keeps every message it is asked to send.
-type recordingMailer struct {
-	mu   sync.Mutex
-	sent []core.Message
-}
-
-func (m *recordingMailer) Send(_ context.Context, msg core.Message) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sent = append(m.sent, msg)
-	return nil
-}
-
-func (m *recordingMailer) all() []core.Message {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]core.Message(nil), m.sent...)
-}
-
-// settableClock tells the real time until a test fixes it.
-type settableClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *settableClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.now.IsZero() {
-		return time.Now()
-	}
-	return c.now
-}
-
-func (c *settableClock) set(now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = now
-}
-
 func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 	t.Helper()
 	s := core.DefaultSettings()
@@ -110,8 +71,8 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := &countingStore{Store: memstore.New()}
-	clock := &settableClock{}
-	mailer := &recordingMailer{}
+	clock := porttest.NewClock(time.Time{})
+	mailer := &porttest.RecordingMailer{}
 	hasher, err := passhash.New(s)
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +120,7 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 		BaseURL:  hs.URL,
 		Client:   hs.Client(),
 		Settings: s,
-		Mails:    mailer.all,
+		Mails:    mailer.Messages,
 		Events: func() []core.Event {
 			// No relay runs here, so every recorded event is still pending;
 			// a far-future "now" includes those held back for their e-mail.
@@ -170,6 +131,6 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 			return events
 		},
 		Users:  func(*testing.T) int { return store.count() },
-		SetNow: clock.set,
+		SetNow: clock.Set,
 	}
 }

@@ -17,51 +17,8 @@ import (
 	"github.com/restreg/restreg/app/restreg"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
+	"github.com/restreg/restreg/ports/porttest"
 )
-
-// settableClock lets the suite age links without waiting.
-type settableClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *settableClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.now.IsZero() {
-		return time.Now()
-	}
-	return c.now
-}
-
-func (c *settableClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-// observedMailer records every message the real mailer accepted.
-type observedMailer struct {
-	next ports.Mailer
-	mu   sync.Mutex
-	sent []core.Message
-}
-
-func (m *observedMailer) Send(ctx context.Context, msg core.Message) error {
-	if err := m.next.Send(ctx, msg); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sent = append(m.sent, msg)
-	return nil
-}
-
-func (m *observedMailer) all() []core.Message {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]core.Message(nil), m.sent...)
-}
 
 // observedPublisher records every event the real publisher accepted.
 type observedPublisher struct {
@@ -116,8 +73,8 @@ func composedStart(base func(t *testing.T, s *core.Settings)) apisuite.Start {
 		if err := s.Validate(); err != nil {
 			t.Fatalf("settings: %v", err)
 		}
-		clock := &settableClock{}
-		var mailer *observedMailer
+		clock := porttest.NewClock(time.Time{})
+		var mailer *porttest.RecordingMailer
 		var publisher *observedPublisher
 		var store *countingStore
 		var outbox ports.Outbox
@@ -125,7 +82,7 @@ func composedStart(base func(t *testing.T, s *core.Settings)) apisuite.Start {
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		app, err := restreg.New(s, log,
 			fx.Decorate(func() ports.Clock { return clock }),
-			fx.Decorate(func(m ports.Mailer) ports.Mailer { mailer = &observedMailer{next: m}; return mailer }),
+			fx.Decorate(func(m ports.Mailer) ports.Mailer { mailer = &porttest.RecordingMailer{Next: m}; return mailer }),
 			fx.Decorate(func(p ports.EventPublisher) ports.EventPublisher {
 				publisher = &observedPublisher{next: p}
 				return publisher
@@ -151,7 +108,7 @@ func composedStart(base func(t *testing.T, s *core.Settings)) apisuite.Start {
 		return &apisuite.Env{
 			BaseURL:  listener.URL(),
 			Settings: s,
-			Mails:    mailer.all,
+			Mails:    mailer.Messages,
 			Events: func() []core.Event {
 				// Pending first: an event published meanwhile is then
 				// already in the publisher's record.

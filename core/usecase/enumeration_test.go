@@ -56,7 +56,7 @@ func TestEnumerationSafeRegisterAnswersLikeANewRegistration(t *testing.T) {
 	if n := eventsOfType(t, f, core.EventUserRegistered); n != 1 {
 		t.Fatalf("user_registered events = %d, want 1 (none for the hidden registration)", n)
 	}
-	mails := f.mailer.messages()
+	mails := f.mailer.Messages()
 	if len(mails) != 2 {
 		t.Fatalf("%d e-mails, want the verification and the notice", len(mails))
 	}
@@ -90,7 +90,7 @@ func TestEnumerationSafeNoticeThatCannotBeSentIsA503LikeALink(t *testing.T) {
 	if _, err := f.reg.Handle(context.Background(), registration("sam")); err != nil {
 		t.Fatal(err)
 	}
-	f.mailer.err = errors.New("provider down")
+	f.mailer.Fail(errors.New("provider down"))
 	in := registration("tess")
 	in.Email = core.Str("sam@example.com")
 	if _, err := f.reg.Handle(context.Background(), in); !errors.Is(err, core.ErrUnavailable) {
@@ -110,7 +110,7 @@ func TestTakenEmailIsAFieldErrorByDefault(t *testing.T) {
 	if !errors.As(err, &verr) || verr.Fields["email"][0] != core.MsgEmailExists {
 		t.Fatalf("taken address without REGISTER_ENUMERATION_SAFE: %v", err)
 	}
-	if len(f.mailer.messages()) != 1 {
+	if len(f.mailer.Messages()) != 1 {
 		t.Fatal("a notice was sent without REGISTER_ENUMERATION_SAFE")
 	}
 }

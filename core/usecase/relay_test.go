@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/restreg/restreg/ports/porttest"
 	"log/slog"
 	"slices"
 	"strings"
@@ -156,17 +157,6 @@ func (p *flakyPublisher) attemptedIDs() []string {
 	return slices.Clone(p.attempts)
 }
 
-type relayClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *relayClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
 // logRecords is a slog handler that keeps every record.
 type logRecords struct {
 	mu      sync.Mutex
@@ -232,7 +222,7 @@ func eventIDs(evs []core.Event) []string {
 func newTestRelay(t *testing.T, ob *relayOutbox, pub *flakyPublisher, interval time.Duration) (*Relay, *logRecords) {
 	t.Helper()
 	logs := &logRecords{}
-	r := NewRelay(ob, pub, &relayClock{now: relayEpoch.Add(time.Hour)}, slog.New(logs), interval)
+	r := NewRelay(ob, pub, porttest.NewClock(relayEpoch.Add(time.Hour)), slog.New(logs), interval)
 	r.minBackoff, r.maxBackoff = time.Millisecond, 20*time.Millisecond
 	ob.acked = pub.isAcked
 	return r, logs
@@ -383,7 +373,7 @@ func TestRelayWakePublishesWithoutWaitingForThePoll(t *testing.T) {
 }
 
 func TestRelayLeavesHeldEventsUntilTheyAreReleased(t *testing.T) {
-	clock := &relayClock{now: relayEpoch.Add(time.Minute)}
+	clock := porttest.NewClock(relayEpoch.Add(time.Minute))
 	ob := &relayOutbox{}
 	held := userEvents(1)[0]
 	held.AvailableAt = relayEpoch.Add(5 * time.Minute)
@@ -451,7 +441,7 @@ func BenchmarkRelayFlush(b *testing.B) {
 		b.StopTimer()
 		ob := &relayOutbox{}
 		ob.record(evs...)
-		r := NewRelay(ob, &flakyPublisher{}, &relayClock{now: relayEpoch.Add(time.Hour)}, slog.New(&logRecords{}), time.Hour)
+		r := NewRelay(ob, &flakyPublisher{}, porttest.NewClock(relayEpoch.Add(time.Hour)), slog.New(&logRecords{}), time.Hour)
 		b.StartTimer()
 		if err := r.Flush(context.Background()); err != nil {
 			b.Fatal(err)

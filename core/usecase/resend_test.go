@@ -36,7 +36,7 @@ func TestResendMailsAFreshLinkOncePerInterval(t *testing.T) {
 	if err := f.resendAndWait(t, "kate"); err != nil {
 		t.Fatalf("resend within the interval: %v", err)
 	}
-	if n := len(f.mailer.messages()); n != 1 {
+	if n := len(f.mailer.Messages()); n != 1 {
 		t.Fatalf("%d e-mails after a resend within RESEND_VERIFICATION_INTERVAL, want only the registration's", n)
 	}
 
@@ -45,7 +45,7 @@ func TestResendMailsAFreshLinkOncePerInterval(t *testing.T) {
 	if err := f.resendAndWait(t, "kate@example.com"); err != nil {
 		t.Fatalf("resend by e-mail address: %v", err)
 	}
-	mails := f.mailer.messages()
+	mails := f.mailer.Messages()
 	if len(mails) != 2 || mails[1].To[0] != "kate@example.com" || mails[1].Subject != "Please verify your account" {
 		t.Fatalf("mails after the interval = %+v, want a second verification e-mail", mails)
 	}
@@ -56,7 +56,7 @@ func TestResendMailsAFreshLinkOncePerInterval(t *testing.T) {
 	if err := f.resendAndWait(t, "KATE"); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(f.mailer.messages()); n != 2 {
+	if n := len(f.mailer.Messages()); n != 2 {
 		t.Fatalf("%d e-mails after an immediate second resend, want 2", n)
 	}
 
@@ -79,7 +79,7 @@ func TestResendAnswersTheSameWhenThereIsNothingToSend(t *testing.T) {
 	if _, err := f.reg.Handle(context.Background(), registration("liam")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.verify.Handle(context.Background(), linkInput(t, f.mailer.messages()[0])); err != nil {
+	if _, err := f.verify.Handle(context.Background(), linkInput(t, f.mailer.Messages()[0])); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Set(f.clock.Now().Add(time.Hour))
@@ -88,7 +88,7 @@ func TestResendAnswersTheSameWhenThereIsNothingToSend(t *testing.T) {
 			t.Errorf("resend for %q: %v, want the same nil answer", login, err)
 		}
 	}
-	if n := len(f.mailer.messages()); n != 1 {
+	if n := len(f.mailer.Messages()); n != 1 {
 		t.Fatalf("%d e-mails, want only the registration's: nothing is sent to verified or unknown users", n)
 	}
 }
@@ -105,7 +105,7 @@ func TestResendMailFailureIsLoggedNotAnswered(t *testing.T) {
 		defer mu.Unlock()
 		return logs.Write(p)
 	}), nil))
-	f.mailer.err = errors.New("provider rejected the message")
+	f.mailer.Fail(errors.New("provider rejected the message"))
 	f.clock.Set(f.clock.Now().Add(time.Second))
 	if err := f.resendAndWait(t, "mona"); err != nil {
 		t.Fatalf("resend with a failing mailer = %v, want the usual answer", err)
@@ -140,7 +140,7 @@ func TestConcurrentResendsSendOneMail(t *testing.T) {
 	if err := f.resend.Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(f.mailer.messages()); n != 2 {
+	if n := len(f.mailer.Messages()); n != 2 {
 		t.Fatalf("%d e-mails after 20 concurrent resends, want 2 (registration + one resend)", n)
 	}
 }
@@ -157,7 +157,7 @@ func TestResendInOneTimeModeKeepsEarlierLinksUntilOneIsUsed(t *testing.T) {
 	if err := f.resendAndWait(t, "olga"); err != nil {
 		t.Fatal(err)
 	}
-	mails := f.mailer.messages()
+	mails := f.mailer.Messages()
 	if len(mails) != 2 {
 		t.Fatalf("%d e-mails, want 2", len(mails))
 	}

@@ -96,7 +96,7 @@ func TestRegisterCountsEachAddressOnlyOnceValid(t *testing.T) {
 	in.Email = core.Str("VICTIM@EXAMPLE.COM")
 	_, err := f.reg.Handle(from("192.0.2.99"), in)
 	wantThrottled(t, err, time.Hour)
-	if n := len(f.mailer.messages()); n != 2 {
+	if n := len(f.mailer.Messages()); n != 2 {
 		t.Fatalf("%d e-mails to the address, want 2 (a link and a notice)", n)
 	}
 }
@@ -136,7 +136,7 @@ func TestVerifyCountsPerClientAndPerLinkUser(t *testing.T) {
 	if _, err := f.reg.Handle(context.Background(), registration("abby")); err != nil {
 		t.Fatal(err)
 	}
-	link := linkInput(t, f.mailer.messages()[0])
+	link := linkInput(t, f.mailer.Messages()[0])
 	for i := range 2 {
 		if _, err := f.verify.Handle(from(fmt.Sprintf("192.0.2.%d", i)), link); err != nil {
 			t.Fatalf("verify %d: %v", i+1, err)

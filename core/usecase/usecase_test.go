@@ -15,59 +15,15 @@ import (
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/email"
 	"github.com/restreg/restreg/core/usecase"
+	"github.com/restreg/restreg/ports/porttest"
 	"github.com/restreg/restreg/templates"
 )
-
-// fakeClock is a settable clock, so tests can age links.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-// recordingMailer keeps what it is asked to send, or fails with err.
-type recordingMailer struct {
-	mu     sync.Mutex
-	sent   []core.Message
-	err    error
-	onSend func()
-}
-
-func (m *recordingMailer) Send(_ context.Context, msg core.Message) error {
-	if m.onSend != nil {
-		m.onSend()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return m.err
-	}
-	m.sent = append(m.sent, msg)
-	return nil
-}
-
-func (m *recordingMailer) messages() []core.Message {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]core.Message(nil), m.sent...)
-}
 
 type fixture struct {
 	deps   *usecase.Deps
 	store  *memstore.Store
-	mailer *recordingMailer
-	clock  *fakeClock
+	mailer *porttest.RecordingMailer
+	clock  *porttest.Clock
 	reg    *usecase.Register
 	verify *usecase.VerifyRegistration
 	login  *usecase.Login
@@ -107,8 +63,8 @@ func newFixture(t testing.TB, configure func(*core.Settings)) *fixture {
 		t.Fatal(err)
 	}
 	store := memstore.New()
-	clock := &fakeClock{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
-	mailer := &recordingMailer{}
+	clock := porttest.NewClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	mailer := &porttest.RecordingMailer{}
 	d := &usecase.Deps{
 		Settings: s, Store: store, Outbox: store, Hasher: hasher, Policy: policy,
 		Signer: core.NewDjangoSigner(s.SecretKey, s.SecretKeyFallbacks),
@@ -170,7 +126,7 @@ func TestRegisterStoresInactiveUserMailsLinkAndVerifies(t *testing.T) {
 	if err != nil || stored.IsActive {
 		t.Fatalf("stored user = %+v, %v; want inactive", stored, err)
 	}
-	mails := f.mailer.messages()
+	mails := f.mailer.Messages()
 	if len(mails) != 1 || mails[0].To[0] != "ann@example.com" || mails[0].Subject != "Please verify your account" {
 		t.Fatalf("mails = %+v", mails)
 	}
@@ -205,7 +161,7 @@ func TestRegisterStoresInactiveUserMailsLinkAndVerifies(t *testing.T) {
 func TestRegisterHoldsEventUntilMailIsSent(t *testing.T) {
 	f := newFixture(t, nil)
 	visibleDuringSend := -1
-	f.mailer.onSend = func() {
+	f.mailer.OnSend = func() {
 		pending, err := f.store.PendingEvents(context.Background(), f.clock.Now(), 10)
 		if err == nil {
 			visibleDuringSend = len(pending)
@@ -225,7 +181,7 @@ func TestRegisterMailFailureLeavesNoUserAndNoEvent(t *testing.T) {
 		errors.New("provider rejected the message"),
 	} {
 		f := newFixture(t, nil)
-		f.mailer.err = mailErr
+		f.mailer.Fail(mailErr)
 		_, err := f.reg.Handle(context.Background(), registration("carol"))
 		if !errors.Is(err, core.ErrUnavailable) {
 			t.Fatalf("mail failure %q: err = %v, want ErrUnavailable (503)", mailErr, err)
@@ -237,7 +193,7 @@ func TestRegisterMailFailureLeavesNoUserAndNoEvent(t *testing.T) {
 			t.Fatalf("%d events left behind after mail failure", n)
 		}
 		// The same registration succeeds once mail works again.
-		f.mailer.err = nil
+		f.mailer.Fail(nil)
 		if _, err := f.reg.Handle(context.Background(), registration("carol")); err != nil {
 			t.Fatalf("retry after mail recovered: %v", err)
 		}
@@ -252,7 +208,7 @@ func TestRegisterWithoutVerificationStoresActiveUserAndSendsNothing(t *testing.T
 	if err != nil || !pub.IsActive {
 		t.Fatalf("register: %+v, %v", pub, err)
 	}
-	if len(f.mailer.messages()) != 0 {
+	if len(f.mailer.Messages()) != 0 {
 		t.Fatal("a mail was sent with verification off")
 	}
 	if n := eventsOfType(t, f, core.EventUserRegistered); n != 1 {
@@ -294,7 +250,7 @@ func TestRegisterStagesAnswerInOrder(t *testing.T) {
 	if !errors.As(err, &derr) || derr.Detail != core.MsgNoEmail {
 		t.Fatalf("stage 3: %#v", err)
 	}
-	if len(f.mailer.messages()) != 0 {
+	if len(f.mailer.Messages()) != 0 {
 		t.Fatal("rejected registrations sent mail")
 	}
 	if n, _, _ := f.store.Backlog(context.Background()); n != 0 {
@@ -307,7 +263,7 @@ func TestVerifyRejectsTamperedExpiredAndUnknown(t *testing.T) {
 	if _, err := f.reg.Handle(context.Background(), registration("gina")); err != nil {
 		t.Fatal(err)
 	}
-	good := linkInput(t, f.mailer.messages()[0])
+	good := linkInput(t, f.mailer.Messages()[0])
 	detail := func(in usecase.VerifyInput) string {
 		_, err := f.verify.Handle(context.Background(), in)
 		var derr *core.DetailError
@@ -352,7 +308,7 @@ func TestVerifyConcurrentUsesOfOneLink(t *testing.T) {
 			if _, err := f.reg.Handle(context.Background(), registration("hank")); err != nil {
 				t.Fatal(err)
 			}
-			in := linkInput(t, f.mailer.messages()[0])
+			in := linkInput(t, f.mailer.Messages()[0])
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			ok, invalid := 0, 0
@@ -395,7 +351,7 @@ func TestVerifyAutoLoginIssuesAToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := f.verify.Handle(context.Background(), linkInput(t, f.mailer.messages()[0]))
+	res, err := f.verify.Handle(context.Background(), linkInput(t, f.mailer.Messages()[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +383,7 @@ func TestLoginAnswersTheSameForEveryFailure(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	if _, err := f.verify.Handle(context.Background(), linkInput(t, f.mailer.messages()[0])); err != nil {
+	if _, err := f.verify.Handle(context.Background(), linkInput(t, f.mailer.Messages()[0])); err != nil {
 		t.Fatal(err)
 	}
 	for _, login := range []string{"jack", "JACK", "jack@example.com", "Jack@EXAMPLE.com"} {
