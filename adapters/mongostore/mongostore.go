@@ -42,6 +42,9 @@ const (
 	defaultOperationTimeout = 10 * time.Second
 	defaultMaxPoolSize      = 64
 	defaultMaxConnIdleTime  = 5 * time.Minute
+	// defaultHeartbeatInterval is how often the driver checks each server; shorter
+	// than the driver's 10 s so the API is ready again soon after MongoDB returns.
+	defaultHeartbeatInterval = 2 * time.Second
 	// startTimeout bounds start-up (ping, schema check, indexes) when the
 	// server is down, whatever deadline the caller gave.
 	startTimeout = 20 * time.Second
@@ -158,6 +161,9 @@ func newStore(uri, database string) (*Store, error) {
 	}
 	if opts.MaxConnIdleTime == nil {
 		opts.SetMaxConnIdleTime(defaultMaxConnIdleTime)
+	}
+	if opts.HeartbeatInterval == nil {
+		opts.SetHeartbeatInterval(defaultHeartbeatInterval)
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
