@@ -6,6 +6,7 @@ GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 REDOCLY       := npx --yes @redocly/cli@2.77.0
 PKGS          := ./...
 TEST_FLAGS    ?= -race -count=1 -timeout 20m
+E2E_FLAGS     ?=
 
 .PHONY: run build test test-short lint fmt vet openapi e2e bench clean
 
@@ -20,6 +21,9 @@ test: ## unit, contract, integration and HTTP-level tests, with the race detecto
 
 test-short: ## the same without -race, faster while editing
 	$(GO) test -count=1 $(PKGS)
+
+e2e: ## end-to-end suites: build bin/restreg, run it as a process, drive it over HTTP, mail and NATS (JUnit in e2e/report/junit.xml)
+	$(GO) run github.com/onsi/ginkgo/v2/ginkgo -r --timeout=15m --junit-report=junit.xml --output-dir=e2e/report $(E2E_FLAGS) ./e2e
 
 bench: ## benchmarks of the signer, the password policy, the use cases and the stores
 	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./adapters/sqlitestore/ ./adapters/passhash/
