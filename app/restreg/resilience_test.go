@@ -24,7 +24,13 @@ func registerBody(name string) string {
 	return fmt.Sprintf(`{"username":%q,"email":"%s@example.com","password":"violet-Anchor-7412","password_confirm":"violet-Anchor-7412"}`, name, name)
 }
 
-func postJSON(t *testing.T, url, body string) (*http.Response, string) {
+// answer is a response read in full.
+type answer struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func postJSON(t *testing.T, url, body string) (answer, string) {
 	t.Helper()
 	resp, err := http.Post(url, "application/json", strings.NewReader(body))
 	if err != nil {
@@ -32,7 +38,7 @@ func postJSON(t *testing.T, url, body string) (*http.Response, string) {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	return resp, string(raw)
+	return answer{StatusCode: resp.StatusCode, Header: resp.Header}, string(raw)
 }
 
 // With MongoDB gone the API answers 503 with Retry-After and /readyz is not
