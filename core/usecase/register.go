@@ -63,72 +63,17 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 	}
 
 	// Stage 1: field checks and uniqueness, all fields at once.
-	errs := &core.ValidationError{}
-	username, okUsername := usernameField.clean(in.Username, errs)
-	if okUsername {
-		// DRF's validator order for the username: format, uniqueness, length, NUL.
-		validFormat := core.IsValidUsername(username)
-		if !validFormat {
-			errs.Add("username", core.MsgInvalidUsername)
-		}
-		if validFormat && core.CharCount(username) <= usernameField.maxLength {
-			_, taken, err := r.lookup(ctx, "username", core.ByUsernameKey, core.UsernameKey(username, s.UsernameCaseInsensitive))
-			if err != nil {
-				return core.PublicUser{}, err
-			}
-			if taken {
-				errs.Add("username", core.MsgUsernameExists)
-			}
-		}
-		usernameField.lengthAndNulls(username, errs)
-	}
-	// owner is the account that already has the e-mail address, when
-	// REGISTER_ENUMERATION_SAFE hides that it is taken (the zero user when
-	// several accounts share it).
-	var owner *core.User
-	email, okEmail := emailField.clean(in.Email, errs)
-	if okEmail && email != "" {
-		okEmail = emailField.lengthAndNulls(email, errs)
-		if !core.IsValidEmail(email) {
-			errs.Add("email", core.MsgInvalidEmail)
-			okEmail = false
-		}
-		if okEmail && s.UserEmailUnique {
-			existing, taken, err := r.lookup(ctx, "email", core.ByEmailKey, core.EmailKey(core.NormalizeEmail(email)))
-			if err != nil {
-				return core.PublicUser{}, err
-			}
-			switch {
-			case taken && s.RegisterEnumerationSafe:
-				owner = &existing
-			case taken:
-				errs.Add("email", core.MsgEmailExists)
-			}
-		}
-	}
-	firstName, okFirst := firstNameField.clean(in.FirstName, errs)
-	if okFirst && firstName != "" {
-		firstNameField.lengthAndNulls(firstName, errs)
-	}
-	lastName, okLast := lastNameField.clean(in.LastName, errs)
-	if okLast && lastName != "" {
-		lastNameField.lengthAndNulls(lastName, errs)
-	}
-	password, _ := passwordField.clean(in.Password, errs)
-	var confirm string
-	if s.RegisterSerializerPasswordConfirm {
-		confirm, _ = confirmField.clean(in.PasswordConfirm, errs)
-	}
-	if !errs.Empty() {
-		return core.PublicUser{}, errs
+	f, err := r.checkFields(ctx, in)
+	if err != nil {
+		return core.PublicUser{}, err
 	}
 
 	// Stage 2: password policy and confirmation together.
 	pwErrs := &core.ValidationError{ShowNonFieldErrors: true, NonFieldErrors: []string{}}
-	for _, msg := range d.Policy.Validate(password, core.PasswordAttributes{Username: username, FirstName: firstName, LastName: lastName, Email: email}) {
+	for _, msg := range d.Policy.Validate(f.password, core.PasswordAttributes{Username: f.username, FirstName: f.firstName, LastName: f.lastName, Email: f.email}) {
 		pwErrs.Add("password", msg)
 	}
-	if s.RegisterSerializerPasswordConfirm && password != confirm {
+	if s.RegisterSerializerPasswordConfirm && f.password != f.confirm {
 		pwErrs.Add("password_confirm", core.MsgPasswordsMismatch)
 	}
 	if len(pwErrs.Fields) > 0 {
@@ -136,30 +81,30 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 	}
 
 	// Stage 3: a user who cannot receive a link cannot be verified.
-	if s.RegisterVerificationEnabled && email == "" {
+	if s.RegisterVerificationEnabled && f.email == "" {
 		return core.PublicUser{}, core.Detail(core.MsgNoEmail)
 	}
 
-	normEmail := core.NormalizeEmail(email)
-	if email != "" {
+	normEmail := core.NormalizeEmail(f.email)
+	if f.email != "" {
 		if err := d.throttle(ctx, ruleRegisterEmail, s.ThrottleRegisterEmail, core.EmailKey(normEmail)); err != nil {
 			return core.PublicUser{}, err
 		}
 	}
 
-	hash, err := d.Hasher.Hash(ctx, password)
+	hash, err := d.Hasher.Hash(ctx, f.password)
 	if err != nil {
 		return core.PublicUser{}, fmt.Errorf("register: hash password: %w", err)
 	}
 	now := d.Clock.Now().UTC()
 	u := core.User{
 		ID:           core.NewID(),
-		Username:     core.NormalizeUsername(username),
-		UsernameKey:  core.UsernameKey(username, s.UsernameCaseInsensitive),
+		Username:     core.NormalizeUsername(f.username),
+		UsernameKey:  core.UsernameKey(f.username, s.UsernameCaseInsensitive),
 		Email:        normEmail,
 		EmailKey:     core.EmailKey(normEmail),
-		FirstName:    firstName,
-		LastName:     lastName,
+		FirstName:    f.firstName,
+		LastName:     f.lastName,
 		PasswordHash: hash,
 		IsActive:     !s.RegisterVerificationEnabled,
 		CreatedAt:    now,
@@ -167,8 +112,8 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 	if s.UserEmailUnique {
 		u.UniqueEmailKey = u.EmailKey
 	}
-	if owner != nil {
-		return r.accountExists(ctx, *owner, u)
+	if f.owner != nil {
+		return r.accountExists(ctx, *f.owner, u)
 	}
 	if s.RegisterVerificationEnabled {
 		u.VerificationSentAt = now
@@ -205,6 +150,80 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 	}
 	d.eventsRecorded()
 	return u.Public(), nil
+}
+
+// fields are the values of a registration that passed stage 1.
+type fields struct {
+	username, email, firstName, lastName, password, confirm string
+	// owner is the account that already has the e-mail address when
+	// REGISTER_ENUMERATION_SAFE hides that it is taken (the zero user when
+	// several accounts share it); nil otherwise.
+	owner *core.User
+}
+
+// checkFields is stage 1: every field's checks and the uniqueness checks, all
+// fields at once, in DRF's order. Errors: *core.ValidationError, lookup
+// failures.
+func (r *Register) checkFields(ctx context.Context, in RegisterInput) (fields, error) {
+	s := &r.d.Settings
+	errs := &core.ValidationError{}
+	username, okUsername := usernameField.clean(in.Username, errs)
+	if okUsername {
+		// DRF's validator order for the username: format, uniqueness, length, NUL.
+		validFormat := core.IsValidUsername(username)
+		if !validFormat {
+			errs.Add("username", core.MsgInvalidUsername)
+		}
+		if validFormat && core.CharCount(username) <= usernameField.maxLength {
+			_, taken, err := r.lookup(ctx, "username", core.ByUsernameKey, core.UsernameKey(username, s.UsernameCaseInsensitive))
+			if err != nil {
+				return fields{}, err
+			}
+			if taken {
+				errs.Add("username", core.MsgUsernameExists)
+			}
+		}
+		usernameField.lengthAndNulls(username, errs)
+	}
+	var owner *core.User
+	email, okEmail := emailField.clean(in.Email, errs)
+	if okEmail && email != "" {
+		okEmail = emailField.lengthAndNulls(email, errs)
+		if !core.IsValidEmail(email) {
+			errs.Add("email", core.MsgInvalidEmail)
+			okEmail = false
+		}
+		if okEmail && s.UserEmailUnique {
+			existing, taken, err := r.lookup(ctx, "email", core.ByEmailKey, core.EmailKey(core.NormalizeEmail(email)))
+			if err != nil {
+				return fields{}, err
+			}
+			switch {
+			case taken && s.RegisterEnumerationSafe:
+				owner = &existing
+			case taken:
+				errs.Add("email", core.MsgEmailExists)
+			}
+		}
+	}
+	firstName, okFirst := firstNameField.clean(in.FirstName, errs)
+	if okFirst && firstName != "" {
+		firstNameField.lengthAndNulls(firstName, errs)
+	}
+	lastName, okLast := lastNameField.clean(in.LastName, errs)
+	if okLast && lastName != "" {
+		lastNameField.lengthAndNulls(lastName, errs)
+	}
+	password, _ := passwordField.clean(in.Password, errs)
+	var confirm string
+	if s.RegisterSerializerPasswordConfirm {
+		confirm, _ = confirmField.clean(in.PasswordConfirm, errs)
+	}
+	if !errs.Empty() {
+		return fields{}, errs
+	}
+
+	return fields{username: username, email: email, firstName: firstName, lastName: lastName, password: password, confirm: confirm, owner: owner}, nil
 }
 
 // accountExists answers a registration whose e-mail address owner already
