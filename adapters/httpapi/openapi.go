@@ -266,6 +266,15 @@ func componentSchemas(s core.Settings) map[string]*huma.Schema {
 			Type: "object",
 			Properties: map[string]*huma.Schema{
 				"status": {Type: "string", Description: "`ok` (liveness) or `ready` (readiness)."},
+				"outbox": {
+					Type:        "object",
+					Description: "Readiness only: events recorded and not yet published (held, waiting for the broker, or about to go out). A growing backlog means the broker is away; registrations go on regardless.",
+					Properties: map[string]*huma.Schema{
+						"pending":            {Type: "integer", Description: "How many events wait."},
+						"oldest_age_seconds": {Type: "number", Description: "Age of the oldest waiting event, in seconds (0 when none wait)."},
+					},
+					Required: []string{"pending", "oldest_age_seconds"},
+				},
 			},
 			Required: []string{"status"},
 		},
@@ -575,7 +584,7 @@ func operations(s core.Settings) opSet {
 		DefaultStatus: http.StatusOK,
 		Responses: map[string]*huma.Response{
 			"200": response("Requests can be served.", ref("ProbeStatus"),
-				example{name: "ready", summary: "Ready", value: map[string]any{"status": "ready"}}),
+				example{name: "ready", summary: "Ready", value: map[string]any{"status": "ready", "outbox": map[string]any{"pending": 0, "oldest_age_seconds": 0}}}),
 			"405": probeMethod,
 			"503": notReady,
 		},

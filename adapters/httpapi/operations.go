@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -41,7 +43,14 @@ type detailToken struct {
 
 // probeStatus is the body of the probes.
 type probeStatus struct {
-	Status string `json:"status"`
+	Status string         `json:"status"`
+	Outbox *outboxDetails `json:"outbox,omitempty"`
+}
+
+// outboxDetails is the relay's backlog as /readyz shows it.
+type outboxDetails struct {
+	Pending          int     `json:"pending"`
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
 }
 
 // jsonReply writes status and body as JSON, with Retry-After when set.
@@ -170,7 +179,18 @@ func (s *Server) readyz(ctx context.Context, _ *noInput) (*reply, error) {
 			return jsonReply(http.StatusServiceUnavailable, detail(msgUnavailable), retryAfterUnavailable), nil
 		}
 	}
-	return jsonReply(http.StatusOK, probeStatus{Status: "ready"}, 0), nil
+	status := probeStatus{Status: "ready"}
+	if fn := s.backlog.Load(); fn != nil {
+		cctx, cancel := context.WithTimeout(ctx, readinessTimeout)
+		defer cancel()
+		if n, oldest, err := (*fn)(cctx); err == nil {
+			status.Outbox = &outboxDetails{Pending: n}
+			if n > 0 && !oldest.IsZero() {
+				status.Outbox.OldestAgeSeconds = math.Round(time.Since(oldest).Seconds()*10) / 10
+			}
+		}
+	}
+	return jsonReply(http.StatusOK, status, 0), nil
 }
 
 // registerOperations registers every documented operation with Huma.

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -71,7 +72,12 @@ type Server struct {
 
 	obsMu     sync.RWMutex
 	observers []func(RequestRecord)
+	backlog   atomic.Pointer[Backlog]
 }
+
+// Backlog reports the events waiting to be published and when the oldest
+// occurred (the outbox relay's Backlog).
+type Backlog func(ctx context.Context) (count int, oldest time.Time, err error)
 
 // New builds the server for settings s. ready may be nil (always ready);
 // log may be nil (discard).
@@ -118,6 +124,11 @@ func (s *Server) API() huma.API { return s.api }
 // (e.g. "/metrics" or "/docs/"). Exact API and probe paths take precedence;
 // h answers every method itself.
 func (s *Server) Mount(pattern string, h http.Handler) { s.router.mount(pattern, h) }
+
+// ReportBacklog makes /readyz show the outbox backlog next to its status, so
+// an operator sees events piling up while a broker is away. The backlog
+// never makes the server unready: registrations go on while it grows.
+func (s *Server) ReportBacklog(fn Backlog) { s.backlog.Store(&fn) }
 
 // Observe calls fn after every request, e.g. to count requests by route.
 // fn must be quick and safe for concurrent use.

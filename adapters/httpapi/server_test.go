@@ -544,6 +544,35 @@ func TestProbes(t *testing.T) {
 	assertJSON(t, probe.do(http.MethodGet, "/healthz", "", ""), 200, `{"status":"ok"}`)
 }
 
+func TestReadinessShowsTheOutboxBacklog(t *testing.T) {
+	ts := newTestServer(t, nil, nil, nil)
+	var failing bool
+	ts.ReportBacklog(func(context.Context) (int, time.Time, error) {
+		if failing {
+			return 0, time.Time{}, errors.Join(core.ErrUnavailable, errors.New("store away"))
+		}
+		return 3, time.Now().Add(-90 * time.Second), nil
+	})
+	rec := ts.do(http.MethodGet, "/readyz", "", "")
+	var body struct {
+		Status string `json:"status"`
+		Outbox struct {
+			Pending          int     `json:"pending"`
+			OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+		} `json:"outbox"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != 200 {
+		t.Fatalf("/readyz: %d %s", rec.Code, rec.Body)
+	}
+	if body.Status != "ready" || body.Outbox.Pending != 3 || body.Outbox.OldestAgeSeconds < 89 || body.Outbox.OldestAgeSeconds > 120 {
+		t.Fatalf("/readyz body %s, want 3 pending events, the oldest about 90 s old", rec.Body)
+	}
+	// A backlog that cannot be read does not make the server unready: the
+	// store's own check decides that.
+	failing = true
+	assertJSON(t, ts.do(http.MethodGet, "/readyz", "", ""), 200, `{"status":"ready"}`)
+}
+
 func TestMountAndObserve(t *testing.T) {
 	ts := newTestServer(t, nil, nil, nil)
 	var mu sync.Mutex

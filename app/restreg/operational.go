@@ -20,4 +20,5 @@ func mountOperational(srv *httpapi.Server, m *prommetrics.Metrics, h *passhash.H
 	srv.Mount(apidocs.Path, apidocs.Handler("/openapi.json"))
 	m.WatchHashQueue(h.QueueStats)
 	m.WatchOutbox(relay.Backlog)
+	srv.ReportBacklog(relay.Backlog)
 }

@@ -96,10 +96,9 @@ func (r *Relay) Run(ctx context.Context) error {
 			// While the broker or store is failing, new events must not cut
 			// the backoff short, or a busy server would hammer a dead broker.
 			wakeable = nil
-			r.log.Warn("outbox relay: publishing failed, will retry",
-				slog.Int("failures", failures),
-				slog.Duration("retry_in", wait),
-				slog.String("error", err.Error()))
+			attrs := []any{slog.Int("failures", failures), slog.Duration("retry_in", wait), slog.String("error", err.Error())}
+			attrs = append(attrs, r.backlogAttrs(ctx)...)
+			r.log.Warn("outbox relay: publishing failed, will retry", attrs...)
 		} else {
 			if failures > 0 {
 				r.log.Info("outbox relay: publishing recovered", slog.Int("failures", failures))
@@ -116,6 +115,23 @@ func (r *Relay) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 	}
+}
+
+// backlogAttrs describes the backlog for a log line, so an operator sees how
+// many events wait while the broker is away; nothing when the store cannot
+// tell either.
+func (r *Relay) backlogAttrs(ctx context.Context) []any {
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	n, oldest, err := r.outbox.Backlog(cctx)
+	if err != nil {
+		return nil
+	}
+	attrs := []any{slog.Int("backlog", n)}
+	if n > 0 && !oldest.IsZero() {
+		attrs = append(attrs, slog.Duration("oldest_waiting", r.clock.Now().Sub(oldest).Round(time.Second)))
+	}
+	return attrs
 }
 
 // Flush makes one pass that publishes every event available now, for a

@@ -298,6 +298,9 @@ func TestRelayDeliversEverythingInRecordOrderDespiteBrokerFailures(t *testing.T)
 		if !strings.Contains(w, "retry_in=") || !strings.Contains(w, "dependency unavailable") {
 			t.Errorf("warning lacks the retry delay or the cause: %q", w)
 		}
+		if !strings.Contains(w, "backlog=") || !strings.Contains(w, "oldest_waiting=") {
+			t.Errorf("warning does not say how many events wait and for how long: %q", w)
+		}
 	}
 }
 

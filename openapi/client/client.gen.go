@@ -50,6 +50,15 @@ type LoginResult struct {
 
 // ProbeStatus defines model for ProbeStatus.
 type ProbeStatus struct {
+	// Outbox Readiness only: events recorded and not yet published (held, waiting for the broker, or about to go out). A growing backlog means the broker is away; registrations go on regardless.
+	Outbox *struct {
+		// OldestAgeSeconds Age of the oldest waiting event, in seconds (0 when none wait).
+		OldestAgeSeconds float32 `json:"oldest_age_seconds"`
+
+		// Pending How many events wait.
+		Pending int `json:"pending"`
+	} `json:"outbox,omitempty"`
+
 	// Status `ok` (liveness) or `ready` (readiness).
 	Status string `json:"status"`
 }
