@@ -4,19 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/url"
 	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/restreg/restreg/adapters/mongostore"
+	"github.com/restreg/restreg/adapters/mongostore/ferrettest"
 )
 
 // sharedURI is the embedded FerretDB every test uses unless it needs a server
@@ -29,79 +27,16 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "create FerretDB directory:", err)
 		os.Exit(1)
 	}
-	srv, err := startFerret(dir, "127.0.0.1:0")
+	srv, err := ferrettest.Start(dir, "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start embedded FerretDB:", err)
 		os.Exit(1)
 	}
-	sharedURI = srv.uri
+	sharedURI = srv.URI
 	code := m.Run()
-	srv.stop()
+	srv.Stop()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// ferret is an embedded FerretDB (SQLite backend) running in this process.
-type ferret struct {
-	// addr is the host:port it listens on, to start a successor on.
-	addr   string
-	uri    string
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-// startFerret serves the SQLite databases in dir on addr ("127.0.0.1:0" picks
-// a free port).
-func startFerret(dir, addr string) (*ferret, error) {
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener: ferretdb.ListenerConfig{TCP: addr},
-		// FerretDB logs every connection at info level; keep test output to
-		// what matters.
-		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
-	})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = f.Run(ctx)
-	}()
-	uri := f.MongoDBURI()
-	u, err := url.Parse(uri)
-	if err != nil {
-		cancel()
-		<-done
-		return nil, fmt.Errorf("parse FerretDB URI %q: %w", uri, err)
-	}
-	return &ferret{addr: u.Host, uri: uri, cancel: cancel, done: done}, nil
-}
-
-// stop closes the listener and every connection and waits until FerretDB
-// released its files.
-func (f *ferret) stop() {
-	f.cancel()
-	<-f.done
-}
-
-// startFerretT is startFerret for one test, stopped at its end.
-func startFerretT(t testing.TB, dir, addr string) *ferret {
-	t.Helper()
-	srv, err := startFerret(dir, addr)
-	if err != nil {
-		t.Fatalf("start embedded FerretDB on %s: %v", addr, err)
-	}
-	t.Cleanup(func() {
-		select {
-		case <-srv.done:
-		default:
-			srv.stop()
-		}
-	})
-	return srv
 }
 
 var dbCounter atomic.Int64

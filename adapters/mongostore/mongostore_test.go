@@ -13,6 +13,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/adapters/mongostore"
+	"github.com/restreg/restreg/adapters/mongostore/ferrettest"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
 	"github.com/restreg/restreg/ports/porttest"
@@ -41,8 +42,8 @@ func TestContract(t *testing.T) {
 func TestDataSurvivesServerRestart(t *testing.T) {
 	dir := t.TempDir()
 	const database = "restart"
-	first := startFerretT(t, dir, "127.0.0.1:0")
-	s := openT(t, first.uri, database, false)
+	first := ferrettest.StartT(t, dir, "127.0.0.1:0")
+	s := openT(t, first.URI, database, false)
 	ctx := t.Context()
 
 	active := porttest.NewUser("anna")
@@ -63,10 +64,10 @@ func TestDataSurvivesServerRestart(t *testing.T) {
 	if err := s.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	first.stop()
+	first.Stop()
 
-	second := startFerretT(t, dir, "127.0.0.1:0")
-	s = openT(t, second.uri, database, false)
+	second := ferrettest.StartT(t, dir, "127.0.0.1:0")
+	s = openT(t, second.URI, database, false)
 	for _, want := range []core.User{active, inactive} {
 		got, err := s.FindUser(ctx, core.ByUsernameKey, want.UsernameKey)
 		if err != nil {
@@ -116,15 +117,15 @@ func within(t *testing.T, limit time.Duration, name string, call func() error) e
 
 func TestOutageIsUnavailableAndTheSameStoreRecovers(t *testing.T) {
 	dir := t.TempDir()
-	srv := startFerretT(t, dir, "127.0.0.1:0")
-	s := openT(t, srv.uri, "outage", false)
+	srv := ferrettest.StartT(t, dir, "127.0.0.1:0")
+	s := openT(t, srv.URI, "outage", false)
 	ctx := t.Context() // no deadline: the store's own timeouts must end the calls
 	before := porttest.NewUser("before")
 	if err := s.CreateUser(ctx, before); err != nil {
 		t.Fatalf("CreateUser: %v", err)
 	}
 
-	srv.stop()
+	srv.Stop()
 	const limit = 30 * time.Second
 	calls := []struct {
 		name string
@@ -148,7 +149,7 @@ func TestOutageIsUnavailableAndTheSameStoreRecovers(t *testing.T) {
 		t.Errorf("Ping past its deadline = %v, want core.ErrUnavailable and context.DeadlineExceeded", err)
 	}
 
-	startFerretT(t, dir, srv.addr)
+	ferrettest.StartT(t, dir, srv.Addr)
 	deadline := time.Now().Add(time.Minute)
 	for {
 		err := s.Ping(ctx)

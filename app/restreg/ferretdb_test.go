@@ -1,14 +1,11 @@
 package restreg_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"net/url"
 	"os"
 	"testing"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/restreg/restreg/adapters/mongostore/ferrettest"
 )
 
 // mongoURI is an embedded FerretDB (SQLite backend) serving the MongoDB wire
@@ -31,56 +28,15 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "create FerretDB directory:", err)
 		os.Exit(1)
 	}
-	f, err := startFerret(dir, "127.0.0.1:0")
+	f, err := ferrettest.Start(dir, "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start embedded FerretDB:", err)
 		os.Exit(1)
 	}
-	mongoURI = f.uri
+	mongoURI = f.URI
 	mongoIsFerretDB = true
 	code := m.Run()
-	f.stop()
+	f.Stop()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// ferret is an embedded FerretDB serving the SQLite databases of one directory.
-type ferret struct {
-	addr   string
-	uri    string
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-// startFerret serves dir on addr ("127.0.0.1:0" picks a free port).
-func startFerret(dir, addr string) (*ferret, error) {
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
-		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
-	})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = f.Run(ctx)
-	}()
-	uri := f.MongoDBURI()
-	u, err := url.Parse(uri)
-	if err != nil {
-		cancel()
-		<-done
-		return nil, fmt.Errorf("parse FerretDB URI %q: %w", uri, err)
-	}
-	return &ferret{addr: u.Host, uri: uri, cancel: cancel, done: done}, nil
-}
-
-// stop ends the server and waits until its port is closed.
-func (f *ferret) stop() {
-	f.cancel()
-	<-f.done
 }

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/restreg/restreg/adapters/mongostore/ferrettest"
 	"github.com/restreg/restreg/adapters/sqlitestore"
 	"github.com/restreg/restreg/app/apisuite"
 	"github.com/restreg/restreg/app/restreg"
@@ -45,14 +46,18 @@ func postJSON(t *testing.T, url, body string) (answer, string) {
 // ready; when it is back, the same process serves again without a restart.
 func TestMongoDBOutageAnswers503AndRecoversWithoutRestart(t *testing.T) {
 	dir := t.TempDir()
-	db, err := startFerret(dir, "127.0.0.1:0")
+	db, err := ferrettest.Start(dir, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { db.stop() }()
+	defer func() {
+		if db != nil {
+			db.Stop()
+		}
+	}()
 	env := composedStart(func(_ *testing.T, s *core.Settings) {
 		s.Store = "mongodb"
-		s.MongoDBURI = db.uri
+		s.MongoDBURI = db.URI
 		s.MongoDBDatabase = "restreg_outage"
 	})(t, apisuite.Configure)
 	api := env.BaseURL + env.Settings.BasePath
@@ -61,7 +66,7 @@ func TestMongoDBOutageAnswers503AndRecoversWithoutRestart(t *testing.T) {
 		t.Fatalf("register before the outage: %d %s", resp.StatusCode, body)
 	}
 
-	db.stop()
+	db.Stop()
 	resp, body := postJSON(t, api+"/register/", registerBody("during"))
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" ||
 		body != `{"detail":"Service temporarily unavailable, please try again later."}` {
@@ -76,8 +81,9 @@ func TestMongoDBOutageAnswers503AndRecoversWithoutRestart(t *testing.T) {
 		t.Fatalf("/readyz during the outage: %d", ready.StatusCode)
 	}
 
-	if db, err = startFerret(dir, db.addr); err != nil {
-		t.Fatalf("restart FerretDB on %s: %v", db.addr, err)
+	addr := db.Addr
+	if db, err = ferrettest.Start(dir, addr); err != nil {
+		t.Fatalf("restart FerretDB on %s: %v", addr, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
