@@ -1,28 +1,26 @@
 package harness
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"net/url"
 	"os"
 	"sync"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/onsi/ginkgo/v2"
+
+	"github.com/restreg/restreg/adapters/mongostore/ferrettest"
 )
 
 // FerretDB is an embedded FerretDB (SQLite backend) in the test process,
 // the MongoDB the STORE=mongodb cell runs against. It can be stopped and
 // started again on the same address with the same data to play an outage.
+// (It is test equipment, like the SMTP server, not part of restreg under test.)
 type FerretDB struct {
 	dir string
 
-	mu     sync.Mutex
-	addr   string
-	uri    string
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu   sync.Mutex
+	addr string
+	uri  string
+	srv  *ferrettest.Server
 }
 
 // StartFerretDB runs FerretDB on a free port of 127.0.0.1 with its data in a
@@ -54,34 +52,14 @@ func (f *FerretDB) URI() string {
 func (f *FerretDB) Start() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.done != nil {
+	if f.srv != nil {
 		return fmt.Errorf("FerretDB already running on %s", f.addr)
 	}
-	db, err := ferretdb.New(&ferretdb.Config{
-		Listener: ferretdb.ListenerConfig{TCP: f.addr},
-		// FerretDB logs every connection at info level; only its errors
-		// belong in a failing spec's output.
-		Logger:    slog.New(slog.NewTextHandler(ginkgo.GinkgoWriter, &slog.HandlerOptions{Level: slog.LevelError})),
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + f.dir + "/",
-	})
+	srv, err := ferrettest.Start(f.dir, f.addr)
 	if err != nil {
-		return fmt.Errorf("configure FerretDB: %w", err)
+		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = db.Run(ctx)
-	}()
-	uri := db.MongoDBURI()
-	u, err := url.Parse(uri)
-	if err != nil {
-		cancel()
-		<-done
-		return fmt.Errorf("parse FerretDB URI %q: %w", uri, err)
-	}
-	f.addr, f.uri, f.cancel, f.done = u.Host, uri, cancel, done
+	f.srv, f.addr, f.uri = srv, srv.Addr, srv.URI
 	return nil
 }
 
@@ -89,12 +67,10 @@ func (f *FerretDB) Start() error {
 // released its files.
 func (f *FerretDB) Stop() {
 	f.mu.Lock()
-	cancel, done := f.cancel, f.done
-	f.cancel, f.done = nil, nil
+	srv := f.srv
+	f.srv = nil
 	f.mu.Unlock()
-	if done == nil {
-		return
+	if srv != nil {
+		srv.Stop()
 	}
-	cancel()
-	<-done
 }
