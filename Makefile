@@ -25,8 +25,9 @@ test-short: ## the same without -race, faster while editing
 e2e: ## end-to-end suites: build bin/restreg, run it as a process, drive it over HTTP, mail and NATS (JUnit in e2e/report/junit.xml)
 	$(GO) run github.com/onsi/ginkgo/v2/ginkgo -r --timeout=15m --junit-report=junit.xml --output-dir=e2e/report $(E2E_FLAGS) ./e2e
 
-bench: ## benchmarks of the signer, the password policy, the use cases and the stores
+bench: ## benchmarks of the signer, the password policy, the use cases (on every store) and the stores
 	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./adapters/sqlitestore/ ./adapters/passhash/
+	$(GO) test -run '^$$' -bench UseCasesByStore -benchtime 1000x ./app/restreg/
 
 $(GOLANGCI_LINT):
 	mkdir -p $(TOOLS_BIN)
