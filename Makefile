@@ -27,7 +27,7 @@ e2e: ## end-to-end suites: build bin/restreg, run it as a process, drive it over
 
 bench: ## benchmarks of the signer, the password policy, the use cases (on every store) and the stores
 	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./adapters/sqlitestore/ ./adapters/passhash/
-	$(GO) test -run '^$$' -bench UseCasesByStore -benchtime 1000x ./app/restreg/
+	$(GO) test -run '^$$' -bench UseCasesByStore -benchtime 300x ./app/restreg/
 
 $(GOLANGCI_LINT):
 	mkdir -p $(TOOLS_BIN)

@@ -62,8 +62,8 @@ commands:
 
 Settings come from the defaults, then the YAML file given by --config, then
 environment variables of the same names. --dev fills in what a local demo
-needs: a generated SECRET_KEY kept in DATA_DIR, a verification URL and a
-From address.
+needs: a generated SECRET_KEY kept in DATA_DIR, a verification URL, a From
+address, and no rate limits (everything comes from 127.0.0.1).
 `
 
 func versionString() string {
@@ -81,6 +81,9 @@ func devDefaults() core.Settings {
 	s := core.DefaultSettings()
 	s.RegisterVerificationURL = "http://localhost:3000/verify-user/"
 	s.VerificationFromEmail = "restreg <noreply@localhost>"
+	// A local demo and the load tool send everything from 127.0.0.1; set
+	// RATE_LIMIT_BACKEND=memory to try the limits locally.
+	s.RateLimitBackend = "off"
 	return s
 }
 
@@ -253,6 +256,9 @@ func printWhere(w io.Writer, s core.Settings, l *Listener, dev bool) {
 	}
 	if dev {
 		fmt.Fprintf(w, "  secret:   kept in %s (development mode)\n", filepath.Join(s.DataDir, "secret_key"))
+	}
+	if s.RateLimitBackend == "off" {
+		fmt.Fprintln(w, "  limits:   rate limiting is off (RATE_LIMIT_BACKEND=off)")
 	}
 }
 
