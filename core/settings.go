@@ -109,6 +109,9 @@ type Settings struct {
 	ShutdownTimeout time.Duration `setting:"SHUTDOWN_TIMEOUT"`
 	LogLevel        string        `setting:"LOG_LEVEL"`
 	LogFormat       string        `setting:"LOG_FORMAT"`
+	// PprofAddr, when set, serves Go's profiler (/debug/pprof/) on its own
+	// listener, never on the public one; bind it to a private address.
+	PprofAddr string `setting:"PPROF_ADDR"`
 }
 
 // DefaultSettings returns the documented defaults. SECRET_KEY,
@@ -355,5 +358,8 @@ func (s *Settings) Validate() error {
 	positive("SHUTDOWN_TIMEOUT", s.ShutdownTimeout)
 	oneOf("LOG_LEVEL", s.LogLevel, "debug", "info", "warn", "error")
 	oneOf("LOG_FORMAT", s.LogFormat, "text", "json")
+	if s.PprofAddr != "" && s.PprofAddr == s.ListenAddr {
+		add("PPROF_ADDR must differ from LISTEN_ADDR: the profiler never shares the public listener")
+	}
 	return errors.Join(errs...)
 }

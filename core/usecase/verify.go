@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/restreg/restreg/core"
 )
@@ -95,21 +96,12 @@ func (v *VerifyRegistration) Handle(ctx context.Context, in VerifyInput) (Verify
 		user = u
 	}
 
-	activated := user
-	activated.IsActive = true
-	changed, err := d.Store.ActivateUser(ctx, user.ID, newEvent(ctx, core.EventUserActivated, activated, now))
-	if err != nil {
-		if errors.Is(err, core.ErrNotFound) {
-			return VerifyResult{}, core.Detail(core.MsgUserNotFound)
+	// A reusable link used again finds the user active: there is nothing to
+	// write (and no event), so the store's writer is left to first uses.
+	if !user.IsActive {
+		if err := v.activate(ctx, user, now); err != nil {
+			return VerifyResult{}, err
 		}
-		return VerifyResult{}, fmt.Errorf("verify registration: activate: %w", err)
-	}
-	if changed {
-		d.eventsRecorded()
-	} else if s.RegisterVerificationOneTimeUse {
-		// Another request used this link between our lookup and our update:
-		// the flag in the salt has changed, so this use is no longer valid.
-		return VerifyResult{}, core.Detail(core.MsgInvalidSignature)
 	}
 
 	var res VerifyResult
@@ -121,6 +113,28 @@ func (v *VerifyRegistration) Handle(ctx context.Context, in VerifyInput) (Verify
 		res.Token = token
 	}
 	return res, nil
+}
+
+// activate makes user active and records user_activated, once: of
+// concurrent requests only the one whose update changed the flag emits it.
+func (v *VerifyRegistration) activate(ctx context.Context, user core.User, now time.Time) error {
+	d := v.d
+	activated := user
+	activated.IsActive = true
+	changed, err := d.Store.ActivateUser(ctx, user.ID, newEvent(ctx, core.EventUserActivated, activated, now))
+	switch {
+	case errors.Is(err, core.ErrNotFound):
+		return core.Detail(core.MsgUserNotFound)
+	case err != nil:
+		return fmt.Errorf("verify registration: activate: %w", err)
+	case changed:
+		d.eventsRecorded()
+	case d.Settings.RegisterVerificationOneTimeUse:
+		// Another request used this link between our lookup and our update:
+		// the flag in the salt has changed, so this use is no longer valid.
+		return core.Detail(core.MsgInvalidSignature)
+	}
+	return nil
 }
 
 func (v *VerifyRegistration) find(ctx context.Context, userID string) (core.User, error) {
