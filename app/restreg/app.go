@@ -368,3 +368,30 @@ func New(s core.Settings, log *slog.Logger, extra ...fx.Option) (*fx.App, error)
 	opts = append(opts, extra...)
 	return fx.New(opts...), nil
 }
+
+// Running is a started server: its address, and how to stop it.
+type Running struct {
+	app      *fx.App
+	listener *Listener
+}
+
+// URL returns the server's base URL, e.g. http://127.0.0.1:8000.
+func (r *Running) URL() string { return r.listener.URL() }
+
+// Stop drains in-flight requests, flushes the relay and closes the adapters.
+func (r *Running) Stop(ctx context.Context) error { return r.app.Stop(ctx) }
+
+// Start builds the server for s (see New) and starts it, for programs and
+// tests that embed restreg; LISTEN_ADDR=127.0.0.1:0 picks a free port.
+func Start(ctx context.Context, s core.Settings, log *slog.Logger, extra ...fx.Option) (*Running, error) {
+	r := &Running{}
+	app, err := New(s, log, append(extra, fx.Populate(&r.listener))...)
+	if err != nil {
+		return nil, err
+	}
+	if err := app.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start restreg: %w", err)
+	}
+	r.app = app
+	return r, nil
+}

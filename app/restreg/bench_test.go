@@ -3,8 +3,6 @@ package restreg_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -12,7 +10,6 @@ import (
 
 	"go.uber.org/fx"
 
-	"github.com/restreg/restreg/app/restreg"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/usecase"
 )
@@ -48,16 +45,7 @@ func BenchmarkUseCasesByStore(b *testing.B) {
 			var reg *usecase.Register
 			var verify *usecase.VerifyRegistration
 			var deps *usecase.Deps
-			app, err := restreg.New(s, slog.New(slog.NewTextHandler(io.Discard, nil)), fx.Populate(&reg, &verify, &deps))
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := app.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
-			defer func() { _ = app.Stop(context.Background()) }()
+			startT(b, s, fx.Populate(&reg, &verify, &deps))
 
 			var n atomic.Int64
 			register := func() core.PublicUser {

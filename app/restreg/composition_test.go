@@ -3,8 +3,6 @@ package restreg_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -14,7 +12,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/app/apisuite"
-	"github.com/restreg/restreg/app/restreg"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
 	"github.com/restreg/restreg/ports/porttest"
@@ -78,9 +75,7 @@ func composedStart(base func(t *testing.T, s *core.Settings)) apisuite.Start {
 		var publisher *observedPublisher
 		var store *countingStore
 		var outbox ports.Outbox
-		var listener *restreg.Listener
-		log := slog.New(slog.NewTextHandler(io.Discard, nil))
-		app, err := restreg.New(s, log,
+		srv := startT(t, s,
 			fx.Decorate(func() ports.Clock { return clock }),
 			fx.Decorate(func(m ports.Mailer) ports.Mailer { mailer = &porttest.RecordingMailer{Next: m}; return mailer }),
 			fx.Decorate(func(p ports.EventPublisher) ports.EventPublisher {
@@ -88,25 +83,10 @@ func composedStart(base func(t *testing.T, s *core.Settings)) apisuite.Start {
 				return publisher
 			}),
 			fx.Decorate(func(u ports.UserStore) ports.UserStore { store = &countingStore{UserStore: u}; return store }),
-			fx.Populate(&outbox, &listener),
+			fx.Populate(&outbox),
 		)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := app.Start(ctx); err != nil {
-			t.Fatalf("start: %v", err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := app.Stop(ctx); err != nil {
-				t.Errorf("stop: %v", err)
-			}
-		})
 		return &apisuite.Env{
-			BaseURL:  listener.URL(),
+			BaseURL:  srv.URL(),
 			Settings: s,
 			Mails:    mailer.Messages,
 			Events: func() []core.Event {

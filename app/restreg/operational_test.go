@@ -1,18 +1,12 @@
 package restreg_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"testing"
-	"time"
-
-	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/app/apisuite"
-	"github.com/restreg/restreg/app/restreg"
 	"github.com/restreg/restreg/core"
 )
 
@@ -43,26 +37,16 @@ func TestOperationalEndpoints(t *testing.T) {
 	s.Store = "memory"
 	s.MailBackend = "console"
 	s.PprofAddr = pprofAddr
-	var listener *restreg.Listener
-	app, err := restreg.New(s, slog.New(slog.NewTextHandler(io.Discard, nil)), fx.Populate(&listener))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := app.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = app.Stop(context.Background()) }()
+	srv := startT(t, s)
 
 	if code := get(t, "http://"+pprofAddr+"/debug/pprof/"); code != 200 {
 		t.Errorf("profiler on PPROF_ADDR: %d", code)
 	}
-	if code := get(t, listener.URL()+"/debug/pprof/"); code != 404 {
+	if code := get(t, srv.URL()+"/debug/pprof/"); code != 404 {
 		t.Errorf("profiler reachable on the public listener: %d", code)
 	}
 	for _, path := range []string{"/metrics", "/docs/", "/healthz", "/readyz", "/openapi.yaml"} {
-		if code := get(t, listener.URL()+path); code != 200 {
+		if code := get(t, srv.URL()+path); code != 200 {
 			t.Errorf("GET %s: %d", path, code)
 		}
 	}

@@ -136,16 +136,11 @@ func TestGracefulShutdownFinishesRequestsAndKeepsEvents(t *testing.T) {
 	s.RateLimitBackend = "off"
 	// A real hash cost, so requests are still running when the stop begins.
 	s.Argon2idMemoryKiB, s.Argon2idIterations = core.DefaultSettings().Argon2idMemoryKiB, 4
-	var listener *restreg.Listener
-	app, err := restreg.New(s, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		fx.Decorate(func(ports.EventPublisher) ports.EventPublisher { return &blockingPublisher{} }),
-		fx.Populate(&listener))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := app.Start(ctx); err != nil {
+	srv, err := restreg.Start(ctx, s, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		fx.Decorate(func(ports.EventPublisher) ports.EventPublisher { return &blockingPublisher{} }))
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -159,7 +154,7 @@ func TestGracefulShutdownFinishesRequestsAndKeepsEvents(t *testing.T) {
 	for i := range n {
 		go func() {
 			started <- struct{}{}
-			resp, err := http.Post(listener.URL()+s.BasePath+"/register/", "application/json", strings.NewReader(registerBody(fmt.Sprintf("inflight%d", i))))
+			resp, err := http.Post(srv.URL()+s.BasePath+"/register/", "application/json", strings.NewReader(registerBody(fmt.Sprintf("inflight%d", i))))
 			if err != nil {
 				results <- result{err: err}
 				return
@@ -172,7 +167,7 @@ func TestGracefulShutdownFinishesRequestsAndKeepsEvents(t *testing.T) {
 		<-started
 	}
 	time.Sleep(30 * time.Millisecond) // let the requests reach the server
-	if err := app.Stop(ctx); err != nil {
+	if err := srv.Stop(ctx); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	created := 0

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	openapi_types "github.com/oapi-codegen/runtime/types"
-	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/app/restreg"
 	"github.com/restreg/restreg/core"
@@ -52,19 +51,15 @@ func TestGeneratedClientDrivesRegisterVerifyLogin(t *testing.T) {
 	s.MailFileDir = filepath.Join(dir, "mail")
 	s.RateLimitBackend = "off"
 	s.Argon2idMemoryKiB, s.Argon2idIterations = 64, 1
-	var listener *restreg.Listener
-	app, err := restreg.New(s, slog.New(slog.NewTextHandler(io.Discard, nil)), fx.Populate(&listener))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := restreg.Start(ctx, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := app.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = app.Stop(context.Background()) }()
+	defer func() { _ = srv.Stop(context.Background()) }()
 
-	c, err := client.NewClientWithResponses(listener.URL())
+	c, err := client.NewClientWithResponses(srv.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
