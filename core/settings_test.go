@@ -65,18 +65,23 @@ func TestEachProblemIsOneLineNamingTheSetting(t *testing.T) {
 		"cors origin":         {func(s *core.Settings) { s.CORSAllowedOrigins = []string{"app.example.com"} }, `CORS_ALLOWED_ORIGINS entry "app.example.com" must be an origin`},
 		"base path":           {func(s *core.Settings) { s.BasePath = "api" }, "BASE_PATH must be a path starting with /"},
 	} {
-		t.Run(name, func(t *testing.T) {
-			s := validSettings()
-			tc.change(&s)
-			err := s.Validate()
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			lines := strings.Split(err.Error(), "\n")
-			if len(lines) != 1 || !strings.HasPrefix(lines[0], tc.want) {
-				t.Fatalf("problems = %q, want one line starting %q", lines, tc.want)
-			}
-		})
+		t.Run(name, func(t *testing.T) { expectOneProblem(t, tc.change, tc.want) })
+	}
+}
+
+// expectOneProblem checks that settings changed by change from a valid set
+// are refused with exactly one problem line, starting with want.
+func expectOneProblem(t *testing.T, change func(*core.Settings), want string) {
+	t.Helper()
+	s := validSettings()
+	change(&s)
+	err := s.Validate()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], want) {
+		t.Fatalf("problems = %q, want one line starting %q", lines, want)
 	}
 }
 
@@ -87,5 +92,11 @@ func TestSecretsNeverAppearInProblems(t *testing.T) {
 	err := s.Validate()
 	if err == nil || strings.Contains(err.Error(), "hunter2-secret") {
 		t.Fatalf("problem text leaks the SMTP password or is missing: %v", err)
+	}
+	s = validSettings()
+	s.RateLimitBackend, s.RateLimitRedisURL = "redis", "http://u:hunter2-secret@host"
+	err = s.Validate()
+	if err == nil || strings.Contains(err.Error(), "hunter2-secret") {
+		t.Fatalf("problem text leaks the Redis password or is missing: %v", err)
 	}
 }

@@ -2,27 +2,12 @@ package templates_test
 
 import (
 	htmltemplate "html/template"
-	"io/fs"
 	"strings"
 	"testing"
 	texttemplate "text/template"
 
 	"github.com/restreg/restreg/templates"
 )
-
-func TestAccountExistsSetHasTheThreeFiles(t *testing.T) {
-	entries, err := fs.ReadDir(templates.FS, "account_exists")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	if got, want := strings.Join(names, ","), "body.html,body.txt,subject.txt"; got != want {
-		t.Fatalf("account_exists/ holds %s, want %s", got, want)
-	}
-}
 
 // The notice names the account so its owner recognises it, and carries no
 // link: it must be safe to send to whoever owns the address.
@@ -31,13 +16,7 @@ func TestAccountExistsNoticeNamesTheAccountAndHasNoLink(t *testing.T) {
 		"email": "ann@example.com",
 		"user":  map[string]any{"id": "7", "username": "ann", "first_name": "", "last_name": "", "email": "ann@example.com"},
 	}
-	read := func(name string) string {
-		b, err := fs.ReadFile(templates.AccountExists, name)
-		if err != nil {
-			t.Fatalf("account_exists/%s: %v", name, err)
-		}
-		return string(b)
-	}
+	read := func(name string) string { return readFrom(t, templates.AccountExists, name) }
 	var text, html strings.Builder
 	if err := texttemplate.Must(texttemplate.New("body.txt").Option("missingkey=error").Parse(read("body.txt"))).Execute(&text, data); err != nil {
 		t.Fatal(err)

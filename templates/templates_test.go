@@ -10,26 +10,34 @@ import (
 	"github.com/restreg/restreg/templates"
 )
 
-func read(t *testing.T, name string) string {
+// readFrom returns one file of a built-in template set.
+func readFrom(t *testing.T, set fs.FS, name string) string {
 	t.Helper()
-	b, err := fs.ReadFile(templates.Register, name)
+	b, err := fs.ReadFile(set, name)
 	if err != nil {
 		t.Fatalf("built-in set lacks %s: %v", name, err)
 	}
 	return string(b)
 }
 
-func TestRegisterSetHasTheThreeFiles(t *testing.T) {
-	entries, err := fs.ReadDir(templates.FS, "register")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	if got, want := strings.Join(names, ","), "body.html,body.txt,subject.txt"; got != want {
-		t.Fatalf("register/ holds %s, want %s", got, want)
+func read(t *testing.T, name string) string {
+	t.Helper()
+	return readFrom(t, templates.Register, name)
+}
+
+func TestEverySetHasTheThreeFiles(t *testing.T) {
+	for _, set := range []string{"register", "account_exists"} {
+		entries, err := fs.ReadDir(templates.FS, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if got, want := strings.Join(names, ","), "body.html,body.txt,subject.txt"; got != want {
+			t.Errorf("%s/ holds %s, want %s", set, got, want)
+		}
 	}
 }
 
