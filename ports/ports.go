@@ -14,9 +14,14 @@ import (
 // atomic write (the outbox), so a signal is never lost nor sent for a change
 // that did not happen.
 type UserStore interface {
-	// CreateUser stores u (whose ID is already set) together with events.
-	// Errors: core.ErrUsernameTaken, core.ErrEmailTaken (checked in that
-	// order when both collide), core.ErrUnavailable.
+	// CreateUser stores u (whose ID is already set, with its pending mail
+	// if any) together with events. Usernames and e-mail addresses share one
+	// namespace: u.UsernameKey must be free among usernames, and each of
+	// u.UniqueEmailKey and u.UsernameEmailKey (when not empty) must be free
+	// among every other user's UniqueEmailKey and UsernameEmailKey.
+	// Errors: core.ErrUsernameTaken (the username key, or u.UsernameEmailKey,
+	// is taken), core.ErrEmailTaken (u.UniqueEmailKey is taken) — username
+	// first when both collide — core.ErrUnavailable.
 	CreateUser(ctx context.Context, u core.User, events ...core.Event) error
 
 	// DeleteInactiveUser removes a user that never became active together
@@ -29,11 +34,15 @@ type UserStore interface {
 	// ActivateUser sets IsActive on an inactive user and records events in the
 	// same atomic write. Of many concurrent calls for one user exactly one
 	// returns true; the others (and calls on an already active user) return
-	// false and record nothing. Errors: core.ErrNotFound, core.ErrUnavailable.
+	// false and record nothing. The winning write also releases the user's
+	// held events (AvailableAt becomes their OccurredAt), so the relay
+	// publishes user_registered before user_activated. Errors:
+	// core.ErrNotFound, core.ErrUnavailable.
 	ActivateUser(ctx context.Context, id string, events ...core.Event) (bool, error)
 
 	// FindUser returns the user whose field equals key (keys are the
-	// normalised forms: core.User.ID, UsernameKey or EmailKey). Errors:
+	// normalised forms: core.User.ID, UsernameKey, EmailKey or
+	// UsernameEmailKey). Errors:
 	// core.ErrNotFound, core.ErrAmbiguous (several users share an e-mail key),
 	// core.ErrUnavailable.
 	FindUser(ctx context.Context, field core.LookupField, key string) (core.User, error)
@@ -42,13 +51,13 @@ type UserStore interface {
 	// Errors: core.ErrNotFound, core.ErrUnavailable.
 	SetPasswordHash(ctx context.Context, id, hash string) error
 
-	// MarkVerificationSent sets the user's VerificationSentAt to at, but only
-	// if the previous verification e-mail went out before notBefore (or
-	// none did), and reports whether it did. The check and the write are one
-	// atomic step: of many concurrent calls with the same notBefore at most
-	// one returns true, so two concurrent resends send one e-mail. Errors:
-	// core.ErrNotFound, core.ErrUnavailable.
-	MarkVerificationSent(ctx context.Context, id string, at, notBefore time.Time) (bool, error)
+	// QueueVerificationMail makes the user owe a verification e-mail due at
+	// at, but only if it owes none yet and the previous verification e-mail
+	// went out before notBefore (or none did), and reports whether it did.
+	// The check and the write are one atomic step: of many concurrent calls
+	// at most one returns true, so two concurrent resends send one e-mail.
+	// Errors: core.ErrNotFound, core.ErrUnavailable.
+	QueueVerificationMail(ctx context.Context, id string, at, notBefore time.Time) (bool, error)
 
 	// Ping reports whether the store can serve requests now (for /readyz).
 	// Errors: core.ErrUnavailable.
@@ -65,10 +74,6 @@ type Outbox interface {
 	// MarkPublished removes the events with the given ids; unknown ids are
 	// ignored. Errors: core.ErrUnavailable.
 	MarkPublished(ctx context.Context, ids ...string) error
-
-	// ReleaseEvents makes the held events of a user available at once (after
-	// its verification e-mail was sent). Errors: core.ErrUnavailable.
-	ReleaseEvents(ctx context.Context, userID string, at time.Time) error
 
 	// Backlog returns how many events are recorded and not yet published, and
 	// when the oldest of them occurred (zero time when none). Errors:
@@ -87,10 +92,39 @@ type TokenStore interface {
 	UserIDForToken(ctx context.Context, digest string) (string, error)
 }
 
+// MailQueue is the store side of e-mail delivery: the e-mails users owe
+// (core.User.Mail) wait there, written in the same atomic step as the change
+// that owes them, until the courier has handed them to the mailer.
+type MailQueue interface {
+	// ClaimMail returns up to limit users whose pending mail is due at now,
+	// the earliest due first, after moving each one's DueAt to now+lease and
+	// counting the attempt, in one atomic step per user: of concurrent
+	// claims (other goroutines, other instances) only one gets a given mail
+	// until its lease ends. The returned users carry the claimed mail with
+	// its new DueAt. Errors: core.ErrUnavailable.
+	ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]core.User, error)
+
+	// CompleteMail ends the user's pending mail of kind that is due at
+	// dueAt (a claim's DueAt; a later claim or a new mail is left alone),
+	// once it was sent at sentAt — for MailVerification, VerificationSentAt
+	// becomes sentAt — or, with a zero sentAt, given up. Either way the
+	// user's held events become available at once. Ending a mail that is no
+	// longer pending does nothing. Released events become available from
+	// when they occurred. Errors: core.ErrNotFound,
+	// core.ErrUnavailable.
+	CompleteMail(ctx context.Context, id string, kind core.MailKind, dueAt, sentAt time.Time) error
+
+	// DeferMail moves the due time of the user's pending mail of kind that
+	// is due at dueAt to next (a retry after a failed send). Errors:
+	// core.ErrNotFound, core.ErrUnavailable.
+	DeferMail(ctx context.Context, id string, kind core.MailKind, dueAt, next time.Time) error
+}
+
 // Store is everything a storage technology provides.
 type Store interface {
 	UserStore
 	Outbox
+	MailQueue
 	TokenStore
 }
 

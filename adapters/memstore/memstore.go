@@ -30,8 +30,12 @@ type Store struct {
 	mu sync.RWMutex
 	// users holds every user by ID; the maps below index it.
 	users         map[string]core.User
-	byUsername    map[string]string
-	byUniqueEmail map[string]string
+	byUsername map[string]string
+	// byEmailName is the namespace of e-mail-shaped keys (every user's
+	// UniqueEmailKey and UsernameEmailKey), each owned by one user.
+	byEmailName map[string]string
+	// byUsernameEmail finds users by UsernameEmailKey.
+	byUsernameEmail map[string]string
 	// byEmail maps an e-mail key to the IDs of every user with it, since
 	// without USER_EMAIL_UNIQUE several users may share one.
 	byEmail map[string][]string
@@ -47,12 +51,13 @@ var _ ports.Store = (*Store)(nil)
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		users:         map[string]core.User{},
-		byUsername:    map[string]string{},
-		byUniqueEmail: map[string]string{},
-		byEmail:       map[string][]string{},
-		eventUser:     map[string]string{},
-		tokens:        map[string]string{},
+		users:           map[string]core.User{},
+		byUsername:      map[string]string{},
+		byEmailName:     map[string]string{},
+		byUsernameEmail: map[string]string{},
+		byEmail:         map[string][]string{},
+		eventUser:       map[string]string{},
+		tokens:          map[string]string{},
 	}
 }
 
@@ -66,7 +71,10 @@ func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Even
 	if _, ok := s.byUsername[u.UsernameKey]; ok {
 		return fmt.Errorf("memstore: create user: %w", core.ErrUsernameTaken)
 	}
-	if _, ok := s.byUniqueEmail[u.UniqueEmailKey]; ok && u.UniqueEmailKey != "" {
+	if _, ok := s.byEmailName[u.UsernameEmailKey]; ok && u.UsernameEmailKey != "" {
+		return fmt.Errorf("memstore: create user: username is another account's e-mail: %w", core.ErrUsernameTaken)
+	}
+	if _, ok := s.byEmailName[u.UniqueEmailKey]; ok && u.UniqueEmailKey != "" {
 		return fmt.Errorf("memstore: create user: %w", core.ErrEmailTaken)
 	}
 	if _, ok := s.users[u.ID]; ok {
@@ -80,7 +88,11 @@ func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Even
 	s.users[u.ID] = u
 	s.byUsername[u.UsernameKey] = u.ID
 	if u.UniqueEmailKey != "" {
-		s.byUniqueEmail[u.UniqueEmailKey] = u.ID
+		s.byEmailName[u.UniqueEmailKey] = u.ID
+	}
+	if u.UsernameEmailKey != "" {
+		s.byEmailName[u.UsernameEmailKey] = u.ID
+		s.byUsernameEmail[u.UsernameEmailKey] = u.ID
 	}
 	if u.EmailKey != "" {
 		s.byEmail[u.EmailKey] = append(s.byEmail[u.EmailKey], u.ID)
@@ -111,7 +123,11 @@ func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
 	delete(s.users, id)
 	delete(s.byUsername, u.UsernameKey)
 	if u.UniqueEmailKey != "" {
-		delete(s.byUniqueEmail, u.UniqueEmailKey)
+		delete(s.byEmailName, u.UniqueEmailKey)
+	}
+	if u.UsernameEmailKey != "" {
+		delete(s.byEmailName, u.UsernameEmailKey)
+		delete(s.byUsernameEmail, u.UsernameEmailKey)
 	}
 	if u.EmailKey != "" {
 		ids := slices.DeleteFunc(s.byEmail[u.EmailKey], func(other string) bool { return other == id })
@@ -153,6 +169,7 @@ func (s *Store) ActivateUser(ctx context.Context, id string, events ...core.Even
 	}
 	u.IsActive = true
 	s.users[id] = u
+	s.release(id)
 	s.record(id, events)
 	return true, nil
 }
@@ -170,6 +187,8 @@ func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string
 		id = key
 	case core.ByUsernameKey:
 		id = s.byUsername[key]
+	case core.ByUsernameEmailKey:
+		id = s.byUsernameEmail[key]
 	case core.ByEmailKey:
 		ids := s.byEmail[key]
 		if len(ids) > 1 {
@@ -204,25 +223,91 @@ func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
 	return nil
 }
 
-// MarkVerificationSent records at as the user's last verification e-mail
-// when the previous one is older than notBefore; the write lock makes the
-// check and the write one step.
-func (s *Store) MarkVerificationSent(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
+// QueueVerificationMail makes the user owe a verification e-mail unless
+// one is owed or the last went out at or after notBefore; the write lock
+// makes the check and the write one step.
+func (s *Store) QueueVerificationMail(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
 	if err := ctx.Err(); err != nil {
-		return false, fmt.Errorf("memstore: mark verification sent: %w", err)
+		return false, fmt.Errorf("memstore: queue verification mail: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u, ok := s.users[id]
 	if !ok {
-		return false, fmt.Errorf("memstore: mark verification sent: %w", core.ErrNotFound)
+		return false, fmt.Errorf("memstore: queue verification mail: %w", core.ErrNotFound)
 	}
-	if !u.VerificationSentAt.IsZero() && !u.VerificationSentAt.Before(notBefore) {
+	if u.Mail.Owed() || (!u.VerificationSentAt.IsZero() && !u.VerificationSentAt.Before(notBefore)) {
 		return false, nil
 	}
-	u.VerificationSentAt = at
+	u.Mail = core.PendingMail{Kind: core.MailVerification, DueAt: at}
 	s.users[id] = u
 	return true, nil
+}
+
+// ClaimMail leases up to limit due mails, the earliest due first.
+func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]core.User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memstore: claim mail: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var due []core.User
+	for _, u := range s.users {
+		if u.Mail.Owed() && !u.Mail.DueAt.After(now) {
+			due = append(due, u)
+		}
+	}
+	slices.SortFunc(due, func(a, b core.User) int { return a.Mail.DueAt.Compare(b.Mail.DueAt) })
+	if len(due) > limit {
+		due = due[:limit]
+	}
+	for i := range due {
+		due[i].Mail.DueAt = now.Add(lease)
+		due[i].Mail.Attempts++
+		s.users[due[i].ID] = due[i]
+	}
+	return due, nil
+}
+
+// CompleteMail ends a pending mail and releases the user's held events.
+func (s *Store) CompleteMail(ctx context.Context, id string, kind core.MailKind, dueAt, sentAt time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: complete mail: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return fmt.Errorf("memstore: complete mail: %w", core.ErrNotFound)
+	}
+	if u.Mail.Kind != kind || !u.Mail.DueAt.Equal(dueAt) {
+		return nil
+	}
+	u.Mail = core.PendingMail{}
+	if kind == core.MailVerification && !sentAt.IsZero() {
+		u.VerificationSentAt = sentAt
+	}
+	s.users[id] = u
+	s.release(id)
+	return nil
+}
+
+// DeferMail moves a pending mail's due time after a failed send.
+func (s *Store) DeferMail(ctx context.Context, id string, kind core.MailKind, dueAt, next time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: defer mail: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return fmt.Errorf("memstore: defer mail: %w", core.ErrNotFound)
+	}
+	if u.Mail.Kind == kind && u.Mail.DueAt.Equal(dueAt) {
+		u.Mail.DueAt = next
+		s.users[id] = u
+	}
+	return nil
 }
 
 // Ping reports whether the context still allows work; memory is always there.
@@ -276,19 +361,14 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...string) error {
 	return nil
 }
 
-// ReleaseEvents makes a user's events held beyond at available at at.
-func (s *Store) ReleaseEvents(ctx context.Context, userID string, at time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: release events: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// release makes a user's held events available from when they occurred;
+// the caller holds the write lock.
+func (s *Store) release(userID string) {
 	for i, ev := range s.events {
-		if s.eventUser[ev.ID] == userID && ev.AvailableAt.After(at) {
-			s.events[i].AvailableAt = at
+		if s.eventUser[ev.ID] == userID && ev.AvailableAt.After(ev.OccurredAt) {
+			s.events[i].AvailableAt = ev.OccurredAt
 		}
 	}
-	return nil
 }
 
 // Backlog counts unpublished events and returns the oldest occurrence time.

@@ -82,6 +82,8 @@ func Store(t *testing.T, newStore func(t *testing.T) ports.Store, opts StoreOpti
 	t.Run("deletion", func(t *testing.T) { storeDeletion(t, newStore) })
 	t.Run("passwords, tokens and ping", func(t *testing.T) { storeMisc(t, newStore) })
 	t.Run("verification e-mail times", func(t *testing.T) { storeVerificationSent(t, newStore) })
+	t.Run("login namespace", func(t *testing.T) { storeNamespace(t, newStore) })
+	t.Run("mail queue", func(t *testing.T) { storeMailQueue(t, newStore) })
 	t.Run("cancelled context", func(t *testing.T) { storeCancelled(t, newStore) })
 	t.Run("concurrency", func(t *testing.T) {
 		if opts.SkipConcurrency != "" {
@@ -106,12 +108,14 @@ func storeUsers(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		u.FirstName = "Zoë 🦊"
 		u.LastName = "Ærøskøbing-山田"
 		u.CreatedAt = time.Date(2029, time.February, 3, 4, 5, 6, 789000000, time.FixedZone("UTC+05:30", 5*3600+1800))
+		u.Username, u.UsernameKey, u.UsernameEmailKey = "Zoë@山田.Ærøskøbing", "zoë@山田.ærøskøbing", "zoë@山田.ærøskøbing"
+		u.Mail = core.PendingMail{Kind: core.MailAccountExists, To: "owner-Ω", DueAt: storeEpoch.Add(90 * time.Second), Attempts: 3}
 		mustCreateUser(t, s, u)
 
 		for _, by := range []struct {
 			field core.LookupField
 			key   string
-		}{{core.ByID, u.ID}, {core.ByUsernameKey, u.UsernameKey}, {core.ByEmailKey, u.EmailKey}} {
+		}{{core.ByID, u.ID}, {core.ByUsernameKey, u.UsernameKey}, {core.ByEmailKey, u.EmailKey}, {core.ByUsernameEmailKey, u.UsernameEmailKey}} {
 			got, err := s.FindUser(ctx, by.field, by.key)
 			if err != nil {
 				t.Fatalf("FindUser(%s, %q): %v", by.field, by.key, err)
@@ -352,11 +356,13 @@ func storeOutbox(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		checkPending(t, s, storeEpoch.Add(10*time.Second), ev)
 	})
 
-	t.Run("releasing a user's held events makes them pending at once", func(t *testing.T) {
+	t.Run("completing a user's mail releases its held events at once", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
 		held := NewUser("sybil")
+		held.Mail = core.PendingMail{Kind: core.MailVerification, DueAt: storeEpoch.Add(time.Minute)}
 		other := NewUser("trent")
+		other.Mail = held.Mail
 		h1 := NewEvent(core.EventUserRegistered, held, storeEpoch)
 		h1.AvailableAt = storeEpoch.Add(24 * time.Hour)
 		o1 := NewEvent(core.EventUserRegistered, other, storeEpoch.Add(time.Second))
@@ -365,14 +371,15 @@ func storeOutbox(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		mustCreateUser(t, s, other, o1)
 		now := storeEpoch.Add(time.Minute)
 		checkPending(t, s, now)
-		if err := s.ReleaseEvents(ctx, held.ID, now); err != nil {
-			t.Fatalf("ReleaseEvents: %v", err)
+		if err := s.CompleteMail(ctx, held.ID, core.MailVerification, held.Mail.DueAt, now); err != nil {
+			t.Fatalf("CompleteMail: %v", err)
 		}
 		checkPending(t, s, now, h1)
-		if err := s.ReleaseEvents(ctx, "no-such-user", now); err != nil {
-			t.Fatalf("ReleaseEvents for a user without events: %v", err)
+		// Giving a mail up releases the events too: the user exists.
+		if err := s.CompleteMail(ctx, other.ID, core.MailVerification, other.Mail.DueAt, time.Time{}); err != nil {
+			t.Fatalf("CompleteMail (given up): %v", err)
 		}
-		checkPending(t, s, now, h1)
+		checkPending(t, s, now, h1, o1)
 	})
 
 	t.Run("published events are no longer pending", func(t *testing.T) {
@@ -418,6 +425,24 @@ func storeOutbox(t *testing.T, newStore func(t *testing.T) ports.Store) {
 }
 
 func storeActivation(t *testing.T, newStore func(t *testing.T) ports.Store) {
+	t.Run("activation releases the user's held events so they keep their order", func(t *testing.T) {
+		s := newStore(t)
+		u := NewUser("ordered")
+		reg := NewEvent(core.EventUserRegistered, u, storeEpoch)
+		reg.AvailableAt = storeEpoch.Add(5 * time.Minute)
+		other := NewUser("still-held")
+		oreg := NewEvent(core.EventUserRegistered, other, storeEpoch)
+		oreg.AvailableAt = storeEpoch.Add(5 * time.Minute)
+		mustCreateUser(t, s, u, reg)
+		mustCreateUser(t, s, other, oreg)
+		at := storeEpoch.Add(time.Minute)
+		act := NewEvent(core.EventUserActivated, u, at)
+		if ok, err := s.ActivateUser(t.Context(), u.ID, act); err != nil || !ok {
+			t.Fatalf("ActivateUser = %v, %v; want true, nil", ok, err)
+		}
+		checkPending(t, s, at, reg, act)
+	})
+
 	t.Run("activation succeeds once and records its events only then", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
@@ -621,7 +646,7 @@ func storeVerificationSent(t *testing.T, newStore func(t *testing.T) ports.Store
 		}
 	})
 
-	t.Run("a mark succeeds only when the previous e-mail is older than notBefore", func(t *testing.T) {
+	t.Run("a verification mail is queued only when none is owed and the last is older than notBefore", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
 		u := NewUser("interval")
@@ -629,33 +654,41 @@ func storeVerificationSent(t *testing.T, newStore func(t *testing.T) ports.Store
 		other.VerificationSentAt = storeEpoch
 		mustCreateUser(t, s, u)
 		mustCreateUser(t, s, other)
-		mark := func(at, notBefore time.Time, want bool) {
+		queue := func(at, notBefore time.Time, want bool) {
 			t.Helper()
-			ok, err := s.MarkVerificationSent(ctx, u.ID, at, notBefore)
+			ok, err := s.QueueVerificationMail(ctx, u.ID, at, notBefore)
 			if err != nil || ok != want {
-				t.Fatalf("MarkVerificationSent(at %v, notBefore %v) = %v, %v; want %v, nil", at, notBefore, ok, err, want)
+				t.Fatalf("QueueVerificationMail(at %v, notBefore %v) = %v, %v; want %v, nil", at, notBefore, ok, err, want)
 			}
 		}
-		expectSent := func(want time.Time) {
+		expect := func(sent time.Time, mail core.PendingMail) {
 			t.Helper()
 			got, err := s.FindUser(ctx, core.ByID, u.ID)
 			if err != nil {
 				t.Fatalf("FindUser: %v", err)
 			}
-			if !withinSecond(got.VerificationSentAt, want) {
-				t.Fatalf("VerificationSentAt = %v, want %v", got.VerificationSentAt, want)
-			}
+			want := u
+			want.VerificationSentAt, want.Mail = sent, mail
+			checkUser(t, got, want)
 		}
 		first := storeEpoch.Add(time.Minute)
-		mark(first, first.Add(-time.Minute), true) // never sent before
-		expectSent(first)
+		queue(first, first.Add(-time.Minute), true) // never sent before
+		expect(time.Time{}, core.PendingMail{Kind: core.MailVerification, DueAt: first})
+		// While it is owed, another request adds nothing.
+		queue(first.Add(time.Hour), first.Add(time.Hour), false)
+		expect(time.Time{}, core.PendingMail{Kind: core.MailVerification, DueAt: first})
+		if err := s.CompleteMail(ctx, u.ID, core.MailVerification, first, first.Add(time.Second)); err != nil {
+			t.Fatalf("CompleteMail: %v", err)
+		}
+		sent := first.Add(time.Second)
+		expect(sent, core.PendingMail{})
 		// 30 s later with a one-minute interval: too early, nothing changes.
-		mark(first.Add(30*time.Second), first.Add(-30*time.Second), false)
-		expectSent(first)
+		queue(sent.Add(30*time.Second), sent.Add(-30*time.Second), false)
+		expect(sent, core.PendingMail{})
 		// 2 minutes later: the previous e-mail is older than the interval.
-		second := first.Add(2 * time.Minute)
-		mark(second, second.Add(-time.Minute), true)
-		expectSent(second)
+		second := sent.Add(2 * time.Minute)
+		queue(second, second.Add(-time.Minute), true)
+		expect(sent, core.PendingMail{Kind: core.MailVerification, DueAt: second})
 
 		got, err := s.FindUser(ctx, core.ByID, other.ID)
 		if err != nil {
@@ -664,11 +697,11 @@ func storeVerificationSent(t *testing.T, newStore func(t *testing.T) ports.Store
 		checkUser(t, got, other)
 	})
 
-	t.Run("marking an unknown user is ErrNotFound", func(t *testing.T) {
+	t.Run("queueing for an unknown user is ErrNotFound", func(t *testing.T) {
 		s := newStore(t)
-		ok, err := s.MarkVerificationSent(t.Context(), "no-such-user", storeEpoch, storeEpoch)
+		ok, err := s.QueueVerificationMail(t.Context(), "no-such-user", storeEpoch, storeEpoch)
 		if !errors.Is(err, core.ErrNotFound) || ok {
-			t.Fatalf("MarkVerificationSent on an unknown user = %v, %v; want false, core.ErrNotFound", ok, err)
+			t.Fatalf("QueueVerificationMail on an unknown user = %v, %v; want false, core.ErrNotFound", ok, err)
 		}
 	})
 }
@@ -693,14 +726,20 @@ func storeCancelled(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		},
 		"DeleteInactiveUser": func() error { return s.DeleteInactiveUser(ctx, u.ID) },
 		"SetPasswordHash":    func() error { return s.SetPasswordHash(ctx, u.ID, "x") },
-		"MarkVerificationSent": func() error {
-			_, err := s.MarkVerificationSent(ctx, u.ID, storeEpoch, storeEpoch)
+		"QueueVerificationMail": func() error {
+			_, err := s.QueueVerificationMail(ctx, u.ID, storeEpoch, storeEpoch)
 			return err
+		},
+		"ClaimMail": func() error { _, err := s.ClaimMail(ctx, storeEpoch.Add(time.Hour), time.Minute, 10); return err },
+		"CompleteMail": func() error {
+			return s.CompleteMail(ctx, u.ID, core.MailVerification, storeEpoch, storeEpoch)
+		},
+		"DeferMail": func() error {
+			return s.DeferMail(ctx, u.ID, core.MailVerification, storeEpoch, storeEpoch)
 		},
 		"Ping":           func() error { return s.Ping(ctx) },
 		"PendingEvents":  func() error { _, err := s.PendingEvents(ctx, storeEpoch.Add(time.Hour), 10); return err },
 		"MarkPublished":  func() error { return s.MarkPublished(ctx, ev.ID) },
-		"ReleaseEvents":  func() error { return s.ReleaseEvents(ctx, u.ID, storeEpoch) },
 		"Backlog":        func() error { _, _, err := s.Backlog(ctx); return err },
 		"SaveToken":      func() error { return s.SaveToken(ctx, strings.Repeat("12", 32), u.ID, storeEpoch) },
 		"UserIDForToken": func() error { _, err := s.UserIDForToken(ctx, strings.Repeat("12", 32)); return err },
@@ -815,7 +854,7 @@ func storeConcurrency(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		checkPending(t, s, storeEpoch.Add(time.Hour), reg, events[winner])
 	})
 
-	t.Run("of 50 concurrent marks of one user's verification e-mail exactly one wins", func(t *testing.T) {
+	t.Run("of 50 concurrent resend requests of one user exactly one queues a mail", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
 		u := NewUser("resender")
@@ -826,19 +865,83 @@ func storeConcurrency(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		won := make([]bool, n)
 		errs := make([]error, n)
 		runTogether(n, func(i int) {
-			won[i], errs[i] = s.MarkVerificationSent(ctx, u.ID, now.Add(time.Duration(i)*time.Millisecond), now.Add(-time.Minute))
+			won[i], errs[i] = s.QueueVerificationMail(ctx, u.ID, now.Add(time.Duration(i)*time.Millisecond), now.Add(-time.Minute))
 		})
 		winners := 0
 		for i := range n {
 			if errs[i] != nil {
-				t.Errorf("MarkVerificationSent %d: %v", i, errs[i])
+				t.Errorf("QueueVerificationMail %d: %v", i, errs[i])
 			}
 			if won[i] {
 				winners++
 			}
 		}
 		if winners != 1 {
-			t.Fatalf("%d concurrent marks returned true, want exactly 1 (one e-mail per interval)", winners)
+			t.Fatalf("%d concurrent requests returned true, want exactly 1 (one e-mail per interval)", winners)
+		}
+	})
+
+	t.Run("of 20 concurrent claims each due mail goes to exactly one", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		const users = 30
+		for i := range users {
+			u := NewUser(fmt.Sprintf("claimed%d", i))
+			u.Mail = core.PendingMail{Kind: core.MailVerification, DueAt: storeEpoch}
+			mustCreateUser(t, s, u)
+		}
+		const n = 20
+		got := make([][]core.User, n)
+		errs := make([]error, n)
+		runTogether(n, func(i int) {
+			got[i], errs[i] = s.ClaimMail(ctx, storeEpoch.Add(time.Second), time.Minute, 5)
+		})
+		claims := map[string]int{}
+		for i := range n {
+			if errs[i] != nil {
+				t.Errorf("ClaimMail %d: %v", i, errs[i])
+			}
+			for _, u := range got[i] {
+				claims[u.ID]++
+			}
+		}
+		if len(claims) != users {
+			t.Errorf("%d distinct mails claimed, want all %d", len(claims), users)
+		}
+		for id, c := range claims {
+			if c != 1 {
+				t.Errorf("mail of %s claimed %d times within its lease, want once", id, c)
+			}
+		}
+	})
+
+	t.Run("usernames and e-mails share one namespace under concurrency", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		const n = 40
+		errs := make([]error, n)
+		runTogether(n, func(i int) {
+			// Half register the address as an e-mail, half as a username.
+			u := NewUser(fmt.Sprintf("racer%d", i))
+			if i%2 == 0 {
+				u.Email, u.EmailKey, u.UniqueEmailKey = "shared@example.com", "shared@example.com", "shared@example.com"
+			} else {
+				u.Username, u.UsernameKey, u.UsernameEmailKey = "shared@example.com", fmt.Sprintf("shared@example.com#%d", i), "shared@example.com"
+			}
+			errs[i] = s.CreateUser(ctx, u)
+		})
+		wins := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, core.ErrUsernameTaken), errors.Is(err, core.ErrEmailTaken):
+			default:
+				t.Errorf("create %d: %v", i, err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("%d of %d creates claiming one address won, want exactly 1", wins, n)
 		}
 	})
 
@@ -921,8 +1024,10 @@ func checkUser(t *testing.T, got, want core.User) {
 	t.Helper()
 	gotAt, wantAt := got.CreatedAt, want.CreatedAt
 	gotSent, wantSent := got.VerificationSentAt, want.VerificationSentAt
+	gotDue, wantDue := got.Mail.DueAt, want.Mail.DueAt
 	got.CreatedAt, want.CreatedAt = time.Time{}, time.Time{}
 	got.VerificationSentAt, want.VerificationSentAt = time.Time{}, time.Time{}
+	got.Mail.DueAt, want.Mail.DueAt = time.Time{}, time.Time{}
 	if got != want {
 		t.Errorf("user differs:\n got %+v\nwant %+v", got, want)
 	}
@@ -931,6 +1036,9 @@ func checkUser(t *testing.T, got, want core.User) {
 	}
 	if !withinSecond(gotSent, wantSent) {
 		t.Errorf("user %q VerificationSentAt = %v, want %v", want.ID, gotSent, wantSent)
+	}
+	if !withinSecond(gotDue, wantDue) {
+		t.Errorf("user %q Mail.DueAt = %v, want %v", want.ID, gotDue, wantDue)
 	}
 }
 
