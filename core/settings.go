@@ -100,6 +100,10 @@ type Settings struct {
 	// OutboxPollInterval is how often the relay looks for events to publish
 	// when it was not woken by a new one.
 	OutboxPollInterval time.Duration `setting:"OUTBOX_POLL_INTERVAL"`
+	// MailSendTimeout bounds one attempt to hand an e-mail to the mailer. An
+	// e-mail a request or the courier is sending is leased for twice as long
+	// before another courier may take it (after a crash, say).
+	MailSendTimeout time.Duration `setting:"MAIL_SEND_TIMEOUT"`
 
 	MaxBodyBytes         int64    `setting:"MAX_BODY_BYTES"`
 	CORSAllowedOrigins   []string `setting:"CORS_ALLOWED_ORIGINS"`
@@ -159,6 +163,7 @@ func DefaultSettings() Settings {
 		EventsBackend:                     "gochannel",
 		EventsTopicPrefix:                 "restreg.",
 		OutboxPollInterval:                time.Second,
+		MailSendTimeout:                   60 * time.Second,
 		MaxBodyBytes:                      65536,
 		ShutdownTimeout:                   15 * time.Second,
 		LogLevel:                          "info",
@@ -348,6 +353,7 @@ func (s *Settings) Validate() error {
 		add("EVENTS_URL is required when EVENTS_BACKEND is %s", s.EventsBackend)
 	}
 	positive("OUTBOX_POLL_INTERVAL", s.OutboxPollInterval)
+	positive("MAIL_SEND_TIMEOUT", s.MailSendTimeout)
 	atLeast("MAX_BODY_BYTES", s.MaxBodyBytes, 1024)
 	for _, o := range s.CORSAllowedOrigins {
 		u, err := url.Parse(o)

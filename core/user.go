@@ -47,6 +47,11 @@ type User struct {
 	Mail PendingMail
 }
 
+// UnusablePassword is the hash of an account that can never log in with a
+// password; like Django's unusable passwords it starts with "!", which no
+// hasher produces.
+const UnusablePassword = "!"
+
 // MailKind names an e-mail a user change owes.
 type MailKind string
 

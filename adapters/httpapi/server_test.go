@@ -33,7 +33,7 @@ func (f *fakeStore) ActivateUser(context.Context, string, ...core.Event) (bool, 
 	return false, errUnused
 }
 func (f *fakeStore) SetPasswordHash(context.Context, string, string) error { return errUnused }
-func (f *fakeStore) MarkVerificationSent(context.Context, string, time.Time, time.Time) (bool, error) {
+func (f *fakeStore) QueueVerificationMail(context.Context, string, time.Time, time.Time) (bool, error) {
 	return false, errUnused
 }
 func (f *fakeStore) Ping(context.Context) error { return nil }

@@ -21,6 +21,7 @@ var Module = fx.Module("memstore",
 		fx.As(new(ports.Store)),
 		fx.As(new(ports.UserStore)),
 		fx.As(new(ports.Outbox)),
+		fx.As(new(ports.MailQueue)),
 		fx.As(new(ports.TokenStore)),
 	)),
 )
@@ -29,7 +30,7 @@ var Module = fx.Module("memstore",
 type Store struct {
 	mu sync.RWMutex
 	// users holds every user by ID; the maps below index it.
-	users         map[string]core.User
+	users      map[string]core.User
 	byUsername map[string]string
 	// byEmailName is the namespace of e-mail-shaped keys (every user's
 	// UniqueEmailKey and UsernameEmailKey), each owned by one user.

@@ -125,7 +125,9 @@ func (d *userStore) count(op string, err error) error {
 // CreateUser stores u and counts a registration when it succeeds.
 func (d *userStore) CreateUser(ctx context.Context, u core.User, events ...core.Event) error {
 	err := d.next.CreateUser(ctx, u, events...)
-	if err == nil {
+	// A placeholder that only holds a username for an address that has an
+	// account (REGISTER_ENUMERATION_SAFE) is not a registration.
+	if err == nil && u.Mail.Kind != core.MailAccountExists {
 		d.m.registrations.Inc()
 	}
 	return d.count("create_user", err)
@@ -162,11 +164,11 @@ func (d *userStore) SetPasswordHash(ctx context.Context, id, hash string) error 
 	return d.count("set_password_hash", d.next.SetPasswordHash(ctx, id, hash))
 }
 
-// MarkVerificationSent records a verification e-mail through the decorated
+// QueueVerificationMail queues a verification e-mail through the decorated
 // store.
-func (d *userStore) MarkVerificationSent(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
-	marked, err := d.next.MarkVerificationSent(ctx, id, at, notBefore)
-	return marked, d.count("mark_verification_sent", err)
+func (d *userStore) QueueVerificationMail(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
+	queued, err := d.next.QueueVerificationMail(ctx, id, at, notBefore)
+	return queued, d.count("queue_verification_mail", err)
 }
 
 // Ping checks the decorated store.

@@ -131,7 +131,7 @@ type fakeStore struct {
 
 func (s *fakeStore) CreateUser(context.Context, core.User, ...core.Event) error { return s.createErr }
 func (s *fakeStore) DeleteInactiveUser(context.Context, string) error           { return nil }
-func (s *fakeStore) MarkVerificationSent(context.Context, string, time.Time, time.Time) (bool, error) {
+func (s *fakeStore) QueueVerificationMail(context.Context, string, time.Time, time.Time) (bool, error) {
 	return true, nil
 }
 func (s *fakeStore) ActivateUser(context.Context, string, ...core.Event) (bool, error) {

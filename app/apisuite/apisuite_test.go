@@ -90,6 +90,7 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 		Settings: s,
 		Store:    store,
 		Outbox:   store.Store,
+		Mail:     store.Store,
 		Hasher:   hasher,
 		Policy:   policy,
 		Signer:   core.NewDjangoSigner(s.SecretKey, s.SecretKeyFallbacks),

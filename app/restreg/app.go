@@ -50,6 +50,7 @@ var Core = fx.Module("restreg",
 		fx.Annotate(newTokenIssuer, fx.As(new(ports.TokenIssuer))),
 		newRelay,
 		newDeps,
+		newCourier,
 		usecase.NewRegister,
 		usecase.NewVerifyRegistration,
 		usecase.NewLogin,
@@ -57,7 +58,7 @@ var Core = fx.Module("restreg",
 		newUseCases,
 		newReadiness,
 	),
-	fx.Invoke(runRelay, drainResends),
+	fx.Invoke(runRelay, runCourier, drainResends),
 )
 
 // StoreModule returns the fx module of the store STORE names.
@@ -219,6 +220,7 @@ type depsParams struct {
 	Settings core.Settings
 	Store    ports.UserStore
 	Outbox   ports.Outbox
+	Mail     ports.MailQueue
 	Hasher   ports.PasswordHasher
 	Policy   *core.PasswordPolicy
 	Signer   ports.Signer
@@ -243,7 +245,7 @@ func newDeps(p depsParams) *usecase.Deps {
 		}
 	}
 	return &usecase.Deps{
-		Settings: p.Settings, Store: p.Store, Outbox: p.Outbox, Hasher: p.Hasher, Policy: p.Policy,
+		Settings: p.Settings, Store: p.Store, Outbox: p.Outbox, Mail: p.Mail, Hasher: p.Hasher, Policy: p.Policy,
 		Signer: p.Signer, URLs: p.URLs, Composer: p.Composer, Mailer: p.Mailer, Tokens: p.Tokens,
 		Clock: p.Clock, Log: p.Log, Limiter: limiter, EventsRecorded: p.Relay.Wake,
 	}
@@ -253,9 +255,44 @@ func newUseCases(r *usecase.Register, v *usecase.VerifyRegistration, l *usecase.
 	return httpapi.UseCases{Register: r, Verify: v, Login: l, Resend: rs}
 }
 
-// drainResends lets the verification e-mails that resend-verification/
-// accepted reach the mailer before it closes: this stop hook runs after the
-// HTTP server's (no new ones come) and before the mailer's.
+// newCourier returns the mail courier and lets the use cases wake it.
+func newCourier(d *usecase.Deps, s core.Settings) *usecase.Courier {
+	c := usecase.NewCourier(d, s.OutboxPollInterval)
+	d.MailQueued = c.Wake
+	return c
+}
+
+// runCourier runs the mail courier for the life of the app and, on stop,
+// sends what is due before the mailer and store close. It is invoked after
+// runRelay, so its stop hook runs first and the events its e-mails release
+// are still flushed by the relay's.
+func runCourier(lc fx.Lifecycle, courier *usecase.Courier, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			go func() {
+				defer close(done)
+				if err := courier.Run(ctx); err != nil {
+					log.Error("mail courier stopped", "error", err)
+				}
+			}()
+			return nil
+		},
+		OnStop: func(stopCtx context.Context) error {
+			cancel()
+			<-done
+			if err := courier.Flush(stopCtx); err != nil {
+				log.Warn("e-mails left queued for the next start", "error", err)
+			}
+			return nil
+		},
+	})
+}
+
+// drainResends lets the resend requests that resend-verification/ accepted
+// queue their e-mails before the courier and store close: this stop hook
+// runs after the HTTP server's (no new ones come) and before the courier's.
 func drainResends(lc fx.Lifecycle, r *usecase.ResendVerification, log *slog.Logger) {
 	lc.Append(fx.StopHook(func(ctx context.Context) error {
 		if err := r.Wait(ctx); err != nil {

@@ -19,6 +19,8 @@ type Deps struct {
 	Settings core.Settings
 	Store    ports.UserStore
 	Outbox   ports.Outbox
+	// Mail is the queue of e-mails users owe (the store's).
+	Mail     ports.MailQueue
 	Hasher   ports.PasswordHasher
 	Policy   *core.PasswordPolicy
 	Signer   ports.Signer
@@ -34,6 +36,9 @@ type Deps struct {
 	// EventsRecorded is called after a change recorded events, so the relay
 	// publishes them without waiting for its next poll. May be nil.
 	EventsRecorded func()
+	// MailQueued is called after a change queued an e-mail for the courier,
+	// so it is sent without waiting for the courier's next poll. May be nil.
+	MailQueued func()
 
 	// limiterWarned is when the last "limiter unavailable" warning was
 	// logged (Unix nanoseconds).
@@ -53,14 +58,33 @@ func (d *Deps) eventsRecorded() {
 	}
 }
 
-// mailHold is how long a registration's user_registered event is held back
-// while its verification e-mail is being sent. If the process dies before
-// the outcome is known, the event is still published once the hold ends.
-const mailHold = 5 * time.Minute
+func (d *Deps) mailQueued() {
+	if d.MailQueued != nil {
+		d.MailQueued()
+	}
+}
 
-// sideEffectTimeout bounds the work a request finishes after its state
-// changed (sending mail, undoing), even if the client went away.
-const sideEffectTimeout = 60 * time.Second
+// minMailHold is the least time a registration's user_registered event is
+// held back while its verification e-mail is being sent: sending it (by the
+// request, or by the courier after a crash) releases it, and so does the
+// user's activation; if neither happens, the hold's end does, since the
+// user exists.
+const minMailHold = 5 * time.Minute
+
+// mailLease is how long an e-mail being sent is leased to its sender before
+// the courier may take it over: twice one send's bound.
+func (d *Deps) mailLease() time.Duration { return 2 * d.sendTimeout() }
+
+// mailHold is how long a registration's event waits for its e-mail.
+func (d *Deps) mailHold() time.Duration { return max(minMailHold, 3*d.mailLease()) }
+
+// sendTimeout bounds one attempt to send an e-mail (MAIL_SEND_TIMEOUT).
+func (d *Deps) sendTimeout() time.Duration {
+	if d.Settings.MailSendTimeout <= 0 {
+		return time.Minute
+	}
+	return d.Settings.MailSendTimeout
+}
 
 func newEvent(ctx context.Context, typ core.EventType, u core.User, now time.Time) core.Event {
 	return core.Event{
@@ -98,30 +122,53 @@ func (d *Deps) findByVerificationID(ctx context.Context, id string) (core.User, 
 	}
 }
 
-// findLogin finds the user a login names, trying each of USER_LOGIN_FIELDS
-// in order; found is false when none matches (an e-mail several users share
-// matches none).
-func (d *Deps) findLogin(ctx context.Context, login string) (u core.User, found bool, err error) {
+// findLogin returns every account a login can name under USER_LOGIN_FIELDS:
+// the one whose username it is, the one whose e-mail address it is (an
+// address several accounts share names none of them), and the one whose
+// e-mail-shaped username it is as an address. The stores keep usernames and
+// unique addresses in one namespace, so these are one account or none; the
+// callers still check each one's own credentials (the password, the address
+// it is mailed at), so that even where addresses need not be unique no
+// login can reach an account its owner did not mean.
+func (d *Deps) findLogin(ctx context.Context, login string) ([]core.User, error) {
 	s := &d.Settings
-	for _, field := range s.UserLoginFields {
-		switch field {
-		case "username":
-			u, err = d.Store.FindUser(ctx, core.ByUsernameKey, core.UsernameKey(login, s.UsernameCaseInsensitive))
-		case "email":
-			u, err = d.Store.FindUser(ctx, core.ByEmailKey, core.EmailKey(core.NormalizeEmail(login)))
-		default:
-			continue
+	var found []core.User
+	add := func(field core.LookupField, key string) error {
+		if key == "" {
+			return nil
 		}
+		u, err := d.Store.FindUser(ctx, field, key)
 		switch {
 		case err == nil:
-			return u, true, nil
+			for _, f := range found {
+				if f.ID == u.ID {
+					return nil
+				}
+			}
+			found = append(found, u)
+			return nil
 		case errors.Is(err, core.ErrNotFound), errors.Is(err, core.ErrAmbiguous):
-			continue
+			return nil
 		default:
-			return core.User{}, false, fmt.Errorf("find user: %w", err)
+			return fmt.Errorf("find user by %s: %w", field, err)
 		}
 	}
-	return core.User{}, false, nil
+	for _, field := range s.UserLoginFields {
+		var err error
+		switch field {
+		case "username":
+			err = add(core.ByUsernameKey, core.UsernameKey(login, s.UsernameCaseInsensitive))
+		case "email":
+			key := core.EmailKey(core.NormalizeEmail(login))
+			if err = add(core.ByEmailKey, key); err == nil {
+				err = add(core.ByUsernameEmailKey, key)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
 }
 
 // sendVerification mails u a link signed at at.

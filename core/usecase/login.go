@@ -40,7 +40,15 @@ var (
 // nothing about which accounts exist.
 //
 // The client's address is counted against THROTTLE_LOGIN_IP before anything
-// else, the login against THROTTLE_LOGIN_ACCOUNT once the fields are valid.
+// else. THROTTLE_LOGIN_ACCOUNT counts attempts per account and client: the
+// account the login names (its username and its address share one count),
+// or the login itself when it names none, together with the client's
+// address. So guessing from one place is slowed down, while a stranger's
+// failures can never lock the owner out from another.
+//
+// The password is checked against every account the login can name (see
+// findLogin), so no registration can make an account unreachable by its
+// owner's login.
 //
 // Errors: *core.ValidationError, *core.DetailError ("Login or password
 // invalid."), *core.ThrottledError, core.ErrOverloaded, core.ErrUnavailable.
@@ -56,7 +64,11 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (LoginResult, error) 
 	if !errs.Empty() {
 		return LoginResult{}, errs
 	}
-	if err := d.throttle(ctx, ruleLoginAccount, s.ThrottleLoginAccount, accountKey(login)); err != nil {
+	candidates, err := d.findLogin(ctx, login)
+	if err != nil {
+		return LoginResult{}, fmt.Errorf("login: %w", err)
+	}
+	if err := l.throttleAccount(ctx, login, candidates); err != nil {
 		return LoginResult{}, err
 	}
 	invalid := core.Detail(core.MsgLoginInvalid)
@@ -64,33 +76,53 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (LoginResult, error) 
 		return LoginResult{}, invalid
 	}
 
-	user, found, err := d.findLogin(ctx, login)
-	if err != nil {
-		return LoginResult{}, fmt.Errorf("login: %w", err)
-	}
-	encoded := user.PasswordHash
-	if !found {
-		if encoded, err = l.dummyHash(ctx); err != nil {
+	if len(candidates) == 0 {
+		dummy, err := l.dummyHash(ctx)
+		if err != nil {
 			return LoginResult{}, err
 		}
-	}
-	ok, rehash, err := d.Hasher.Check(ctx, password, encoded)
-	if err != nil {
-		return LoginResult{}, fmt.Errorf("login: check password: %w", err)
-	}
-	if !found || !ok || !user.IsActive {
+		if _, _, err := d.Hasher.Check(ctx, password, dummy); err != nil {
+			return LoginResult{}, fmt.Errorf("login: check password: %w", err)
+		}
 		return LoginResult{}, invalid
 	}
-	if rehash {
-		l.upgradeHash(ctx, user.ID, password)
+	for _, user := range candidates {
+		ok, rehash, err := d.Hasher.Check(ctx, password, user.PasswordHash)
+		if err != nil {
+			return LoginResult{}, fmt.Errorf("login: check password: %w", err)
+		}
+		if !ok || !user.IsActive {
+			continue
+		}
+		if rehash {
+			l.upgradeHash(ctx, user.ID, password)
+		}
+		var res LoginResult
+		if s.LoginRetrieveToken {
+			if res.Token, err = d.Tokens.IssueToken(ctx, user.ID); err != nil {
+				return LoginResult{}, fmt.Errorf("login: %w", err)
+			}
+		}
+		return res, nil
 	}
-	var res LoginResult
-	if s.LoginRetrieveToken {
-		if res.Token, err = d.Tokens.IssueToken(ctx, user.ID); err != nil {
-			return LoginResult{}, fmt.Errorf("login: %w", err)
+	return LoginResult{}, invalid
+}
+
+// throttleAccount counts one attempt against THROTTLE_LOGIN_ACCOUNT for each
+// account the login names (or the login itself when it names none), paired
+// with the client's address.
+func (l *Login) throttleAccount(ctx context.Context, login string, candidates []core.User) error {
+	d := l.d
+	client := clientKey(ctx)
+	if len(candidates) == 0 {
+		return d.throttle(ctx, ruleLoginAccount, d.Settings.ThrottleLoginAccount, "login:"+accountKey(login)+"|"+client)
+	}
+	for _, u := range candidates {
+		if err := d.throttle(ctx, ruleLoginAccount, d.Settings.ThrottleLoginAccount, "user:"+u.ID+"|"+client); err != nil {
+			return err
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // dummyHash is checked against when no user matches, so unknown logins cost

@@ -36,18 +36,29 @@ var (
 )
 
 // Handle validates in, stores the user with its user_registered event and,
-// with verification on, mails the signed link before answering.
+// with verification on, the verification e-mail it owes (in the same atomic
+// write), then sends that e-mail before answering.
+//
+// The e-mail is queued with the user, so no crash loses it: if the process
+// dies before the send finished, the courier sends it once the request's
+// lease ends. The user_registered event is held until the e-mail went out
+// (or the user was activated), so a mail that fails for good, which undoes
+// the registration, never announces a user who does not exist, and the
+// event never follows the user's user_activated.
 //
 // The client's address is counted against THROTTLE_REGISTER_IP before
-// anything else (so rejected requests count too), the e-mail address against
+// anything else (so rejected requests count too), the mailbox against
 // THROTTLE_REGISTER_EMAIL once every validation stage passed (so malformed
 // requests never use up an address's allowance).
 //
 // With REGISTER_ENUMERATION_SAFE, an e-mail address that already has an
-// account is not an error: the answer has the shape of a new registration,
-// nothing is stored or recorded, and the owner of the address is told by
-// e-mail instead. The password is hashed all the same, so the answer takes
-// as long.
+// account is not an error, and both kinds of registration do the same work
+// on the request path — hash the password, one store write, no e-mail —
+// and answer alike: a new address gets an inactive user owing its
+// verification e-mail; a taken one gets a placeholder that holds the
+// submitted username (so later requests see it taken either way), can never
+// log in or be verified, and owes the address's owner a notice. The courier
+// sends both e-mails after the answer.
 //
 // Errors: *core.ValidationError (stages 1 and 2 of the contract),
 // *core.DetailError (no e-mail to verify), *core.ThrottledError,
@@ -98,16 +109,17 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 	}
 	now := d.Clock.Now().UTC()
 	u := core.User{
-		ID:           core.NewID(),
-		Username:     core.NormalizeUsername(f.username),
-		UsernameKey:  core.UsernameKey(f.username, s.UsernameCaseInsensitive),
-		Email:        normEmail,
-		EmailKey:     core.EmailKey(normEmail),
-		FirstName:    f.firstName,
-		LastName:     f.lastName,
-		PasswordHash: hash,
-		IsActive:     !s.RegisterVerificationEnabled,
-		CreatedAt:    now,
+		ID:               core.NewID(),
+		Username:         core.NormalizeUsername(f.username),
+		UsernameKey:      core.UsernameKey(f.username, s.UsernameCaseInsensitive),
+		UsernameEmailKey: core.UsernameEmailKey(f.username),
+		Email:            normEmail,
+		EmailKey:         core.EmailKey(normEmail),
+		FirstName:        f.firstName,
+		LastName:         f.lastName,
+		PasswordHash:     hash,
+		IsActive:         !s.RegisterVerificationEnabled,
+		CreatedAt:        now,
 	}
 	if s.UserEmailUnique {
 		u.UniqueEmailKey = u.EmailKey
@@ -115,12 +127,14 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 	if f.owner != nil {
 		return r.accountExists(ctx, *f.owner, u)
 	}
-	if s.RegisterVerificationEnabled {
-		u.VerificationSentAt = now
-	}
 	ev := newEvent(ctx, core.EventUserRegistered, u, now)
 	if s.RegisterVerificationEnabled {
-		ev.AvailableAt = now.Add(mailHold)
+		ev.AvailableAt = now.Add(d.mailHold())
+		u.Mail = core.PendingMail{Kind: core.MailVerification, DueAt: now}
+		if !s.RegisterEnumerationSafe {
+			// This request sends it: the courier waits for the lease.
+			u.Mail.DueAt = now.Add(d.mailLease())
+		}
 	}
 	if err := d.Store.CreateUser(ctx, u, ev); err != nil {
 		if errors.Is(err, core.ErrEmailTaken) && !errors.Is(err, core.ErrUsernameTaken) && s.RegisterEnumerationSafe {
@@ -134,22 +148,41 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 		return core.PublicUser{}, conflictError(err)
 	}
 
-	if s.RegisterVerificationEnabled {
-		// The user exists now: finish (mail or undo) even if the client leaves.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sideEffectTimeout)
-		defer cancel()
-		if err := d.sendVerification(sctx, u, d.Clock.Now()); err != nil {
-			if derr := d.Store.DeleteInactiveUser(sctx, u.ID); derr != nil {
-				d.logger().ErrorContext(ctx, "could not remove a user whose verification e-mail failed", "user_id", u.ID, "error", derr)
-			}
-			return core.PublicUser{}, fmt.Errorf("register: send verification e-mail: %w", asUnavailable(err))
-		}
-		if err := d.Outbox.ReleaseEvents(sctx, u.ID, d.Clock.Now().UTC()); err != nil {
-			d.logger().WarnContext(ctx, "user_registered event stays held until its hold ends", "user_id", u.ID, "error", err)
+	switch {
+	case !s.RegisterVerificationEnabled:
+	case s.RegisterEnumerationSafe:
+		d.mailQueued()
+	default:
+		if err := r.sendNow(ctx, u); err != nil {
+			return core.PublicUser{}, err
 		}
 	}
 	d.eventsRecorded()
 	return u.Public(), nil
+}
+
+// sendNow sends a new user's verification e-mail on the request path, so a
+// mail provider that is down answers 503 with nothing registered: the user
+// is removed again. It finishes even if the client leaves.
+func (r *Register) sendNow(ctx context.Context, u core.User) error {
+	d := r.d
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.sendTimeout())
+	defer cancel()
+	at := d.Clock.Now()
+	if err := d.sendVerification(sctx, u, at); err != nil {
+		if derr := d.Store.DeleteInactiveUser(sctx, u.ID); derr != nil {
+			// The user and its queued e-mail stay: the courier sends it
+			// once the lease ends, so the account is still usable.
+			d.logger().ErrorContext(ctx, "could not remove a user whose verification e-mail failed; the courier will retry the e-mail", "user_id", u.ID, "error", derr)
+		}
+		return fmt.Errorf("register: send verification e-mail: %w", asUnavailable(err))
+	}
+	if err := d.Mail.CompleteMail(sctx, u.ID, core.MailVerification, u.Mail.DueAt, at.UTC()); err != nil {
+		// Sent but not recorded: the courier sends it again after the
+		// lease (at least once), and releases the event then.
+		d.logger().WarnContext(ctx, "verification e-mail sent but not recorded; it may be sent twice", "user_id", u.ID, "error", err)
+	}
+	return nil
 }
 
 // fields are the values of a registration that passed stage 1.
@@ -175,7 +208,7 @@ func (r *Register) checkFields(ctx context.Context, in RegisterInput) (fields, e
 			errs.Add("username", core.MsgInvalidUsername)
 		}
 		if validFormat && core.CharCount(username) <= usernameField.maxLength {
-			_, taken, err := r.lookup(ctx, "username", core.ByUsernameKey, core.UsernameKey(username, s.UsernameCaseInsensitive))
+			taken, err := r.usernameTaken(ctx, username)
 			if err != nil {
 				return fields{}, err
 			}
@@ -194,7 +227,7 @@ func (r *Register) checkFields(ctx context.Context, in RegisterInput) (fields, e
 			okEmail = false
 		}
 		if okEmail && s.UserEmailUnique {
-			existing, taken, err := r.lookup(ctx, "email", core.ByEmailKey, core.EmailKey(core.NormalizeEmail(email)))
+			existing, taken, err := r.emailTaken(ctx, email)
 			if err != nil {
 				return fields{}, err
 			}
@@ -219,6 +252,9 @@ func (r *Register) checkFields(ctx context.Context, in RegisterInput) (fields, e
 	if s.RegisterSerializerPasswordConfirm {
 		confirm, _ = confirmField.clean(in.PasswordConfirm, errs)
 	}
+	if okUsername && okEmail && s.RegisterEnumerationSafe {
+		r.checkOwnAddress(username, email, errs)
+	}
 	if !errs.Empty() {
 		return fields{}, errs
 	}
@@ -228,33 +264,79 @@ func (r *Register) checkFields(ctx context.Context, in RegisterInput) (fields, e
 
 // accountExists answers a registration whose e-mail address owner already
 // has (REGISTER_ENUMERATION_SAFE) exactly as if would-be had been created —
-// a fresh id, the submitted fields — while storing and recording nothing,
-// and mails the owner a notice instead of a link. Like a real registration
-// it answers 503 when that e-mail cannot be sent with verification on.
+// its fresh id, the submitted fields — after the same work: one store write,
+// of a placeholder that holds the submitted username and owes the owner a
+// notice. The placeholder has no address and an unusable password, so it
+// can never log in, be verified or be mailed a link.
 func (r *Register) accountExists(ctx context.Context, owner, wouldBe core.User) (core.PublicUser, error) {
 	d := r.d
-	if owner.ID == "" {
+	placeholder := core.User{
+		ID:           wouldBe.ID,
+		Username:     wouldBe.Username,
+		UsernameKey:  wouldBe.UsernameKey,
+		PasswordHash: core.UnusablePassword,
+		CreatedAt:    wouldBe.CreatedAt,
+	}
+	if owner.ID != "" {
+		placeholder.Mail = core.PendingMail{Kind: core.MailAccountExists, To: owner.ID, DueAt: wouldBe.CreatedAt}
+	} else {
 		// Several accounts share the address (e-mails were not always
 		// unique): there is no one owner to tell.
 		d.logger().InfoContext(ctx, "registration with an address several accounts share: no notice sent")
-		return wouldBe.Public(), nil
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sideEffectTimeout)
-	defer cancel()
-	err := func() error {
-		msg, err := d.Composer.ComposeAccountExists(sctx, owner.Public())
-		if err != nil {
-			return fmt.Errorf("compose: %w", err)
-		}
-		return d.Mailer.Send(sctx, msg)
-	}()
-	if err != nil {
-		if d.Settings.RegisterVerificationEnabled {
-			return core.PublicUser{}, fmt.Errorf("register: send account-exists e-mail: %w", asUnavailable(err))
-		}
-		d.logger().WarnContext(ctx, "account-exists e-mail not sent", "user_id", owner.ID, "error", err)
+	if err := d.Store.CreateUser(ctx, placeholder); err != nil {
+		return core.PublicUser{}, conflictError(err)
 	}
+	d.mailQueued()
 	return wouldBe.Public(), nil
+}
+
+// MsgUsernameNotOwnEmail refuses, with REGISTER_ENUMERATION_SAFE, a username
+// that is an e-mail address other than the registration's own: whether it
+// is another account's address must not show.
+const MsgUsernameNotOwnEmail = "Enter a valid username. An email address may only be used as the username by its owner."
+
+// usernameTaken reports whether username is taken: by another account's
+// username, or — usernames and addresses sharing one namespace — when it is
+// an address, by another account's e-mail-shaped username or address. With
+// REGISTER_ENUMERATION_SAFE only usernames are compared (they are public);
+// checkOwnAddress keeps addresses out of the namespace clash instead.
+func (r *Register) usernameTaken(ctx context.Context, username string) (bool, error) {
+	s := &r.d.Settings
+	_, taken, err := r.lookup(ctx, "username", core.ByUsernameKey, core.UsernameKey(username, s.UsernameCaseInsensitive))
+	if err != nil || taken || s.RegisterEnumerationSafe {
+		return taken, err
+	}
+	key := core.UsernameEmailKey(username)
+	if key == "" {
+		return false, nil
+	}
+	if _, taken, err = r.lookup(ctx, "username", core.ByUsernameEmailKey, key); err != nil || taken {
+		return taken, err
+	}
+	_, taken, err = r.lookup(ctx, "username", core.ByEmailKey, key)
+	return taken, err
+}
+
+// emailTaken returns the account that has the address email, as its
+// address or as its e-mail-shaped username, and whether there is one.
+func (r *Register) emailTaken(ctx context.Context, email string) (core.User, bool, error) {
+	key := core.EmailKey(core.NormalizeEmail(email))
+	existing, taken, err := r.lookup(ctx, "email", core.ByEmailKey, key)
+	if err != nil || taken {
+		return existing, taken, err
+	}
+	return r.lookup(ctx, "email", core.ByUsernameEmailKey, key)
+}
+
+// checkOwnAddress refuses an e-mail-shaped username that is not the
+// registration's own address (REGISTER_ENUMERATION_SAFE): the answer then
+// depends on nothing but the request.
+func (r *Register) checkOwnAddress(username, email string, errs *core.ValidationError) {
+	key := core.UsernameEmailKey(username)
+	if key != "" && key != core.EmailKey(core.NormalizeEmail(email)) {
+		errs.Add("username", MsgUsernameNotOwnEmail)
+	}
 }
 
 // lookup returns the user with the given key and whether one is stored; an

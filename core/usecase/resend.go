@@ -13,8 +13,8 @@ import (
 // happened, so that it reveals nothing about which accounts exist.
 const MsgResendAnswer = "If the account exists and is not verified, a new verification e-mail has been sent."
 
-// resendConcurrency bounds how many resent e-mails are being composed and
-// sent at once; more wait their turn in the background.
+// resendConcurrency bounds how many resend requests are being looked up and
+// queued at once; more wait their turn in the background.
 const resendConcurrency = 16
 
 // ResendInput is a resend-verification request as the client sent it.
@@ -38,13 +38,13 @@ func NewResendVerification(d *Deps) *ResendVerification {
 
 var resendLoginField = charField{name: "login", required: true}
 
-// Handle looks the login up and, when it names an unverified user with an
-// e-mail address whose last verification e-mail is older than
-// RESEND_VERIFICATION_INTERVAL, sends a new link signed now. A nil error is
-// the same answer whether the user exists, is already verified, was mailed
-// a moment ago, or the e-mail could not be sent (that is logged), so the
-// answer tells a stranger nothing. The e-mail is composed and sent after
-// the answer, so its time does not show either; Wait waits for it.
+// Handle answers at once and, after the answer, looks the login up and, for
+// each unverified account it names whose last verification e-mail is older
+// than RESEND_VERIFICATION_INTERVAL, queues a new one for the courier (a
+// link signed when it is sent, to the account's own address). A nil error is
+// the same answer, after the same work, whether the user exists, is already
+// verified, was mailed a moment ago, or the e-mail cannot be sent, so the
+// answer tells a stranger nothing; Wait waits for the work behind it.
 //
 // With REGISTER_VERIFICATION_ONE_TIME_USE the earlier links keep working
 // until one of them is used: every link of an unverified user is signed
@@ -55,8 +55,7 @@ var resendLoginField = charField{name: "login", required: true}
 // else, the login against THROTTLE_RESEND_ACCOUNT once it is valid.
 //
 // Errors: *core.ValidationError, *core.ThrottledError, core.ErrFlowDisabled
-// (RESEND_VERIFICATION_ENABLED or REGISTER_VERIFICATION_ENABLED is false),
-// core.ErrUnavailable (the store cannot be asked).
+// (RESEND_VERIFICATION_ENABLED or REGISTER_VERIFICATION_ENABLED is false).
 func (r *ResendVerification) Handle(ctx context.Context, in ResendInput) error {
 	d := r.d
 	s := &d.Settings
@@ -74,45 +73,46 @@ func (r *ResendVerification) Handle(ctx context.Context, in ResendInput) error {
 	if err := d.throttle(ctx, ruleResendAccount, s.ThrottleResendAccount, accountKey(login)); err != nil {
 		return err
 	}
-
-	u, found, err := d.findLogin(ctx, login)
-	if err != nil {
-		return fmt.Errorf("resend verification: %w", err)
-	}
-	if !found || u.IsActive || u.Email == "" {
-		return nil
-	}
-	now := d.Clock.Now().UTC()
-	marked, err := d.Store.MarkVerificationSent(ctx, u.ID, now, now.Add(-s.ResendVerificationInterval))
-	if err != nil {
-		d.logger().WarnContext(ctx, "verification e-mail not resent: its time could not be recorded", "user_id", u.ID, "error", err)
-		return nil
-	}
-	if !marked {
-		// Sent within RESEND_VERIFICATION_INTERVAL (or by a concurrent
-		// request a moment ago): one e-mail per interval is enough.
-		return nil
-	}
 	r.wg.Add(1)
-	go r.send(context.WithoutCancel(ctx), u, now)
+	go r.queue(context.WithoutCancel(ctx), login, d.Clock.Now().UTC())
 	return nil
 }
 
-// send mails u a link signed at at, after the answer has gone out.
-func (r *ResendVerification) send(ctx context.Context, u core.User, at time.Time) {
+// queue does a resend request's work after its answer went out.
+func (r *ResendVerification) queue(ctx context.Context, login string, now time.Time) {
 	defer r.wg.Done()
 	r.slots <- struct{}{}
 	defer func() { <-r.slots }()
-	ctx, cancel := context.WithTimeout(ctx, sideEffectTimeout)
+	d := r.d
+	ctx, cancel := context.WithTimeout(ctx, d.sendTimeout())
 	defer cancel()
-	if err := r.d.sendVerification(ctx, u, at); err != nil {
-		r.d.logger().ErrorContext(ctx, "verification e-mail could not be resent", "user_id", u.ID, "error", err)
+	users, err := d.findLogin(ctx, login)
+	if err != nil {
+		d.logger().WarnContext(ctx, "verification e-mail not resent: the login could not be looked up", "error", err)
+		return
+	}
+	queued := false
+	for _, u := range users {
+		if u.IsActive || u.Email == "" {
+			continue
+		}
+		ok, err := d.Store.QueueVerificationMail(ctx, u.ID, now, now.Add(-d.Settings.ResendVerificationInterval))
+		if err != nil {
+			d.logger().WarnContext(ctx, "verification e-mail not resent: it could not be queued", "user_id", u.ID, "error", err)
+			continue
+		}
+		// Not queued: sent within RESEND_VERIFICATION_INTERVAL, or one is
+		// owed already (and will go out); one e-mail is enough.
+		queued = queued || ok
+	}
+	if queued {
+		d.mailQueued()
 	}
 }
 
-// Wait returns once every e-mail accepted by Handle so far has been handed
-// to the mailer (or failed), or when ctx ends; the app calls it on shutdown
-// before the mailer closes.
+// Wait returns once every request accepted by Handle so far has done its
+// work (or failed), or when ctx ends; the app calls it on shutdown before
+// the store closes.
 func (r *ResendVerification) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
@@ -123,6 +123,6 @@ func (r *ResendVerification) Wait(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("resend verification: wait for e-mails: %w", ctx.Err())
+		return fmt.Errorf("resend verification: wait for queued requests: %w", ctx.Err())
 	}
 }

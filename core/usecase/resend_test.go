@@ -19,9 +19,7 @@ import (
 func (f *fixture) resendAndWait(t *testing.T, login string) error {
 	t.Helper()
 	err := f.resend.Handle(context.Background(), usecase.ResendInput{Login: core.Str(login)})
-	if werr := f.resend.Wait(context.Background()); werr != nil {
-		t.Fatal(werr)
-	}
+	f.deliver(t)
 	return err
 }
 
@@ -112,7 +110,7 @@ func TestResendMailFailureIsLoggedNotAnswered(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if !strings.Contains(logs.String(), "verification e-mail could not be resent") || !strings.Contains(logs.String(), "provider rejected the message") {
+	if !strings.Contains(logs.String(), "mail courier: e-mail given up") || !strings.Contains(logs.String(), "provider rejected the message") {
 		t.Fatalf("the failure is not logged:\n%s", logs.String())
 	}
 }
@@ -137,9 +135,7 @@ func TestConcurrentResendsSendOneMail(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := f.resend.Wait(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	f.deliver(t)
 	if n := len(f.mailer.Messages()); n != 2 {
 		t.Fatalf("%d e-mails after 20 concurrent resends, want 2 (registration + one resend)", n)
 	}

@@ -96,34 +96,45 @@ func TestRegisterCountsEachAddressOnlyOnceValid(t *testing.T) {
 	in.Email = core.Str("VICTIM@EXAMPLE.COM")
 	_, err := f.reg.Handle(from("192.0.2.99"), in)
 	wantThrottled(t, err, time.Hour)
+	f.deliver(t)
 	if n := len(f.mailer.Messages()); n != 2 {
 		t.Fatalf("%d e-mails to the address, want 2 (a link and a notice)", n)
 	}
 }
 
-func TestLoginCountsEachAccountHoweverItIsSpelt(t *testing.T) {
-	f := throttled(t, func(s *core.Settings) { s.ThrottleLoginAccount = "3/minute" })
+func TestLoginCountsEachAccountPerClientHoweverItIsSpelt(t *testing.T) {
+	f := throttled(t, func(s *core.Settings) {
+		s.ThrottleLoginAccount = "3/minute"
+		s.RegisterVerificationEnabled = false
+	})
 	if _, err := f.reg.Handle(context.Background(), registration("zack")); err != nil {
 		t.Fatal(err)
 	}
-	try := func(addr, login string) error {
-		_, err := f.login.Handle(from(addr), usecase.LoginInput{Login: core.Str(login), Password: core.Str("guess")})
+	try := func(addr, login, password string) error {
+		_, err := f.login.Handle(from(addr), usecase.LoginInput{Login: core.Str(login), Password: core.Str(password)})
 		return err
 	}
-	for i, login := range []string{"zack", "ZACK", "Zack"} {
+	// The username, its case variants and the account's address share one
+	// count for a client.
+	const stranger = "192.0.2.66"
+	for i, login := range []string{"zack", "ZACK", "Zack@Example.com"} {
 		var derr *core.DetailError
-		if err := try(fmt.Sprintf("192.0.2.%d", i), login); !errors.As(err, &derr) {
+		if err := try(stranger, login, "guess"); !errors.As(err, &derr) {
 			t.Fatalf("attempt %d: %v", i+1, err)
 		}
 	}
-	wantThrottled(t, try("192.0.2.50", "zack"), time.Minute)
+	wantThrottled(t, try(stranger, "zack@example.com", "correct horse battery"), time.Minute)
+	// The stranger's failures never lock the owner out from elsewhere.
+	if err := try("198.51.100.7", "zack", "correct horse battery"); err != nil {
+		t.Fatalf("the owner from another address after a stranger's failures: %v, want a login", err)
+	}
 	// Field errors do not count, and other accounts are not affected.
 	var verr *core.ValidationError
-	if _, err := f.login.Handle(from("192.0.2.1"), usecase.LoginInput{Login: core.Str("nobody")}); !errors.As(err, &verr) {
+	if _, err := f.login.Handle(from(stranger), usecase.LoginInput{Login: core.Str("nobody")}); !errors.As(err, &verr) {
 		t.Fatalf("missing password: %v", err)
 	}
 	var derr *core.DetailError
-	if err := try("192.0.2.1", "nobody"); !errors.As(err, &derr) {
+	if err := try(stranger, "nobody", "guess"); !errors.As(err, &derr) {
 		t.Fatalf("another account: %v", err)
 	}
 }

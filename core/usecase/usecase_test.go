@@ -28,6 +28,20 @@ type fixture struct {
 	verify *usecase.VerifyRegistration
 	login  *usecase.Login
 	resend *usecase.ResendVerification
+	// courier sends what the store's mail queue holds; deliver runs it.
+	courier *usecase.Courier
+}
+
+// deliver lets the work behind answered resends finish and the courier send
+// every e-mail due now, as the running server does in the background.
+func (f *fixture) deliver(t testing.TB) {
+	t.Helper()
+	if err := f.resend.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.courier.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func testSettings() core.Settings {
@@ -66,14 +80,14 @@ func newFixture(t testing.TB, configure func(*core.Settings)) *fixture {
 	clock := porttest.NewClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 	mailer := &porttest.RecordingMailer{}
 	d := &usecase.Deps{
-		Settings: s, Store: store, Outbox: store, Hasher: hasher, Policy: policy,
+		Settings: s, Store: store, Outbox: store, Mail: store, Hasher: hasher, Policy: policy,
 		Signer: core.NewDjangoSigner(s.SecretKey, s.SecretKeyFallbacks),
 		URLs:   usecase.QueryURLBuilder{Base: s.RegisterVerificationURL}, Composer: composer,
 		Mailer: mailer, Tokens: usecase.OpaqueTokens{Store: store, Clock: clock}, Clock: clock,
 	}
 	return &fixture{deps: d, store: store, mailer: mailer, clock: clock,
 		reg: usecase.NewRegister(d), verify: usecase.NewVerifyRegistration(d), login: usecase.NewLogin(d),
-		resend: usecase.NewResendVerification(d)}
+		resend: usecase.NewResendVerification(d), courier: usecase.NewCourier(d, time.Second)}
 }
 
 func registration(username string) usecase.RegisterInput {

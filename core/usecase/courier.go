@@ -1,0 +1,190 @@
+package usecase
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/restreg/restreg/core"
+)
+
+// Courier defaults. Failed sends back off from a few seconds to half an
+// hour; after courierMaxAttempts (about a day of trying) an e-mail is given
+// up and logged, since the user can ask for a new one.
+const (
+	courierConcurrency = 8
+	courierMinBackoff  = 5 * time.Second
+	courierMaxBackoff  = 30 * time.Minute
+	courierMaxAttempts = 60
+)
+
+// Courier sends the e-mails users owe from the store's mail queue: the ones
+// queued to be sent after the answer (resend-verification/,
+// REGISTER_ENUMERATION_SAFE) and the ones a request was sending when the
+// process died (their lease ran out). It retries an e-mail the mailer could
+// not take with backoff, and marks it done only once the mailer took it, so
+// an e-mail is sent at least once whatever crashes.
+type Courier struct {
+	d        *Deps
+	interval time.Duration
+	wake     chan struct{}
+	// pass admits one claiming pass at a time, so Run and Flush never work
+	// the same batch concurrently.
+	pass chan struct{}
+}
+
+// NewCourier returns a courier that polls the queue every interval (and
+// whenever Wake is called).
+func NewCourier(d *Deps, interval time.Duration) *Courier {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	return &Courier{d: d, interval: interval, wake: make(chan struct{}, 1), pass: make(chan struct{}, 1)}
+}
+
+// Wake makes a running courier look for e-mails at once; use cases call it
+// after queueing one. It never blocks.
+func (c *Courier) Wake() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends due e-mails until ctx ends, then returns nil. A store that fails
+// is logged and tried again at the next poll.
+func (c *Courier) Run(ctx context.Context) error {
+	timer := time.NewTimer(c.interval)
+	defer timer.Stop()
+	for {
+		if err := c.drain(ctx); err != nil && ctx.Err() == nil {
+			c.d.logger().Warn("mail courier: reading the queue failed, will retry", slog.String("error", err.Error()))
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		timer.Reset(c.interval)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// Flush makes one pass that sends every e-mail due now, for a graceful
+// shutdown; e-mails it could not send stay queued for the next start.
+func (c *Courier) Flush(ctx context.Context) error {
+	if err := c.drain(ctx); err != nil {
+		return fmt.Errorf("mail courier: flush: %w", err)
+	}
+	return nil
+}
+
+// drain claims and sends batches until nothing is due.
+func (c *Courier) drain(ctx context.Context) error {
+	select {
+	case c.pass <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.pass }()
+	d := c.d
+	for {
+		users, err := d.Mail.ClaimMail(ctx, d.Clock.Now().UTC(), d.mailLease(), courierConcurrency)
+		if err != nil {
+			return fmt.Errorf("claim e-mails: %w", err)
+		}
+		if len(users) == 0 {
+			return nil
+		}
+		var wg sync.WaitGroup
+		for _, u := range users {
+			wg.Go(func() { c.deliver(ctx, u) })
+		}
+		wg.Wait()
+		if ctx.Err() != nil || len(users) < courierConcurrency {
+			return nil
+		}
+	}
+}
+
+// deliver sends the e-mail u owes and records the outcome.
+func (c *Courier) deliver(ctx context.Context, u core.User) {
+	d := c.d
+	mail := u.Mail
+	// The send finishes (and its outcome is recorded) even if Run is
+	// stopping: the lease covers it, a half-recorded send would repeat.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.sendTimeout())
+	defer cancel()
+	log := d.logger().With(slog.String("user_id", u.ID), slog.String("mail", string(mail.Kind)), slog.Int("attempt", mail.Attempts))
+	sentAt := d.Clock.Now().UTC()
+	sent, err := c.send(sctx, u, sentAt)
+	switch {
+	case err == nil:
+		if !sent {
+			sentAt = time.Time{}
+		}
+		if err := d.Mail.CompleteMail(sctx, u.ID, mail.Kind, mail.DueAt, sentAt); err != nil && !errors.Is(err, core.ErrNotFound) {
+			log.Warn("mail courier: e-mail sent but not recorded; it may be sent twice", slog.String("error", err.Error()))
+		}
+		if sent {
+			log.Debug("mail courier: e-mail sent")
+		}
+		d.eventsRecorded()
+	case !errors.Is(err, core.ErrUnavailable) || mail.Attempts >= courierMaxAttempts:
+		log.Error("mail courier: e-mail given up", slog.String("error", err.Error()))
+		if err := d.Mail.CompleteMail(sctx, u.ID, mail.Kind, mail.DueAt, time.Time{}); err != nil && !errors.Is(err, core.ErrNotFound) {
+			log.Warn("mail courier: could not record a given-up e-mail", slog.String("error", err.Error()))
+		}
+		d.eventsRecorded()
+	default:
+		next := d.Clock.Now().UTC().Add(courierBackoff(mail.Attempts))
+		log.Warn("mail courier: e-mail not sent, will retry", slog.Time("retry_at", next), slog.String("error", err.Error()))
+		if err := d.Mail.DeferMail(sctx, u.ID, mail.Kind, mail.DueAt, next); err != nil && !errors.Is(err, core.ErrNotFound) {
+			log.Warn("mail courier: could not defer an e-mail; it is retried when its lease ends", slog.String("error", err.Error()))
+		}
+	}
+}
+
+// send composes and sends the e-mail u owes; sent is false when there was
+// nothing to send any more (the user was verified meanwhile, or the owner
+// to notify is gone). Errors wrapping core.ErrUnavailable may succeed later.
+func (c *Courier) send(ctx context.Context, u core.User, at time.Time) (sent bool, err error) {
+	d := c.d
+	switch u.Mail.Kind {
+	case core.MailVerification:
+		if u.IsActive || u.Email == "" {
+			return false, nil
+		}
+		return true, d.sendVerification(ctx, u, at)
+	case core.MailAccountExists:
+		owner, err := d.Store.FindUser(ctx, core.ByID, u.Mail.To)
+		switch {
+		case errors.Is(err, core.ErrNotFound):
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("find the address's owner: %w", err)
+		}
+		msg, err := d.Composer.ComposeAccountExists(ctx, owner.Public())
+		if err != nil {
+			return false, fmt.Errorf("compose: %w", err)
+		}
+		return true, d.Mailer.Send(ctx, msg)
+	default:
+		return false, fmt.Errorf("unknown e-mail kind %q", u.Mail.Kind)
+	}
+}
+
+// courierBackoff is the wait before the attempt after attempt (1-based).
+func courierBackoff(attempt int) time.Duration {
+	wait := courierMinBackoff
+	for i := 1; i < attempt && wait < courierMaxBackoff; i++ {
+		wait *= 2
+	}
+	return min(wait, courierMaxBackoff)
+}
