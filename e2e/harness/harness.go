@@ -461,6 +461,22 @@ func (s *Server) Stop() error {
 	return s.stopErr
 }
 
+// Kill ends the process with SIGKILL, as a crash or a power cut would: no
+// shutdown hook runs. The spec's cleanup then leaves it alone.
+func (s *Server) Kill() {
+	ginkgo.GinkgoHelper()
+	if s.external || s.cmd == nil {
+		ginkgo.Fail("Kill needs a server the suite started")
+	}
+	s.stopOnce.Do(func() {
+		runningMu.Lock()
+		delete(running, s)
+		runningMu.Unlock()
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	})
+}
+
 // stopAndCheck is the cleanup Start registers: a server that does not shut
 // down cleanly fails the spec, with its log.
 func (s *Server) stopAndCheck() {

@@ -24,6 +24,20 @@ type SMTPServer struct {
 	done     chan struct{}
 	messages []*Mail
 	bad      []error
+	// hold, when set, is called with each message's content before it is
+	// accepted or refused (see Hold).
+	hold func(accept func()) error
+}
+
+// Hold makes the server call f for each message once its content arrived
+// and before the reply goes out: f may accept it (keep it in Messages) by
+// calling accept, block to play a server that hangs, or do anything else
+// while the client waits for the reply; the error f returns is the reply
+// (nil: 250 OK). Hold(nil) ends it.
+func (s *SMTPServer) Hold(f func(accept func()) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hold = f
 }
 
 // StartSMTP starts an SMTP server on a free port of 127.0.0.1 and stops it
@@ -134,15 +148,24 @@ func (x *smtpSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	m, err := ParseMail(raw)
-	x.server.mu.Lock()
-	defer x.server.mu.Unlock()
-	if err != nil {
-		x.server.bad = append(x.server.bad, fmt.Errorf("message by SMTP from %s: %w", x.from, err))
-		return nil
+	accept := func() {
+		m, err := ParseMail(raw)
+		x.server.mu.Lock()
+		defer x.server.mu.Unlock()
+		if err != nil {
+			x.server.bad = append(x.server.bad, fmt.Errorf("message by SMTP from %s: %w", x.from, err))
+			return
+		}
+		m.EnvelopeFrom, m.EnvelopeTo = x.from, append([]string(nil), x.to...)
+		x.server.messages = append(x.server.messages, m)
 	}
-	m.EnvelopeFrom, m.EnvelopeTo = x.from, append([]string(nil), x.to...)
-	x.server.messages = append(x.server.messages, m)
+	x.server.mu.Lock()
+	hold := x.server.hold
+	x.server.mu.Unlock()
+	if hold != nil {
+		return hold(accept)
+	}
+	accept()
 	return nil
 }
 
