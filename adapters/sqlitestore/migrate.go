@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/restreg/restreg/core"
 )
 
 //go:embed migrations/*.sql
@@ -56,6 +59,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
+	return migrateTo(ctx, db, steps, len(steps))
+}
+
+// migrateTo applies the steps up to version target (the tests build
+// databases of earlier releases with it).
+func migrateTo(ctx context.Context, db *sql.DB, steps []migration, target int) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
 		version    INTEGER NOT NULL PRIMARY KEY,
 		name       TEXT    NOT NULL,
@@ -70,7 +79,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if current > len(steps) {
 		return fmt.Errorf("database schema version %d is newer than this build knows (%d): refusing to run an older release on it", current, len(steps))
 	}
-	for _, m := range steps[current:] {
+	for _, m := range steps[current:max(current, target)] {
 		if err := apply(ctx, db, m); err != nil {
 			return err
 		}
@@ -95,12 +104,63 @@ func apply(ctx context.Context, db *sql.DB, m migration) error {
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return fmt.Errorf("migration %s: %w", m.name, err)
 	}
+	if step := goSteps[m.version]; step != nil {
+		if err := step(ctx, tx); err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)`,
 		m.version, m.name, time.Now().UnixMicro()); err != nil {
 		return fmt.Errorf("migration %s: %w", m.name, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migration %s: commit: %w", m.name, err)
+	}
+	return nil
+}
+
+// goSteps holds, by version, the part of a migration SQL cannot express; it
+// runs right after that version's SQL, in the same transaction.
+var goSteps = map[int]func(context.Context, *sql.Tx) error{
+	3: backfillLoginKeys,
+}
+
+// backfillLoginKeys gives the users stored before the login namespace
+// existed their username e-mail key (core.UsernameEmailKey: NFKC, then the
+// e-mail key) and puts it in the namespace. The SQL part of the step has
+// already reserved every unique e-mail key. Data written before may hold
+// the same key twice (a username equal to another account's address, or
+// two usernames differing only in case): the key then stays with whoever
+// reserved it first (an address, else the oldest account) and the other
+// accounts keep it in username_email_key, so lookups report the ambiguity
+// instead of hiding an account.
+func backfillLoginKeys(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, username FROM users ORDER BY created_at, id`)
+	if err != nil {
+		return fmt.Errorf("read usernames: %w", err)
+	}
+	type keyed struct{ id, key string }
+	var found []keyed
+	for rows.Next() {
+		var id, username string
+		if err := rows.Scan(&id, &username); err != nil {
+			_ = rows.Close()
+			return fmt.Errorf("read usernames: %w", err)
+		}
+		if key := core.UsernameEmailKey(username); key != "" {
+			found = append(found, keyed{id, key})
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("read usernames: %w", err)
+	}
+	for _, f := range found {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET username_email_key = ? WHERE id = ?`, f.key, f.id); err != nil {
+			return fmt.Errorf("set username e-mail key: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO login_keys (key, user_id) VALUES (?, ?)`, f.key, f.id); err != nil {
+			return fmt.Errorf("reserve username e-mail key: %w", err)
+		}
 	}
 	return nil
 }

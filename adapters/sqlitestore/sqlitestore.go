@@ -75,18 +75,22 @@ type Store struct {
 
 	// Prepared statements for the hot paths: registration, verification
 	// and login.
-	findByID       *sql.Stmt
-	findByUsername *sql.Stmt
-	findByEmail    *sql.Stmt
-	insertUser     *sql.Stmt
-	insertEvent    *sql.Stmt
-	activate       *sql.Stmt
+	findByID            *sql.Stmt
+	findByUsername      *sql.Stmt
+	findByEmail         *sql.Stmt
+	findByUsernameEmail *sql.Stmt
+	insertUser          *sql.Stmt
+	insertLoginKey      *sql.Stmt
+	insertEvent         *sql.Stmt
+	activate            *sql.Stmt
+	release             *sql.Stmt
 }
 
 var _ ports.Store = (*Store)(nil)
 
 const userColumns = `id, username, username_key, email, email_key, COALESCE(unique_email_key, ''),
-	first_name, last_name, password_hash, is_active, created_at, verification_sent_at`
+	COALESCE(username_email_key, ''), first_name, last_name, password_hash, is_active, created_at,
+	verification_sent_at, COALESCE(mail_kind, ''), mail_to, mail_due_at, mail_attempts`
 
 // Open opens (creating if needed) the database at path and applies pending
 // migrations. Errors wrap core.ErrUnavailable when the file cannot be
@@ -154,12 +158,16 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.findByID = prep(s.reader, `SELECT `+userColumns+` FROM users WHERE id = ?`)
 	s.findByUsername = prep(s.reader, `SELECT `+userColumns+` FROM users WHERE username_key = ?`)
 	s.findByEmail = prep(s.reader, `SELECT `+userColumns+` FROM users WHERE email_key = ? LIMIT 2`)
+	s.findByUsernameEmail = prep(s.reader, findByUsernameEmailQuery)
 	s.insertUser = prep(s.writer, `INSERT INTO users (id, username, username_key, email, email_key,
-		unique_email_key, first_name, last_name, password_hash, is_active, created_at, verification_sent_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		unique_email_key, username_email_key, first_name, last_name, password_hash, is_active, created_at,
+		verification_sent_at, mail_kind, mail_to, mail_due_at, mail_attempts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	s.insertLoginKey = prep(s.writer, `INSERT INTO login_keys (key, user_id) VALUES (?, ?)`)
 	s.insertEvent = prep(s.writer, `INSERT INTO outbox (event_id, user_id, type, payload, occurred_at, available_at)
 		VALUES (?, ?, ?, ?, ?, ?)`)
 	s.activate = prep(s.writer, `UPDATE users SET is_active = 1 WHERE id = ? AND is_active = 0`)
+	s.release = prep(s.writer, `UPDATE outbox SET available_at = occurred_at WHERE user_id = ? AND available_at > occurred_at`)
 	return err
 }
 
@@ -168,7 +176,8 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	for _, st := range []*sql.Stmt{s.findByID, s.findByUsername, s.findByEmail, s.insertUser, s.insertEvent, s.activate} {
+	for _, st := range []*sql.Stmt{s.findByID, s.findByUsername, s.findByEmail, s.findByUsernameEmail,
+		s.insertUser, s.insertLoginKey, s.insertEvent, s.activate, s.release} {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -187,40 +196,86 @@ func (s *Store) Close() error {
 // Path returns the database file the store uses.
 func (s *Store) Path() string { return s.path }
 
-// CreateUser stores u and its events in one transaction.
+// CreateUser stores u, its place in the login namespace and its events in
+// one transaction.
 func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Event) error {
 	return s.write(ctx, "create user", func(tx *sql.Tx) error {
-		var uniqueEmail any
-		if u.UniqueEmailKey != "" {
-			uniqueEmail = u.UniqueEmailKey
+		var mailKind, mailDue any
+		if u.Mail.Owed() {
+			mailKind, mailDue = string(u.Mail.Kind), micros(u.Mail.DueAt)
+		} else {
+			u.Mail = core.PendingMail{} // nothing owed: nothing to keep
 		}
 		_, err := tx.StmtContext(ctx, s.insertUser).ExecContext(ctx, u.ID, u.Username, u.UsernameKey, u.Email,
-			u.EmailKey, uniqueEmail, u.FirstName, u.LastName, u.PasswordHash, u.IsActive, micros(u.CreatedAt),
-			nullMicros(u.VerificationSentAt))
+			u.EmailKey, nullString(u.UniqueEmailKey), nullString(u.UsernameEmailKey), u.FirstName, u.LastName,
+			u.PasswordHash, u.IsActive, micros(u.CreatedAt), nullMicros(u.VerificationSentAt),
+			mailKind, u.Mail.To, mailDue, u.Mail.Attempts)
 		if err != nil {
 			return s.explainInsertUser(ctx, tx, u, err)
+		}
+		ins := tx.StmtContext(ctx, s.insertLoginKey)
+		for _, key := range loginKeys(u) {
+			if _, err := ins.ExecContext(ctx, key, u.ID); err != nil {
+				return s.explainInsertUser(ctx, tx, u, err)
+			}
 		}
 		return s.record(ctx, tx, u.ID, events)
 	})
 }
 
-// explainInsertUser turns a failed user insert into the core error the
-// caller acts on. When several keys collide SQLite names whichever index it
-// checked first, so the username is looked up explicitly: it wins.
+// loginKeys returns the keys u holds in the login namespace, each once (a
+// user may use its own address as its username).
+func loginKeys(u core.User) []string {
+	switch {
+	case u.UsernameEmailKey == "":
+		if u.UniqueEmailKey == "" {
+			return nil
+		}
+		return []string{u.UniqueEmailKey}
+	case u.UniqueEmailKey == "" || u.UniqueEmailKey == u.UsernameEmailKey:
+		return []string{u.UsernameEmailKey}
+	}
+	return []string{u.UsernameEmailKey, u.UniqueEmailKey}
+}
+
+// explainInsertUser turns a failed insert of u (into users or login_keys)
+// into the core error the caller acts on. When several keys collide SQLite
+// names whichever it checked first, so the keys are looked up explicitly,
+// the username's first: it wins. u's own rows, written earlier in the
+// transaction, do not count.
 func (s *Store) explainInsertUser(ctx context.Context, tx *sql.Tx, u core.User, err error) error {
 	if !isConstraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) && !isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
 		return err
 	}
-	var taken bool
-	if qerr := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE username_key = ?)`, u.UsernameKey).Scan(&taken); qerr != nil {
-		return errors.Join(err, qerr)
+	held := func(query, key string) (bool, error) {
+		if key == "" {
+			return false, nil
+		}
+		var taken bool
+		qerr := tx.QueryRowContext(ctx, query, key, u.ID).Scan(&taken)
+		return taken, qerr
 	}
-	switch msg := err.Error(); {
-	case taken:
-		return errors.Join(core.ErrUsernameTaken, err)
-	case strings.Contains(msg, "users.unique_email_key"):
-		return errors.Join(core.ErrEmailTaken, err)
-	case strings.Contains(msg, "users.id"):
+	const (
+		byUsername = `SELECT EXISTS (SELECT 1 FROM users WHERE username_key = ? AND id <> ?)`
+		byLoginKey = `SELECT EXISTS (SELECT 1 FROM login_keys WHERE key = ? AND user_id <> ?)`
+	)
+	for _, check := range []struct {
+		query, key string
+		taken      error
+	}{
+		{byUsername, u.UsernameKey, core.ErrUsernameTaken},
+		{byLoginKey, u.UsernameEmailKey, core.ErrUsernameTaken},
+		{byLoginKey, u.UniqueEmailKey, core.ErrEmailTaken},
+	} {
+		taken, qerr := held(check.query, check.key)
+		if qerr != nil {
+			return errors.Join(err, qerr)
+		}
+		if taken {
+			return errors.Join(check.taken, err)
+		}
+	}
+	if strings.Contains(err.Error(), "users.id") {
 		return fmt.Errorf("user id already exists: %w", err)
 	}
 	return err
@@ -245,7 +300,8 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, userID string, events []
 	return nil
 }
 
-// DeleteInactiveUser removes an inactive user with its events and tokens.
+// DeleteInactiveUser removes an inactive user (and so its pending mail)
+// with its events, tokens and login keys.
 func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
 	return s.write(ctx, "delete inactive user", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ? AND is_active = 0`, id)
@@ -260,9 +316,45 @@ func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE user_id = ?`, id); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = ?`, id)
-		return err
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = ?`, id); err != nil {
+			return err
+		}
+		return freeLoginKeys(ctx, tx, id)
 	})
+}
+
+// freeLoginKeys removes the deleted user id's keys from the namespace. A
+// freed key another account still holds (only possible in data written
+// before the namespace existed, see backfillLoginKeys) passes to that
+// account, so it stays unavailable to new registrations.
+func freeLoginKeys(ctx context.Context, tx *sql.Tx, id string) error {
+	rows, err := tx.QueryContext(ctx, `DELETE FROM login_keys WHERE user_id = ? RETURNING key`, id)
+	if err != nil {
+		return fmt.Errorf("free login keys: %w", err)
+	}
+	var freed []string
+	for rows.Next() {
+		var key string
+		if err := rows.Scan(&key); err != nil {
+			_ = rows.Close()
+			return fmt.Errorf("free login keys: %w", err)
+		}
+		freed = append(freed, key)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("free login keys: %w", err)
+	}
+	for _, key := range freed {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO login_keys (key, user_id)
+			SELECT key, user_id FROM (
+				SELECT unique_email_key AS key, id AS user_id, 0 AS by_username, created_at FROM users WHERE unique_email_key = ?1
+				UNION ALL
+				SELECT username_email_key, id, 1, created_at FROM users WHERE username_email_key = ?1
+			) ORDER BY by_username, created_at, user_id LIMIT 1`, key); err != nil {
+			return fmt.Errorf("pass on login key: %w", err)
+		}
+	}
+	return nil
 }
 
 // ActivateUser marks an inactive user active and records events in the same
@@ -289,6 +381,9 @@ func (s *Store) ActivateUser(ctx context.Context, id string, events ...core.Even
 			return nil
 		}
 		changed = true
+		if _, err := tx.StmtContext(ctx, s.release).ExecContext(ctx, id); err != nil {
+			return fmt.Errorf("release held events: %w", err)
+		}
 		return s.record(ctx, tx, id, events)
 	})
 	if err != nil {
@@ -311,6 +406,8 @@ func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string
 		st = s.findByUsername
 	case core.ByEmailKey:
 		st = s.findByEmail
+	case core.ByUsernameEmailKey:
+		st = s.findByUsernameEmail
 	default:
 		return core.User{}, fmt.Errorf("sqlite: find user: unknown lookup field %q", field)
 	}
@@ -345,12 +442,18 @@ func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string
 func scanUser(rows *sql.Rows) (core.User, error) {
 	var u core.User
 	var created int64
-	var sent sql.NullInt64
+	var sent, due sql.NullInt64
+	var kind string
 	err := rows.Scan(&u.ID, &u.Username, &u.UsernameKey, &u.Email, &u.EmailKey, &u.UniqueEmailKey,
-		&u.FirstName, &u.LastName, &u.PasswordHash, &u.IsActive, &created, &sent)
+		&u.UsernameEmailKey, &u.FirstName, &u.LastName, &u.PasswordHash, &u.IsActive, &created, &sent,
+		&kind, &u.Mail.To, &due, &u.Mail.Attempts)
 	u.CreatedAt = fromMicros(created)
 	if sent.Valid {
 		u.VerificationSentAt = fromMicros(sent.Int64)
+	}
+	u.Mail.Kind = core.MailKind(kind)
+	if due.Valid {
+		u.Mail.DueAt = fromMicros(due.Int64)
 	}
 	return u, err
 }
@@ -371,38 +474,149 @@ func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
 	})
 }
 
-// MarkVerificationSent records at as the user's last verification e-mail
-// when the previous one is older than notBefore, in one conditional update.
-func (s *Store) MarkVerificationSent(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
-	var marked bool
-	err := s.write(ctx, "mark verification sent", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET verification_sent_at = ?
-			WHERE id = ? AND (verification_sent_at IS NULL OR verification_sent_at < ?)`,
-			micros(at), id, micros(notBefore))
+// QueueVerificationMail makes the user owe a verification e-mail due at at
+// when it owes none and the previous one is older than notBefore, in one
+// conditional update.
+func (s *Store) QueueVerificationMail(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
+	var queued bool
+	err := s.write(ctx, "queue verification mail", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users
+			SET mail_kind = ?, mail_to = '', mail_due_at = ?, mail_attempts = 0
+			WHERE id = ? AND mail_kind IS NULL AND (verification_sent_at IS NULL OR verification_sent_at < ?)`,
+			string(core.MailVerification), micros(at), id, micros(notBefore))
 		if err != nil {
 			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 1 {
-			marked = true
-			return nil
-		}
-		var exists bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)`, id).Scan(&exists); err != nil {
-			return err
-		}
-		if !exists {
-			return core.ErrNotFound
-		}
-		return nil
+		queued, err = changedOrExists(ctx, tx, res, id)
+		return err
 	})
 	if err != nil {
 		return false, err
 	}
-	return marked, nil
+	return queued, nil
+}
+
+// findByUsernameEmailQuery looks a user up by username e-mail key through
+// the partial index users_username_email_key. Only data written before the
+// login namespace existed can hold one key twice (see backfillLoginKeys):
+// LIMIT 2 reports that as ambiguous.
+const findByUsernameEmailQuery = `SELECT ` + userColumns + ` FROM users WHERE username_email_key = ? LIMIT 2`
+
+// claimQuery selects the users whose mail is due, earliest first; its
+// "mail_kind IS NOT NULL" lets SQLite read them in order from the partial
+// index users_mail_due_at instead of scanning every user.
+const claimQuery = `SELECT ` + userColumns + ` FROM users
+	WHERE mail_kind IS NOT NULL AND mail_due_at <= ? ORDER BY mail_due_at, id LIMIT ?`
+
+// ClaimMail leases up to limit due mails, the earliest due first. The
+// single writer makes the read and the update one step: no other claim
+// runs in between.
+func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]core.User, error) {
+	const op = "claim mail"
+	if limit <= 0 {
+		return nil, s.usable(ctx, op)
+	}
+	var claimed []core.User
+	err := s.write(ctx, op, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, claimQuery, micros(now), limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			u, err := scanUser(rows)
+			if err != nil {
+				_ = rows.Close()
+				return err
+			}
+			claimed = append(claimed, u)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		// Report the due time as stored, so that CompleteMail and
+		// DeferMail given it match.
+		due := micros(now.Add(lease))
+		upd, err := tx.PrepareContext(ctx, `UPDATE users SET mail_due_at = ?, mail_attempts = mail_attempts + 1 WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer upd.Close()
+		for i := range claimed {
+			if _, err := upd.ExecContext(ctx, due, claimed[i].ID); err != nil {
+				return err
+			}
+			claimed[i].Mail.DueAt = fromMicros(due)
+			claimed[i].Mail.Attempts++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return claimed, nil
+}
+
+// CompleteMail ends the user's pending mail of kind due at dueAt and
+// releases the user's held events, in one transaction.
+func (s *Store) CompleteMail(ctx context.Context, id string, kind core.MailKind, dueAt, sentAt time.Time) error {
+	return s.write(ctx, "complete mail", func(tx *sql.Tx) error {
+		// NULL (a mail given up, or not a verification) keeps the time of
+		// the last verification e-mail that did go out.
+		var sent any
+		if kind == core.MailVerification {
+			sent = nullMicros(sentAt)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE users
+			SET mail_kind = NULL, mail_to = '', mail_due_at = NULL, mail_attempts = 0,
+				verification_sent_at = COALESCE(?, verification_sent_at)
+			WHERE id = ? AND mail_kind = ? AND mail_due_at = ?`,
+			sent, id, string(kind), micros(dueAt))
+		if err != nil {
+			return err
+		}
+		ended, err := changedOrExists(ctx, tx, res, id)
+		if err != nil || !ended {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, s.release).ExecContext(ctx, id); err != nil {
+			return fmt.Errorf("release held events: %w", err)
+		}
+		return nil
+	})
+}
+
+// DeferMail moves the due time of the user's pending mail of kind due at
+// dueAt to next.
+func (s *Store) DeferMail(ctx context.Context, id string, kind core.MailKind, dueAt, next time.Time) error {
+	return s.write(ctx, "defer mail", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET mail_due_at = ?
+			WHERE id = ? AND mail_kind = ? AND mail_due_at = ?`, micros(next), id, string(kind), micros(dueAt))
+		if err != nil {
+			return err
+		}
+		_, err = changedOrExists(ctx, tx, res, id)
+		return err
+	})
+}
+
+// changedOrExists reports whether the conditional update res of user id
+// changed it; when it did not, a missing user is core.ErrNotFound.
+func changedOrExists(ctx context.Context, tx *sql.Tx, res sql.Result, id string) (bool, error) {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	if n > 0 {
+		return true, nil
+	}
+	var exists bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)`, id).Scan(&exists); err != nil {
+		return false, err
+	}
+	if !exists {
+		return false, core.ErrNotFound
+	}
+	return false, nil
 }
 
 // Ping reads the schema version, which proves the file is open and readable.
@@ -474,15 +688,6 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...string) error {
 			}
 		}
 		return nil
-	})
-}
-
-// ReleaseEvents makes a user's events held beyond at available at at.
-func (s *Store) ReleaseEvents(ctx context.Context, userID string, at time.Time) error {
-	return s.write(ctx, "release events", func(tx *sql.Tx) error {
-		t := micros(at)
-		_, err := tx.ExecContext(ctx, `UPDATE outbox SET available_at = ? WHERE user_id = ? AND available_at > ?`, t, userID, t)
-		return err
 	})
 }
 
@@ -599,6 +804,15 @@ func isConstraint(err error, code int) bool {
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// nullString stores "" as NULL: NULLs never collide in a UNIQUE index and
+// stay out of partial ones.
+func nullString(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
+}
 
 // nullMicros stores the zero time as NULL ("never").
 func nullMicros(t time.Time) any {

@@ -62,6 +62,8 @@ func TestDataSurvivesReopen(t *testing.T) {
 	active := porttest.NewUser("keeper")
 	waiting := porttest.NewUser("waiter")
 	waiting.FirstName = "Wäiter 🕰"
+	// The verification e-mail it owes must outlive a restart.
+	waiting.Mail = core.PendingMail{Kind: core.MailVerification, DueAt: base.Add(time.Second)}
 	reg := porttest.NewEvent(core.EventUserRegistered, active, base)
 	held := porttest.NewEvent(core.EventUserRegistered, waiting, base.Add(time.Second))
 	held.AvailableAt = base.Add(24 * time.Hour)
@@ -112,6 +114,14 @@ func TestDataSurvivesReopen(t *testing.T) {
 		if n, oldest, err := s.Backlog(ctx); err != nil || n != 3 || !oldest.Equal(base) {
 			t.Errorf("reopen %d: Backlog = %d, %v, %v; want 3, %v", round, n, oldest, err, base)
 		}
+		// Claim the mail: the next round finds the lease and the attempt
+		// count as this one left them.
+		claimAt := base.Add(time.Duration(round+1) * time.Hour)
+		claimed, err := s.ClaimMail(ctx, claimAt, time.Minute, 10)
+		if err != nil || len(claimed) != 1 || claimed[0].ID != waiting.ID || claimed[0].Mail.Attempts != round+1 {
+			t.Fatalf("reopen %d: ClaimMail = %+v, %v; want the mail of %s on attempt %d", round, claimed, err, waiting.ID, round+1)
+		}
+		waiting.Mail.DueAt, waiting.Mail.Attempts = claimAt.Add(time.Minute), round+1
 		if id, err := s.UserIDForToken(ctx, "d1g3st"); err != nil || id != active.ID {
 			t.Errorf("reopen %d: UserIDForToken = %q, %v", round, id, err)
 		}
@@ -293,5 +303,39 @@ func TestModuleFailsOnAnUnusableDataDir(t *testing.T) {
 	app := fx.New(fx.NopLogger, fx.Supply(settings), Module, fx.Invoke(func(ports.Store) {}))
 	if err := app.Err(); !errors.Is(err, core.ErrUnavailable) {
 		t.Fatalf("building the application = %v, want core.ErrUnavailable", err)
+	}
+}
+
+func TestEndingAMailStampsOnlyAVerificationThatWentOut(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	before := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	due := before.Add(time.Hour)
+	u := porttest.NewUser("stamped")
+	u.VerificationSentAt = before
+	u.Mail = core.PendingMail{Kind: core.MailVerification, DueAt: due}
+	owner := porttest.NewUser("owner")
+	owner.VerificationSentAt = before
+	owner.Mail = core.PendingMail{Kind: core.MailAccountExists, To: owner.ID, DueAt: due}
+	for _, c := range []core.User{u, owner} {
+		if err := s.CreateUser(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A verification mail given up, and another kind that went out.
+	if err := s.CompleteMail(ctx, u.ID, core.MailVerification, due, time.Time{}); err != nil {
+		t.Fatalf("CompleteMail (given up): %v", err)
+	}
+	if err := s.CompleteMail(ctx, owner.ID, core.MailAccountExists, due, due.Add(time.Second)); err != nil {
+		t.Fatalf("CompleteMail (account exists): %v", err)
+	}
+	for _, c := range []core.User{u, owner} {
+		got, err := s.FindUser(ctx, core.ByID, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.VerificationSentAt.Equal(before) || got.Mail.Owed() {
+			t.Errorf("%s after its mail ended: VerificationSentAt %v, mail %+v; want %v and none", c.ID, got.VerificationSentAt, got.Mail, before)
+		}
 	}
 }
