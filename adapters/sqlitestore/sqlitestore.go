@@ -44,6 +44,7 @@ var Module = fx.Module("sqlitestore",
 		fx.As(new(ports.Store)),
 		fx.As(new(ports.UserStore)),
 		fx.As(new(ports.Outbox)),
+		fx.As(new(ports.MailQueue)),
 		fx.As(new(ports.TokenStore)),
 	)),
 )
