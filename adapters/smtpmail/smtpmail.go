@@ -107,6 +107,7 @@ var _ ports.Mailer = (*Mailer)(nil)
 
 // Mailer delivers each message over its own SMTP connection. It is safe for
 // concurrent use; at most a bounded number of connections are open at once.
+// Close it on shutdown so the connections still saying QUIT are finished.
 type Mailer struct {
 	addr        string
 	host        string
@@ -125,9 +126,9 @@ type Mailer struct {
 	dialContext  func(ctx context.Context, network, addr string) (net.Conn, error)
 	log          *slog.Logger
 
-	// Connections whose message was accepted say QUIT in the background;
-	// Close waits for them (background), and cancels abandon to cut them
-	// short when its own context ends first.
+	// Connections whose message was accepted say QUIT in the background,
+	// counted by background; closed (under bgMu) stops new ones once Close
+	// waits, and abandonAll cuts them short when Close's context ends.
 	bgMu       sync.Mutex
 	closed     bool
 	background sync.WaitGroup
