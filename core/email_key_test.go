@@ -143,3 +143,14 @@ func TestIsValidStoredUsername(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkEmailKey(b *testing.B) {
+	for _, addr := range []string{"Ann.Lee@example.com", "zoë@exämple.com"} {
+		b.Run(addr, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				core.EmailKey(addr)
+			}
+		})
+	}
+}
