@@ -199,6 +199,23 @@ func CharCount(s string) int { return utf8.RuneCountInString(s) }
 // look-alike spellings ("ｆｏｏ", "ﬁ") become one name.
 func NormalizeUsername(s string) string { return norm.NFKC.String(s) }
 
+// UsernameLength is the length a username's max_length is checked against:
+// the longer of the name as sent (what DRF counts) and its stored NFKC form.
+// NFKC can make a name 18 times longer (U+FDFA becomes an 18-character
+// phrase), and the limit is there for what is stored.
+func UsernameLength(s string) int {
+	return max(CharCount(s), CharCount(NormalizeUsername(s)))
+}
+
+// IsValidStoredUsername reports whether a username passes IsValidUsername
+// both as sent (Django's rule) and in the NFKC form that is stored: NFKC
+// can turn a letter or number into characters the rule refuses ("⑴" into
+// "(1)", U+FDFA into words with spaces), and what is stored must be a name
+// the rule accepts.
+func IsValidStoredUsername(s string) bool {
+	return IsValidUsername(s) && IsValidUsername(NormalizeUsername(s))
+}
+
 // UsernameKey returns the unique lookup key of a username: its NFKC form,
 // case-folded when usernames are case-insensitive ("Straße" and "STRASSE"
 // are then the same user).
@@ -245,15 +262,6 @@ func NormalizeEmail(s string) string {
 	return s[:at+1] + pyLower(s[at+1:])
 }
 
-// EmailKey returns the case-insensitive lookup key of an address: the whole
-// address lower-cased ("" for no address).
-func EmailKey(email string) string {
-	if email == "" {
-		return ""
-	}
-	return pyLower(email)
-}
-
 // maxEmailLength is the limit Django's EmailValidator enforces before any
 // regular expression runs (RFC 3696 section 3).
 const maxEmailLength = 320
@@ -292,8 +300,16 @@ var (
 // or an [IPv4] / [IPv6] literal, or exactly "localhost". A domain that fails
 // is retried in its punycode form (Python's IDNA 2003 codec), so "bücher.de"
 // is valid. No trimming is done: spaces and newlines make s invalid.
+//
+// Three kinds of address Django accepts are refused, because no mail can
+// reach them, so an account registered with one could never be verified:
+// an ASCII control character anywhere (Django's quoted strings allow them;
+// SMTP's do not, not even escaped), an empty quoted local part (`""@x.com`),
+// and a domain that has no IDNA 2008 / UTS #46 A-label (symbols IDNA 2003
+// allowed, empty labels after mapping, over 253 octets), which is also what
+// EmailKey needs to give the address its canonical key.
 func IsValidEmail(s string) bool {
-	if s == "" || CharCount(s) > maxEmailLength {
+	if s == "" || CharCount(s) > maxEmailLength || strings.ContainsFunc(s, isASCIIControl) {
 		return false
 	}
 	at := strings.LastIndexByte(s, '@')
@@ -301,15 +317,21 @@ func IsValidEmail(s string) bool {
 		return false
 	}
 	user, domain := s[:at], s[at+1:]
-	if !emailUserRe.MatchString(user) {
+	if user == `""` || !emailUserRe.MatchString(user) {
 		return false
 	}
-	if domain == "localhost" || validEmailDomain(domain) {
-		return true
+	if domain != "localhost" && !validEmailDomain(domain) {
+		ace, ok := pyIDNAEncode(domain)
+		if !ok || !validEmailDomain(ace) {
+			return false
+		}
 	}
-	ace, ok := pyIDNAEncode(domain)
-	return ok && validEmailDomain(ace)
+	_, routable := canonicalDomain(domain)
+	return routable
 }
+
+// isASCIIControl reports C0 controls and DEL, which SMTP cannot carry.
+func isASCIIControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // validEmailDomain is Django's EmailValidator.validate_domain_part.
 func validEmailDomain(domain string) bool {

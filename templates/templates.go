@@ -5,6 +5,10 @@
 // (REGISTER_VERIFICATION_EMAIL_TEMPLATES may name a directory whose files
 // replace it) and account_exists/ the notice to the owner of an address
 // someone tried to register again (ACCOUNT_EXISTS_EMAIL_TEMPLATES).
+//
+// Neither set shows username, first_name or last_name: anyone can register
+// with any address, so a registration's own words must not reach a mailbox
+// whose owner has not verified the account.
 package templates
 
 import (

@@ -4,15 +4,20 @@
 //
 // It runs the generic cell rate algorithm (GCRA): a limit of N per period
 // lets a key make N requests at once and then one more every period/N, the
-// long-run rate staying N per period. A key costs one timestamp, and keys
-// whose allowance is whole again are forgotten, so memory stays bounded
-// (Options.MaxKeys) however many clients come and go.
+// long-run rate staying N per period. A key costs one timestamp. A key is
+// forgotten only once its allowance is whole again (its theoretical arrival
+// time has passed), when forgetting it changes nothing; a key that is still
+// counting is never dropped, so flooding the limiter with new keys cannot
+// reset anyone's count. Memory is bounded (Options.MaxKeys): while the table
+// is full of counting keys, new keys are refused (fail closed) until some
+// decay.
 package memlimit
 
 import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"sync"
 	"time"
 
@@ -36,15 +41,22 @@ const DefaultMaxKeys = 100_000
 const shardCount = 32
 
 // sweepEvery is how many new keys a shard takes between two sweeps of its
-// idle keys.
+// decayed keys, so the sweep's cost is spread over many requests.
 const sweepEvery = 1024
+
+// fullSweepGap is the least time between two sweeps of a full shard: a
+// flood of new keys against a full table then costs one pass over the
+// shard per gap, not one per request.
+const fullSweepGap = 100 * time.Millisecond
 
 // Options tunes a Limiter.
 type Options struct {
 	// MaxKeys bounds how many keys are tracked at once; 0 means
-	// DefaultMaxKeys. Idle keys are dropped first; beyond the bound, keys
-	// still counting are dropped too (their clients start afresh), because
-	// a flood of new keys must not exhaust memory.
+	// DefaultMaxKeys. Keys whose allowance is whole again are dropped to make
+	// room; keys still counting never are. While every slot of a key's shard
+	// holds a counting key, a new key is refused, with the wait until the
+	// first of them decays: failing closed for newcomers keeps the limits
+	// of everyone already counted.
 	MaxKeys int
 }
 
@@ -52,6 +64,8 @@ type Options struct {
 type Limiter struct {
 	seed   maphash.Seed
 	origin time.Time
+	// now is the time since origin on the monotonic clock; tests replace it.
+	now    func() time.Duration
 	shards [shardCount]shard
 }
 
@@ -62,6 +76,12 @@ type shard struct {
 	tat     map[string]time.Duration
 	max     int
 	inserts int
+	// earliest is at most the smallest tat in the map (exact after a sweep;
+	// inserts can only lower it, updates only raise a tat): before it, no key
+	// can have decayed and a sweep would find nothing.
+	earliest time.Duration
+	// lastFull is when a full shard was last swept.
+	lastFull time.Duration
 }
 
 var _ ports.RateLimiter = (*Limiter)(nil)
@@ -74,16 +94,19 @@ func New(opts Options) *Limiter {
 	}
 	perShard := max(1, maxKeys/shardCount)
 	l := &Limiter{seed: maphash.MakeSeed(), origin: time.Now()}
+	l.now = func() time.Duration { return time.Since(l.origin) }
 	for i := range l.shards {
 		l.shards[i].tat = map[string]time.Duration{}
 		l.shards[i].max = perShard
+		l.shards[i].earliest = math.MaxInt64
+		l.shards[i].lastFull = -fullSweepGap
 	}
 	return l
 }
 
 // Allow counts one request for key against limit (GCRA). Time is measured
 // on the monotonic clock, so a wall-clock step neither frees nor blocks
-// anyone.
+// anyone. A new key that finds its shard full of counting keys is refused.
 func (l *Limiter) Allow(ctx context.Context, key string, limit core.Rate) (bool, time.Duration, error) {
 	if err := ctx.Err(); err != nil {
 		return false, 0, fmt.Errorf("memlimit: allow: %w", err)
@@ -97,7 +120,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit core.Rate) (bool,
 	}
 	// A burst of Count requests fits within the tolerance.
 	tolerance := limit.Period - interval
-	now := time.Since(l.origin)
+	now := l.now()
 
 	sh := &l.shards[maphash.String(l.seed, key)%shardCount]
 	sh.mu.Lock()
@@ -110,30 +133,53 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit core.Rate) (bool,
 		return false, wait, nil
 	}
 	if !known {
-		sh.inserts++
-		if sh.inserts%sweepEvery == 0 || len(sh.tat) >= sh.max {
-			sh.sweep(now)
+		if wait, room := sh.makeRoom(now); !room {
+			// The shard's wait may come from a longer limit than this one;
+			// the client need not be told to wait longer than its own period.
+			return false, min(wait, limit.Period), nil
 		}
+		sh.earliest = min(sh.earliest, tat+interval)
 	}
 	sh.tat[key] = tat + interval
 	return true, 0, nil
 }
 
-// sweep forgets keys whose allowance is whole again (they would be allowed
-// as if new) and, when that is not enough, any keys, until the shard is
-// below its bound. The caller holds the lock.
+// makeRoom readies the shard for one more key: every sweepEvery new keys,
+// and whenever the shard is full, it forgets the keys that have decayed.
+// room is false when the shard stays full; wait is then how long until a
+// key may have decayed. The caller holds the lock.
+func (sh *shard) makeRoom(now time.Duration) (wait time.Duration, room bool) {
+	sh.inserts++
+	if sh.inserts%sweepEvery == 0 {
+		sh.sweep(now)
+	}
+	if len(sh.tat) < sh.max {
+		return 0, true
+	}
+	if now >= sh.earliest && now-sh.lastFull >= fullSweepGap {
+		sh.lastFull = now
+		sh.sweep(now)
+		if len(sh.tat) < sh.max {
+			return 0, true
+		}
+	}
+	wait = max(sh.earliest, sh.lastFull+fullSweepGap) - now
+	return max(wait, time.Millisecond), false
+}
+
+// sweep forgets the keys whose allowance is whole again (they would be
+// allowed as if new) and records the earliest time one of the rest decays.
+// The caller holds the lock.
 func (sh *shard) sweep(now time.Duration) {
+	earliest := time.Duration(math.MaxInt64)
 	for k, tat := range sh.tat {
 		if tat <= now {
 			delete(sh.tat, k)
+			continue
 		}
+		earliest = min(earliest, tat)
 	}
-	for k := range sh.tat {
-		if len(sh.tat) < sh.max {
-			break
-		}
-		delete(sh.tat, k) // map order is random: no client is singled out
-	}
+	sh.earliest = earliest
 }
 
 // Len returns how many keys are tracked now.

@@ -34,43 +34,104 @@ func TestModuleProvidesTheLimiter(t *testing.T) {
 	}
 }
 
-// A flood of new keys must not grow memory without bound: keys whose
-// allowance is whole again are forgotten, while a key that is still being
-// held back stays held back.
-func TestIdleKeysAreForgottenAndCountingKeysKept(t *testing.T) {
-	l := memlimit.New(memlimit.Options{MaxKeys: 3200})
+// fakeClock is a time source tests move by hand.
+type fakeClock struct{ t atomic.Int64 }
+
+func (c *fakeClock) now() time.Duration      { return time.Duration(c.t.Load()) }
+func (c *fakeClock) advance(d time.Duration) { c.t.Add(int64(d)) }
+
+func newLimiter(maxKeys int) (*memlimit.Limiter, *fakeClock) {
+	l := memlimit.New(memlimit.Options{MaxKeys: maxKeys})
+	c := &fakeClock{}
+	l.SetClock(c.now)
+	return l, c
+}
+
+// An attacker who floods the limiter with new keys must not be able to
+// reset someone's count: a key that is still counting is never dropped.
+func TestCountingKeySurvivesAFloodOfNewKeys(t *testing.T) {
+	l, clock := newLimiter(64)
 	ctx := context.Background()
 	held := core.Rate{Count: 1, Period: time.Hour}
 	if ok, _, _ := l.Allow(ctx, "victim", held); !ok {
 		t.Fatal("first request of the victim refused")
 	}
-	brief := core.Rate{Count: 1, Period: 10 * time.Millisecond}
-	for batch := range 20 {
-		for i := range 1000 {
-			if ok, _, err := l.Allow(ctx, fmt.Sprintf("flood-%d-%d", batch, i), brief); !ok || err != nil {
-				t.Fatalf("new key refused: %v", err)
-			}
+	for i := range 10_000 {
+		if _, _, err := l.Allow(ctx, fmt.Sprintf("flood-%d", i), held); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		if i%100 == 0 {
+			clock.advance(time.Second)
+		}
 	}
-	if n := l.Len(); n > 3200 {
-		t.Fatalf("%d keys tracked after 20000 distinct ones, want at most MaxKeys = 3200", n)
+	if n := l.Len(); n > 64 {
+		t.Fatalf("%d keys tracked after a flood of 10,000, want at most MaxKeys = 64", n)
 	}
 	if ok, _, _ := l.Allow(ctx, "victim", held); ok {
 		t.Fatal("the victim's count was lost while its limit still applied")
 	}
 }
 
-func TestMaxKeysBoundsMemoryEvenWhenEveryKeyIsCounting(t *testing.T) {
-	l := memlimit.New(memlimit.Options{MaxKeys: 640})
-	limit := core.Rate{Count: 5, Period: time.Hour}
-	for i := range 10_000 {
-		if ok, _, err := l.Allow(context.Background(), fmt.Sprintf("k%d", i), limit); !ok || err != nil {
-			t.Fatalf("new key %d refused: %v", i, err)
+// While the table is full of counting keys a new key is refused (with a
+// wait no longer than its own period), the keys already tracked are counted
+// as before, and once keys decay there is room again.
+func TestFullTableRefusesNewKeysUntilSomeDecay(t *testing.T) {
+	const maxKeys = 320
+	l, clock := newLimiter(maxKeys)
+	ctx := context.Background()
+	limit := core.Rate{Count: 2, Period: time.Minute}
+	var tracked []string
+	for i := range 5000 {
+		key := fmt.Sprintf("k%d", i)
+		ok, wait, err := l.Allow(ctx, key, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			tracked = append(tracked, key)
+		} else if wait <= 0 || wait > limit.Period {
+			t.Fatalf("new key %s refused with wait %v, want in (0, %v]", key, wait, limit.Period)
 		}
 	}
-	if n := l.Len(); n > 640 {
-		t.Fatalf("%d keys tracked, want at most 640", n)
+	if len(tracked) != maxKeys || l.Len() != maxKeys {
+		t.Fatalf("%d keys admitted, %d tracked; want the table filled to %d", len(tracked), l.Len(), maxKeys)
+	}
+	// Tracked keys go on counting: each has one request of its burst left.
+	for _, key := range tracked[:10] {
+		if ok, _, _ := l.Allow(ctx, key, limit); !ok {
+			t.Fatalf("tracked key %s lost its second request", key)
+		}
+		if ok, _, _ := l.Allow(ctx, key, limit); ok {
+			t.Fatalf("tracked key %s allowed a third request", key)
+		}
+	}
+	// After one interval (period/Count) the keys asked once have decayed.
+	clock.advance(limit.Period/2 + time.Millisecond)
+	for i := range 5000 {
+		if ok, _, _ := l.Allow(ctx, fmt.Sprintf("later-%d", i), limit); ok {
+			return
+		}
+	}
+	t.Fatal("no new key admitted after the tracked keys decayed")
+}
+
+// Keys whose allowance is whole again are forgotten as new keys come in,
+// without waiting for the table to fill.
+func TestDecayedKeysAreForgotten(t *testing.T) {
+	const batches, perBatch = 20, 5000
+	l, clock := newLimiter(10 * batches * perBatch)
+	ctx := context.Background()
+	brief := core.Rate{Count: 1, Period: 10 * time.Millisecond}
+	for batch := range batches {
+		for i := range perBatch {
+			if ok, _, err := l.Allow(ctx, fmt.Sprintf("b%d-%d", batch, i), brief); !ok || err != nil {
+				t.Fatalf("new key refused: %v", err)
+			}
+		}
+		clock.advance(20 * time.Millisecond)
+	}
+	if n := l.Len(); n > batches*perBatch/2 {
+		t.Fatalf("%d of %d keys still tracked long after they decayed", n, batches*perBatch)
 	}
 }
 
@@ -80,6 +141,28 @@ func TestCancelledContextIsAnError(t *testing.T) {
 	if _, _, err := memlimit.New(memlimit.Options{}).Allow(ctx, "k", core.Rate{Count: 1, Period: time.Second}); err == nil {
 		t.Fatal("Allow with a cancelled context returned no error")
 	}
+}
+
+// BenchmarkAllowFullTable measures a flood of new keys against a table full
+// of counting keys: each is refused, without a sweep per request.
+func BenchmarkAllowFullTable(b *testing.B) {
+	l := memlimit.New(memlimit.Options{})
+	limit := core.Rate{Count: 1, Period: time.Hour}
+	for i := range memlimit.DefaultMaxKeys * 2 {
+		if _, _, err := l.Allow(context.Background(), fmt.Sprintf("held-%d", i), limit); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, _, err := l.Allow(context.Background(), fmt.Sprintf("flood-%d", n.Add(1)), limit); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // BenchmarkAllow measures one check on distinct keys from many goroutines.

@@ -1,6 +1,7 @@
 package smtpmail_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -75,6 +76,9 @@ type serverConfig struct {
 	allowInsecureAuth bool
 	// rcptErr, when set, answers every RCPT TO.
 	rcptErr error
+	// quitDelay, when set, holds the reply to QUIT back that long (without
+	// TLS only: the delay is applied to the bytes on the wire).
+	quitDelay time.Duration
 }
 
 // mailServer is a real SMTP server (github.com/emersion/go-smtp) listening
@@ -87,12 +91,18 @@ type mailServer struct {
 	mu         sync.Mutex
 	deliveries []delivery
 	authTries  int
+
+	// quitSeen is closed when the server starts answering a QUIT,
+	// quitAnswered just before the answer is written (after quitDelay).
+	quitSeen, quitAnswered chan struct{}
+	seenOnce, answerOnce   sync.Once
+	stopping               chan struct{}
 }
 
 func startServer(t *testing.T, cfg serverConfig) *mailServer {
 	t.Helper()
 	cert, pool := testCert(t)
-	s := &mailServer{pool: pool, cfg: cfg}
+	s := &mailServer{pool: pool, cfg: cfg, quitSeen: make(chan struct{}), quitAnswered: make(chan struct{}), stopping: make(chan struct{})}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		_, isTLS := c.TLSConnectionState()
 		return &session{srv: s, tls: isTLS}, nil
@@ -113,6 +123,9 @@ func startServer(t *testing.T, cfg serverConfig) *mailServer {
 	case cfg.tls:
 		srv.TLSConfig = tlsConfig
 	}
+	if cfg.quitDelay > 0 {
+		ln = slowQuitListener{Listener: ln, srv: s}
+	}
 	s.addr = ln.Addr().String()
 	done := make(chan struct{})
 	go func() {
@@ -122,6 +135,7 @@ func startServer(t *testing.T, cfg serverConfig) *mailServer {
 		}
 	}()
 	t.Cleanup(func() {
+		close(s.stopping)
 		_ = srv.Close()
 		<-done
 	})
@@ -138,6 +152,41 @@ func (s *mailServer) authAttempts() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.authTries
+}
+
+// slowQuitListener hands go-smtp connections whose reply to QUIT (the
+// only "221" reply) is held back by the server's quitDelay.
+type slowQuitListener struct {
+	net.Listener
+	srv *mailServer
+}
+
+func (l slowQuitListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return slowQuitConn{Conn: c, srv: l.srv}, nil
+}
+
+type slowQuitConn struct {
+	net.Conn
+	srv *mailServer
+}
+
+func (c slowQuitConn) Write(b []byte) (int, error) {
+	if bytes.HasPrefix(b, []byte("221 ")) {
+		s := c.srv
+		s.seenOnce.Do(func() { close(s.quitSeen) })
+		timer := time.NewTimer(s.cfg.quitDelay)
+		select {
+		case <-timer.C:
+		case <-s.stopping:
+		}
+		timer.Stop()
+		s.answerOnce.Do(func() { close(s.quitAnswered) })
+	}
+	return c.Conn.Write(b)
 }
 
 type session struct {

@@ -1,7 +1,9 @@
 // Package smtpmail sends mail through any SMTP server named by SMTP_URL:
-// smtp://user:pass@host:port (STARTTLS whenever the server offers it) or
-// smtps://user:pass@host:port (TLS from the first byte), with PLAIN or LOGIN
-// authentication and a deadline on the whole exchange.
+// smtp://user:pass@host:port (STARTTLS required; ?starttls=optional or
+// ?starttls=off relax that) or smtps://user:pass@host:port (TLS from the
+// first byte), with PLAIN or LOGIN authentication and a deadline on the
+// whole exchange. Once the server has accepted a message, QUIT is said in
+// the background, so a slow goodbye never holds up the caller.
 package smtpmail
 
 import (
@@ -18,6 +20,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/fx"
@@ -27,18 +30,71 @@ import (
 	"github.com/restreg/restreg/ports"
 )
 
-// Module provides the SMTP mailer as ports.Mailer, configured by SMTP_URL.
+// Module provides the SMTP mailer as ports.Mailer, configured by SMTP_URL;
+// on stop it waits for the connections still closing in the background.
 var Module = fx.Module("smtpmail",
 	fx.Provide(fx.Annotate(fromSettings, fx.As(new(ports.Mailer)))),
 )
 
-func fromSettings(s core.Settings, log *slog.Logger) (*Mailer, error) {
-	m, err := New(s.SMTPURL)
+func fromSettings(lc fx.Lifecycle, s core.Settings, log *slog.Logger) (*Mailer, error) {
+	m, err := New(s.SMTPURL, WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
-	log.Info("mail is sent over SMTP", "server", m.addr, "implicit_tls", m.implicitTLS, "auth", m.username != "")
+	lc.Append(fx.StopHook(m.Close))
+	log.Info("mail is sent over SMTP", "server", m.addr, "implicit_tls", m.implicitTLS, "starttls", m.starttls.String(), "auth", m.username != "")
 	return m, nil
+}
+
+// starttlsMode is what an smtp:// URL asks of STARTTLS (its starttls query
+// parameter).
+type starttlsMode int
+
+const (
+	// starttlsRequired refuses to send when the server offers no STARTTLS:
+	// anyone on the path could read (and change) the message and its link.
+	starttlsRequired starttlsMode = iota
+	// starttlsOptional uses STARTTLS when offered and sends in clear otherwise.
+	starttlsOptional
+	// starttlsOff never tries STARTTLS, for test servers on the loopback.
+	starttlsOff
+)
+
+func (s starttlsMode) String() string {
+	switch s {
+	case starttlsOptional:
+		return "optional"
+	case starttlsOff:
+		return "off"
+	}
+	return "required"
+}
+
+// parseStarttls reads the starttls query parameter of an smtp:// URL.
+func parseStarttls(rawQuery string, implicitTLS bool) (starttlsMode, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return 0, errors.New("smtpmail: SMTP_URL has a malformed query (value not shown)")
+	}
+	values, ok := q["starttls"]
+	if !ok {
+		return starttlsRequired, nil
+	}
+	if implicitTLS {
+		return 0, errors.New("smtpmail: SMTP_URL: starttls applies to smtp:// only; smtps:// is TLS from the first byte")
+	}
+	if len(values) != 1 {
+		return 0, errors.New("smtpmail: SMTP_URL names starttls more than once")
+	}
+	switch strings.ToLower(values[0]) {
+	case "required":
+		return starttlsRequired, nil
+	case "optional":
+		return starttlsOptional, nil
+	case "off", "never":
+		return starttlsOff, nil
+	}
+	return 0, fmt.Errorf("smtpmail: SMTP_URL starttls=%q is not one of required, optional, off (or never)", values[0])
 }
 
 // Defaults for the options below.
@@ -51,10 +107,12 @@ var _ ports.Mailer = (*Mailer)(nil)
 
 // Mailer delivers each message over its own SMTP connection. It is safe for
 // concurrent use; at most a bounded number of connections are open at once.
+// Close it on shutdown so the connections still saying QUIT are finished.
 type Mailer struct {
 	addr        string
 	host        string
 	implicitTLS bool
+	starttls    starttlsMode
 	username    string
 	password    string
 	tlsConfig   *tls.Config
@@ -66,6 +124,16 @@ type Mailer struct {
 	slots        chan struct{}
 	now          func() time.Time
 	dialContext  func(ctx context.Context, network, addr string) (net.Conn, error)
+	log          *slog.Logger
+
+	// Connections whose message was accepted say QUIT in the background,
+	// counted by background; closed (under bgMu) stops new ones once Close
+	// waits, and abandonAll cuts them short when Close's context ends.
+	bgMu       sync.Mutex
+	closed     bool
+	background sync.WaitGroup
+	abandon    context.Context
+	abandonAll context.CancelFunc
 }
 
 // Option configures a Mailer.
@@ -78,8 +146,9 @@ func WithTLSConfig(c *tls.Config) Option {
 	return func(m *Mailer) { m.tlsConfig = c.Clone() }
 }
 
-// WithTimeout bounds one whole send, from connecting to QUIT, when the
-// caller's context has no earlier deadline.
+// WithTimeout bounds one send, from connecting to the server's acceptance
+// of the message, when the caller's context has no earlier deadline; it
+// separately bounds the QUIT said in the background afterwards.
 func WithTimeout(d time.Duration) Option {
 	return func(m *Mailer) { m.timeout = d }
 }
@@ -89,6 +158,12 @@ func WithTimeout(d time.Duration) Option {
 // registrations does not trip the server's per-client connection limit.
 func WithMaxConnections(n int) Option {
 	return func(m *Mailer) { m.slots = make(chan struct{}, max(n, 1)) }
+}
+
+// WithLogger sets where the mailer reports why a send was refused (e.g. a
+// server without STARTTLS); slog.Default() otherwise.
+func WithLogger(l *slog.Logger) Option {
+	return func(m *Mailer) { m.log = l }
 }
 
 // WithLocalName sets the name the mailer introduces itself with (EHLO);
@@ -111,19 +186,25 @@ func WithInsecureAuth() Option {
 }
 
 // New returns a mailer for rawURL (smtp:// or smtps://, port 25 or 465 when
-// not given). Errors never show the URL, which holds the password.
+// not given). An smtp:// URL requires STARTTLS unless its query says
+// starttls=optional (use it when offered) or starttls=off (never try, for
+// loopback test servers); any other value is an error. Errors never show the
+// URL, which holds the password.
 func New(rawURL string, opts ...Option) (*Mailer, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, errors.New("smtpmail: SMTP_URL is not a valid URL (value not shown)")
 	}
-	m := &Mailer{timeout: DefaultTimeout, now: time.Now}
+	m := &Mailer{timeout: DefaultTimeout, now: time.Now, localName: "localhost"}
 	switch u.Scheme {
 	case "smtp":
 	case "smtps":
 		m.implicitTLS = true
 	default:
 		return nil, fmt.Errorf("smtpmail: SMTP_URL scheme must be smtp or smtps (got %q)", u.Scheme)
+	}
+	if m.starttls, err = parseStarttls(u.RawQuery, m.implicitTLS); err != nil {
+		return nil, err
 	}
 	m.host = u.Hostname()
 	if m.host == "" {
@@ -144,6 +225,13 @@ func New(rawURL string, opts ...Option) (*Mailer, error) {
 	if m.dialContext == nil {
 		m.dialContext = (&net.Dialer{}).DialContext
 	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if m.localName == "" {
+		m.localName = "localhost"
+	}
+	m.abandon, m.abandonAll = context.WithCancel(context.Background())
 	if m.slots == nil {
 		m.slots = make(chan struct{}, DefaultMaxConnections)
 	}
@@ -157,10 +245,12 @@ func New(rawURL string, opts ...Option) (*Mailer, error) {
 }
 
 // Send delivers msg: the envelope sender is the From address, the
-// recipients are the To addresses. Errors: core.ErrUnavailable for network
-// failures, timeouts and 4xx replies (a retry may succeed); any other error —
-// a 5xx reply, a malformed address, an untrusted certificate, refused
-// credentials — is permanent.
+// recipients are the To addresses. It returns as soon as the server has
+// accepted the message; QUIT follows in the background. Errors:
+// core.ErrUnavailable for network failures, timeouts and 4xx replies (a
+// retry may succeed); any other error — a 5xx reply, a malformed address, an
+// untrusted certificate, refused credentials, no STARTTLS where it is
+// required — is permanent.
 func (m *Mailer) Send(ctx context.Context, msg core.Message) error {
 	env, err := email.ParseEnvelope(msg)
 	if err != nil {
@@ -175,16 +265,17 @@ func (m *Mailer) Send(ctx context.Context, msg core.Message) error {
 	defer cancel()
 	select {
 	case m.slots <- struct{}{}:
-		defer func() { <-m.slots }()
 	case <-ctx.Done():
 		return fmt.Errorf("smtpmail: wait for a free connection: %w: %w", core.ErrUnavailable, ctx.Err())
 	}
 	if err := ctx.Err(); err != nil {
+		<-m.slots
 		return fmt.Errorf("smtpmail: send: %w: %w", core.ErrUnavailable, err)
 	}
 
 	conn, err := m.dial(ctx)
 	if err != nil {
+		<-m.slots
 		return m.fail(ctx, "connect to "+m.addr, err)
 	}
 	// The deadline bounds every read and write; closing on cancellation
@@ -193,53 +284,122 @@ func (m *Mailer) Send(ctx context.Context, msg core.Message) error {
 		_ = conn.SetDeadline(d)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
+	c, err := m.deliver(ctx, conn, env, raw)
+	if err != nil {
+		stop()
+		_ = conn.Close()
+		<-m.slots
+		return err
+	}
+	// The message is accepted: from here on nothing the server says
+	// changes that. The connection (and its slot) is handed to the
+	// background unless cancellation already closed it.
+	if !stop() {
+		<-m.slots
+		return nil
+	}
+	m.quitLater(c, conn)
+	return nil
+}
 
+// deliver runs the exchange on conn up to the server's reply to the
+// message. On error the caller closes conn.
+func (m *Mailer) deliver(ctx context.Context, conn net.Conn, env email.Envelope, raw []byte) (*smtp.Client, error) {
 	c, err := smtp.NewClient(conn, m.host)
 	if err != nil {
-		_ = conn.Close()
-		return m.fail(ctx, "greeting", err)
+		return nil, m.fail(ctx, "greeting", err)
 	}
-	defer func() { _ = c.Close() }()
-	if m.localName != "" {
-		if err := c.Hello(m.localName); err != nil {
-			return m.fail(ctx, "EHLO", err)
-		}
+	// Said explicitly so that a failing EHLO is reported as such, not as a
+	// missing extension.
+	if err := c.Hello(m.localName); err != nil {
+		return nil, m.fail(ctx, "EHLO", err)
 	}
-	if !m.implicitTLS {
+	if !m.implicitTLS && m.starttls != starttlsOff {
 		if ok, _ := c.Extension("STARTTLS"); ok {
 			if err := c.StartTLS(m.tlsConfig); err != nil {
-				return m.fail(ctx, "STARTTLS", err)
+				return nil, m.fail(ctx, "STARTTLS", err)
 			}
+		} else if m.starttls == starttlsRequired {
+			m.log.ErrorContext(ctx, "SMTP server offers no STARTTLS: message not sent in clear (SMTP_URL ?starttls=optional would allow it)", "server", m.addr)
+			return nil, m.fail(ctx, "STARTTLS", &permanentError{"the server offers no STARTTLS, which SMTP_URL requires"})
 		}
 	}
 	if m.username != "" {
 		if err := m.auth(c); err != nil {
-			return m.fail(ctx, "AUTH", err)
+			return nil, m.fail(ctx, "AUTH", err)
 		}
 	}
 	if err := c.Mail(env.From.Address); err != nil {
-		return m.fail(ctx, "MAIL FROM", err)
+		return nil, m.fail(ctx, "MAIL FROM", err)
 	}
 	for _, to := range env.To {
 		if err := c.Rcpt(to.Address); err != nil {
-			return m.fail(ctx, "RCPT TO", err)
+			return nil, m.fail(ctx, "RCPT TO", err)
 		}
 	}
 	w, err := c.Data()
 	if err != nil {
-		return m.fail(ctx, "DATA", err)
+		return nil, m.fail(ctx, "DATA", err)
 	}
 	if _, err := w.Write(raw); err != nil {
-		return m.fail(ctx, "DATA", err)
+		return nil, m.fail(ctx, "DATA", err)
 	}
 	// Close reads the server's verdict on the message: from here on, a nil
 	// error means the server took responsibility for it.
 	if err := w.Close(); err != nil {
-		return m.fail(ctx, "end of DATA", err)
+		return nil, m.fail(ctx, "end of DATA", err)
 	}
-	// The message is accepted; a failing QUIT changes nothing about that.
-	_ = c.Quit()
+	return c, nil
+}
+
+// quitLater says QUIT on an accepted message's connection and closes it,
+// off the caller's path: a server slow to say goodbye must not hold up a
+// registration. The connection keeps its slot until it is closed, so the
+// bound on open connections holds. After Close, QUIT is said in place.
+func (m *Mailer) quitLater(c *smtp.Client, conn net.Conn) {
+	quit := func() {
+		defer func() { <-m.slots }()
+		// A fresh deadline: the send's own may be nearly spent.
+		_ = conn.SetDeadline(time.Now().Add(m.timeout))
+		stop := context.AfterFunc(m.abandon, func() { _ = conn.Close() })
+		defer stop()
+		// The message is accepted already; a failing QUIT changes nothing.
+		_ = c.Quit()
+		_ = c.Close()
+	}
+	m.bgMu.Lock()
+	if m.closed {
+		m.bgMu.Unlock()
+		quit()
+		return
+	}
+	m.background.Add(1)
+	m.bgMu.Unlock()
+	go func() {
+		defer m.background.Done()
+		quit()
+	}()
+}
+
+// Close waits for the connections still saying QUIT in the background
+// (each bounded by the mailer's timeout); when ctx ends first it closes
+// them at once — their messages were accepted already, so nothing is lost.
+// Sends after Close say QUIT before they return.
+func (m *Mailer) Close(ctx context.Context) error {
+	m.bgMu.Lock()
+	m.closed = true
+	m.bgMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		m.background.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		m.abandonAll()
+		<-done
+	}
 	return nil
 }
 

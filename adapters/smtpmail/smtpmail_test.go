@@ -1,6 +1,7 @@
 package smtpmail_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -35,6 +36,12 @@ func smtpURL(scheme, addr string, withCredentials bool) string {
 		u.User = url.UserPassword(username, password)
 	}
 	return u.String()
+}
+
+// inClear is an smtp:// URL to a test server without STARTTLS, which it
+// must opt out of explicitly.
+func inClear(addr string, withCredentials bool) string {
+	return smtpURL("smtp", addr, withCredentials) + "?starttls=off"
 }
 
 func trusting(s *mailServer) smtpmail.Option {
@@ -77,7 +84,7 @@ func TestMailerContractOverSTARTTLSWithPlainAuth(t *testing.T) {
 
 func TestEnvelopeUsesBareAddresses(t *testing.T) {
 	srv := startServer(t, serverConfig{})
-	m, err := smtpmail.New(smtpURL("smtp", srv.addr, false))
+	m, err := smtpmail.New(inClear(srv.addr, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +177,7 @@ func TestServerDownIsUnavailable(t *testing.T) {
 
 func TestRejectionWith5xxIsPermanent(t *testing.T) {
 	srv := startServer(t, serverConfig{rcptErr: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such mailbox"}})
-	m, err := smtpmail.New(smtpURL("smtp", srv.addr, false))
+	m, err := smtpmail.New(inClear(srv.addr, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +192,7 @@ func TestRejectionWith5xxIsPermanent(t *testing.T) {
 
 func TestRejectionWith4xxIsUnavailable(t *testing.T) {
 	srv := startServer(t, serverConfig{rcptErr: &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}})
-	m, err := smtpmail.New(smtpURL("smtp", srv.addr, false))
+	m, err := smtpmail.New(inClear(srv.addr, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +235,7 @@ func TestSkippingVerificationTakesAnExplicitOption(t *testing.T) {
 // unauthenticated.
 func TestCredentialsButNoAUTHOfferedIsPermanent(t *testing.T) {
 	srv := startServer(t, serverConfig{})
-	m, err := smtpmail.New(smtpURL("smtp", srv.addr, true))
+	m, err := smtpmail.New(inClear(srv.addr, true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,13 +250,15 @@ func TestCredentialsButNoAUTHOfferedIsPermanent(t *testing.T) {
 }
 
 // A server that is not on the loopback and offers no STARTTLS must not see
-// the password, unless the deployment explicitly allows it.
+// the password, unless the deployment explicitly allows it — even when
+// SMTP_URL allows sending in clear.
 func TestInsecureAuthIsRefusedUnlessAllowed(t *testing.T) {
 	srv := startServer(t, serverConfig{allowInsecureAuth: true, mechs: []string{sasl.Plain}, users: map[string]string{username: password}})
 	toServer := smtpmail.WithDialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, network, srv.addr)
 	})
-	m, err := smtpmail.New(smtpURL("smtp", "mail.example.test:587", true), toServer)
+	optional := smtpURL("smtp", "mail.example.test:587", true) + "?starttls=optional"
+	m, err := smtpmail.New(optional, toServer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +270,7 @@ func TestInsecureAuthIsRefusedUnlessAllowed(t *testing.T) {
 		t.Fatal("the mailer sent credentials in clear text")
 	}
 
-	m, err = smtpmail.New(smtpURL("smtp", "mail.example.test:587", true), toServer, smtpmail.WithInsecureAuth())
+	m, err = smtpmail.New(optional, toServer, smtpmail.WithInsecureAuth())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +304,7 @@ func silentServer(t *testing.T) string {
 }
 
 func TestHangingServerTimesOut(t *testing.T) {
-	m, err := smtpmail.New(smtpURL("smtp", silentServer(t), false), smtpmail.WithTimeout(100*time.Millisecond))
+	m, err := smtpmail.New(inClear(silentServer(t), false), smtpmail.WithTimeout(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +315,7 @@ func TestHangingServerTimesOut(t *testing.T) {
 }
 
 func TestCancellingTheContextStopsTheSend(t *testing.T) {
-	m, err := smtpmail.New(smtpURL("smtp", silentServer(t), false))
+	m, err := smtpmail.New(inClear(silentServer(t), false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,18 +345,20 @@ func TestNewNeverShowsTheURL(t *testing.T) {
 	}
 }
 
-func TestModuleUsesSMTPURL(t *testing.T) {
-	srv := startServer(t, serverConfig{})
+// The module's mailer sends to SMTP_URL, and stopping the application
+// waits for the QUIT still under way in the background.
+func TestModuleUsesSMTPURLAndWaitsForQUITOnStop(t *testing.T) {
+	srv := startServer(t, serverConfig{quitDelay: 500 * time.Millisecond})
 	s := core.DefaultSettings()
 	s.MailBackend = "smtp"
-	s.SMTPURL = smtpURL("smtp", srv.addr, false)
+	s.SMTPURL = inClear(srv.addr, false)
 	var mailer ports.Mailer
 	app := fx.New(fx.NopLogger,
 		fx.Supply(s, slog.New(slog.NewTextHandler(io.Discard, nil))),
 		smtpmail.Module,
 		fx.Populate(&mailer),
 	)
-	if err := app.Err(); err != nil {
+	if err := app.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if err := mailer.Send(t.Context(), msg); err != nil {
@@ -355,5 +366,221 @@ func TestModuleUsesSMTPURL(t *testing.T) {
 	}
 	if len(srv.received()) != 1 {
 		t.Fatal("the module's mailer did not deliver to SMTP_URL")
+	}
+	if err := app.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-srv.quitAnswered:
+	default:
+		t.Fatal("the application stopped while a connection was still waiting for the reply to QUIT")
+	}
+}
+
+// A mistyped starttls value stops start-up instead of guessing.
+func TestModuleRefusesAnUnknownStarttlsValue(t *testing.T) {
+	s := core.DefaultSettings()
+	s.MailBackend = "smtp"
+	s.SMTPURL = smtpURL("smtp", "127.0.0.1:2525", true) + "?starttls=sometimes"
+	app := fx.New(fx.NopLogger,
+		fx.Supply(s, slog.New(slog.NewTextHandler(io.Discard, nil))),
+		smtpmail.Module,
+		fx.Invoke(func(ports.Mailer) {}),
+	)
+	err := app.Err()
+	if err == nil || !strings.Contains(err.Error(), `starttls="sometimes"`) {
+		t.Fatalf("start-up error = %v, want one naming the starttls value", err)
+	}
+	checkNoPassword(t, err)
+}
+
+func TestStarttlsParameterValues(t *testing.T) {
+	for _, ok := range []string{"", "?starttls=required", "?starttls=optional", "?starttls=OPTIONAL", "?starttls=off", "?starttls=never"} {
+		if _, err := smtpmail.New(smtpURL("smtp", "mail.example.test:587", true) + ok); err != nil {
+			t.Errorf("New(smtp://…%s) = %v", ok, err)
+		}
+	}
+	for _, bad := range []struct{ url, want string }{
+		{smtpURL("smtp", "mail.example.test:587", true) + "?starttls=yes", `starttls="yes"`},
+		{smtpURL("smtp", "mail.example.test:587", true) + "?starttls=", `starttls=""`},
+		{smtpURL("smtp", "mail.example.test:587", true) + "?starttls=off&starttls=required", "more than once"},
+		// smtps:// is encrypted from the first byte; a starttls value
+		// there is a misunderstanding worth reporting.
+		{smtpURL("smtps", "mail.example.test:465", true) + "?starttls=off", "smtps://"},
+	} {
+		_, err := smtpmail.New(bad.url)
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("New(…%s) = %v, want an error containing %q", bad.url[strings.Index(bad.url, "?"):], err, bad.want)
+		}
+		checkNoPassword(t, err)
+	}
+}
+
+// By default smtp:// never sends a message (nor credentials) in clear: a
+// server that offers no STARTTLS gets nothing, the error is permanent and
+// the reason is logged without the password.
+func TestSTARTTLSIsRequiredByDefault(t *testing.T) {
+	srv := startServer(t, serverConfig{allowInsecureAuth: true, mechs: []string{sasl.Plain}, users: map[string]string{username: password}})
+	var logs bytes.Buffer
+	m, err := smtpmail.New(smtpURL("smtp", srv.addr, true), smtpmail.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Send(t.Context(), msg)
+	if err == nil || errors.Is(err, core.ErrUnavailable) || !strings.Contains(err.Error(), "STARTTLS") {
+		t.Fatalf("Send = %v, want a permanent error about the missing STARTTLS", err)
+	}
+	checkNoPassword(t, err)
+	if len(srv.received()) != 0 || srv.authAttempts() != 0 {
+		t.Fatalf("%d messages delivered and %d authentications in clear, want none", len(srv.received()), srv.authAttempts())
+	}
+	line := logs.String()
+	if !strings.Contains(line, "level=ERROR") || !strings.Contains(line, "STARTTLS") || !strings.Contains(line, srv.addr) {
+		t.Errorf("log %q does not report the refusal at error level with the server", line)
+	}
+	if strings.Contains(line, password) || strings.Contains(line, url.QueryEscape(password)) || strings.Contains(line, username) {
+		t.Errorf("log shows a credential: %s", line)
+	}
+}
+
+func TestOptionalSTARTTLSSendsInClearWhenNotOffered(t *testing.T) {
+	srv := startServer(t, serverConfig{})
+	m, err := smtpmail.New(smtpURL("smtp", srv.addr, false) + "?starttls=optional")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Send(t.Context(), msg); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.received(); len(got) != 1 || got[0].tls {
+		t.Fatalf("deliveries %+v, want one in clear", got)
+	}
+}
+
+// When the server offers STARTTLS, both the default and optional use it.
+func TestOfferedSTARTTLSIsUsed(t *testing.T) {
+	for _, query := range []string{"", "?starttls=optional"} {
+		srv := startServer(t, serverConfig{tls: true})
+		m, err := smtpmail.New(smtpURL("smtp", srv.addr, false)+query, trusting(srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Send(t.Context(), msg); err != nil {
+			t.Fatalf("%q: %v", query, err)
+		}
+		if got := srv.received(); len(got) != 1 || !got[0].tls {
+			t.Fatalf("%q: deliveries %+v, want one over STARTTLS", query, got)
+		}
+	}
+}
+
+// starttls=off is for loopback test servers: it never tries, even when
+// offered, and still keeps credentials off a clear connection to any
+// other host.
+func TestStarttlsOffNeverTries(t *testing.T) {
+	srv := startServer(t, serverConfig{tls: true, allowInsecureAuth: true, mechs: []string{sasl.Plain}, users: map[string]string{username: password}})
+	m, err := smtpmail.New(inClear(srv.addr, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Send(t.Context(), msg); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.received(); len(got) != 1 || got[0].tls || got[0].user != username {
+		t.Fatalf("deliveries %+v, want one in clear, authenticated on the loopback", got)
+	}
+
+	toServer := smtpmail.WithDialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, srv.addr)
+	})
+	m, err = smtpmail.New(inClear("mail.example.test:587", true), toServer, trusting(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tries := srv.authAttempts()
+	if err := m.Send(t.Context(), msg); err == nil || !strings.Contains(err.Error(), "unencrypted") {
+		t.Fatalf("Send = %v, want a refusal to authenticate in clear text", err)
+	}
+	if srv.authAttempts() != tries {
+		t.Fatal("the mailer sent credentials in clear text to a host off the loopback")
+	}
+}
+
+// The server's acceptance of the message is what a send waits for; a slow
+// goodbye is said in the background, and Close waits for it.
+func TestSlowQUITDoesNotHoldUpSend(t *testing.T) {
+	srv := startServer(t, serverConfig{quitDelay: 3 * time.Second})
+	m, err := smtpmail.New(inClear(srv.addr, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := m.Send(t.Context(), msg); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Since(start)
+	select {
+	case <-srv.quitAnswered:
+		t.Fatal("Send returned only after the server answered QUIT")
+	default:
+	}
+	if len(srv.received()) != 1 {
+		t.Fatal("the message was not delivered")
+	}
+	if err := m.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Send took %v, Close (waiting for a QUIT held %v) %v", sent, srv.cfg.quitDelay, time.Since(start)-sent)
+	select {
+	case <-srv.quitAnswered:
+	default:
+		t.Fatal("Close returned while a connection was still waiting for the reply to QUIT")
+	}
+}
+
+// A Close whose context has ended cuts the background QUITs short.
+func TestCloseWithEndedContextAbandonsQUIT(t *testing.T) {
+	srv := startServer(t, serverConfig{quitDelay: 3 * time.Second})
+	m, err := smtpmail.New(inClear(srv.addr, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Send(t.Context(), msg); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.quitSeen
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-srv.quitAnswered:
+		t.Fatal("Close waited for the reply to QUIT although its context had ended")
+	default:
+	}
+}
+
+// The background QUIT is bounded by the mailer's timeout, so a server that
+// never answers it leaves no goroutine behind.
+func TestBackgroundQUITIsBoundedByTheTimeout(t *testing.T) {
+	srv := startServer(t, serverConfig{quitDelay: time.Hour})
+	m, err := smtpmail.New(inClear(srv.addr, false), smtpmail.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Send(t.Context(), msg); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.quitSeen
+	start := time.Now()
+	if err := m.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Close returned after %v", time.Since(start))
+	select {
+	case <-srv.quitAnswered:
+		t.Fatal("the server answered QUIT; it should still be holding the reply")
+	default:
 	}
 }

@@ -51,7 +51,7 @@ func TestCustomDeploymentGraphResolves(t *testing.T) {
 	s.RegisterVerificationURL = "https://app.example.com/verify/"
 	s.VerificationFromEmail = "noreply@example.com"
 	s.MailBackend = "smtp"
-	s.SMTPURL = "smtp://127.0.0.1:2525"
+	s.SMTPURL = "smtp://127.0.0.1:2525?starttls=off"
 	s.DataDir = t.TempDir()
 	err := fx.ValidateApp(
 		fx.Supply(s, slog.Default()),

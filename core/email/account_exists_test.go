@@ -32,7 +32,7 @@ func TestAccountExistsNoticeGoesToTheOwnerWithoutALink(t *testing.T) {
 		t.Errorf("addresses To %q From %q Reply-To %q", msg.To, msg.From, msg.ReplyTo)
 	}
 	for part, body := range map[string]string{"text": msg.Text, "HTML": msg.HTML} {
-		if !strings.Contains(body, "Hi Ann,") || !strings.Contains(body, "no new account was created") {
+		if !strings.Contains(body, ann.Email) || !strings.Contains(body, "no new account was created") {
 			t.Errorf("%s part:\n%s", part, body)
 		}
 		if strings.Contains(body, "verify-user") || strings.Contains(body, "href") {
@@ -41,15 +41,20 @@ func TestAccountExistsNoticeGoesToTheOwnerWithoutALink(t *testing.T) {
 	}
 }
 
+// The built-in set shows no user fields; a custom one may, escaped.
 func TestAccountExistsHTMLEscapesUserFields(t *testing.T) {
 	u := ann
 	u.Username = `<img src=x onerror=alert(1)>`
-	msg, err := newExistsComposer(t, "").ComposeAccountExists(context.Background(), u)
+	dir := overrideDir(t, map[string]string{"body.html": `<p>Your account {{.user.username}} has this address.</p>`})
+	msg, err := newExistsComposer(t, dir).ComposeAccountExists(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(msg.HTML, "<img") {
 		t.Fatalf("username reached the HTML unescaped:\n%s", msg.HTML)
+	}
+	if !strings.Contains(msg.HTML, "&lt;img src=x onerror=alert(1)&gt;") {
+		t.Fatalf("username is not shown escaped:\n%s", msg.HTML)
 	}
 }
 

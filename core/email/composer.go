@@ -260,9 +260,12 @@ func (c *Composer) ComposeAccountExists(ctx context.Context, u core.PublicUser) 
 
 // compose renders set for u with the built-in context plus extra.
 func (c *Composer) compose(ctx context.Context, set *parsedSet, u core.PublicUser, extra map[string]any) (core.Message, error) {
-	// The address goes out as stored; it only has to be a bare address,
-	// never a display-name form or a header fragment.
-	if to, err := mail.ParseAddress(u.Email); err != nil {
+	// The address goes out as stored but for an internationalised domain,
+	// which is sent as its A-label so that relays without SMTPUTF8 deliver
+	// it too. It only has to be a bare address, never a display-name form or
+	// a header fragment.
+	recipient := core.EmailForDelivery(u.Email)
+	if to, err := mail.ParseAddress(recipient); err != nil {
 		return core.Message{}, fmt.Errorf("email: recipient address: %w", err)
 	} else if to.Name != "" {
 		return core.Message{}, errors.New("email: recipient address has a display name")
@@ -293,7 +296,7 @@ func (c *Composer) compose(ctx context.Context, set *parsedSet, u core.PublicUse
 	msg := core.Message{
 		From:    c.from,
 		ReplyTo: c.replyTo,
-		To:      []string{u.Email},
+		To:      []string{recipient},
 		Subject: OneLine(buf.String()),
 	}
 	if set.html != nil {

@@ -18,8 +18,22 @@ type charField struct {
 
 // clean applies DRF CharField semantics to v: it returns the trimmed text and
 // whether the field is usable (false when an error was recorded or the field
-// is absent). Validators run only on non-blank values, as in DRF.
+// is absent). A non-blank value then goes through the validators every DRF
+// CharField has, max_length and ProhibitNullCharacters, in that order; a
+// field with validators of its own that must run first uses parse and
+// validate instead.
 func (f charField) clean(v core.Value, errs *core.ValidationError) (string, bool) {
+	s, ok := f.parse(v, errs)
+	if !ok || s == "" {
+		return s, ok
+	}
+	return s, f.validate(s, core.CharCount(s), errs)
+}
+
+// parse is DRF's CharField up to its validators: required, null, type,
+// trimming and blank. It returns the trimmed text and whether the field is
+// usable.
+func (f charField) parse(v core.Value, errs *core.ValidationError) (string, bool) {
 	switch {
 	case !v.Present:
 		if f.required {
@@ -44,10 +58,13 @@ func (f charField) clean(v core.Value, errs *core.ValidationError) (string, bool
 	return s, true
 }
 
-// lengthAndNulls runs DRF's MaxLength and ProhibitNullCharacters validators.
-func (f charField) lengthAndNulls(s string, errs *core.ValidationError) bool {
+// validate runs the validators DRF gives every CharField, after any of the
+// field's own: MaxLengthValidator against length (the value's length in
+// characters, or what the field counts instead) and
+// ProhibitNullCharactersValidator. It reports whether both passed.
+func (f charField) validate(s string, length int, errs *core.ValidationError) bool {
 	ok := true
-	if f.maxLength > 0 && core.CharCount(s) > f.maxLength {
+	if f.maxLength > 0 && length > f.maxLength {
 		errs.Add(f.name, "Ensure this field has no more than "+strconv.Itoa(f.maxLength)+" characters.")
 		ok = false
 	}

@@ -97,10 +97,8 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 	}
 
 	normEmail := core.NormalizeEmail(f.email)
-	if f.email != "" {
-		if err := d.throttle(ctx, ruleRegisterEmail, s.ThrottleRegisterEmail, core.EmailKey(normEmail)); err != nil {
-			return core.PublicUser{}, err
-		}
+	if err := d.throttleEmail(ctx, ruleRegisterEmail, s.ThrottleRegisterEmail, normEmail); err != nil {
+		return core.PublicUser{}, err
 	}
 
 	hash, err := d.Hasher.Hash(ctx, f.password)
@@ -200,14 +198,17 @@ type fields struct {
 func (r *Register) checkFields(ctx context.Context, in RegisterInput) (fields, error) {
 	s := &r.d.Settings
 	errs := &core.ValidationError{}
-	username, okUsername := usernameField.clean(in.Username, errs)
+	username, okUsername := usernameField.parse(in.Username, errs)
 	if okUsername {
-		// DRF's validator order for the username: format, uniqueness, length, NUL.
-		validFormat := core.IsValidUsername(username)
+		// DRF's validator order for the username: format, uniqueness, length,
+		// NUL. Format and length hold for the name as sent and for the NFKC
+		// form that is stored.
+		validFormat := core.IsValidStoredUsername(username)
 		if !validFormat {
 			errs.Add("username", core.MsgInvalidUsername)
 		}
-		if validFormat && core.CharCount(username) <= usernameField.maxLength {
+		length := core.UsernameLength(username)
+		if validFormat && length <= usernameField.maxLength {
 			taken, err := r.usernameTaken(ctx, username)
 			if err != nil {
 				return fields{}, err
@@ -216,12 +217,13 @@ func (r *Register) checkFields(ctx context.Context, in RegisterInput) (fields, e
 				errs.Add("username", core.MsgUsernameExists)
 			}
 		}
-		usernameField.lengthAndNulls(username, errs)
+		usernameField.validate(username, length, errs)
 	}
 	var owner *core.User
 	email, okEmail := emailField.clean(in.Email, errs)
-	if okEmail && email != "" {
-		okEmail = emailField.lengthAndNulls(email, errs)
+	if email != "" {
+		// DRF's EmailField runs its EmailValidator after the CharField ones,
+		// whether they passed or not.
 		if !core.IsValidEmail(email) {
 			errs.Add("email", core.MsgInvalidEmail)
 			okEmail = false
@@ -239,14 +241,8 @@ func (r *Register) checkFields(ctx context.Context, in RegisterInput) (fields, e
 			}
 		}
 	}
-	firstName, okFirst := firstNameField.clean(in.FirstName, errs)
-	if okFirst && firstName != "" {
-		firstNameField.lengthAndNulls(firstName, errs)
-	}
-	lastName, okLast := lastNameField.clean(in.LastName, errs)
-	if okLast && lastName != "" {
-		lastNameField.lengthAndNulls(lastName, errs)
-	}
+	firstName, _ := firstNameField.clean(in.FirstName, errs)
+	lastName, _ := lastNameField.clean(in.LastName, errs)
 	password, _ := passwordField.clean(in.Password, errs)
 	var confirm string
 	if s.RegisterSerializerPasswordConfirm {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"math"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/restreg/restreg/core"
@@ -20,7 +22,8 @@ func (Unlimited) Allow(context.Context, string, core.Rate) (bool, time.Duration,
 }
 
 // The throttle rules: each names what is counted, and is the start of the
-// limiter key.
+// limiter key. Rules ending in ":ip" count client addresses (clientKey), and
+// for an IPv6 client throttle counts its /48 as well.
 const (
 	ruleRegisterIP    = "register:ip"
 	ruleRegisterEmail = "register:email"
@@ -36,11 +39,24 @@ const (
 // reached: one per interval says enough, one per request would flood the log.
 const limiterWarnEvery = 10 * time.Second
 
+// ipv6SiteFactor is how many /64 networks' allowance one IPv6 /48 gets. A
+// /48 is one site (a business, often a home): typically a handful of /64s
+// in use, yet 65,536 to rotate through. Sixteen times the per-address rate
+// leaves room for the busy sites of a provider that hands out /64s from a
+// shared /48, while rotating through the /48 gains 16 times the rate
+// instead of 65,536 times.
+const ipv6SiteFactor = 16
+
 // throttle counts one request of rule for value against the rate setting
 // rate and returns a *core.ThrottledError when it is over the limit. An
 // empty value (no client address known), a rate of "off", no limiter, and a
 // limiter that fails all let the request through: throttling protects
 // sign-ups, it must never be the reason they stop.
+//
+// For an address rule and an IPv6 client, the /64 (value) is counted first
+// and then its /48 at ipv6SiteFactor times the rate; the request is refused
+// when either is over. A /64 already over its limit therefore never uses up
+// the allowance its neighbours in the /48 share.
 func (d *Deps) throttle(ctx context.Context, rule, rate, value string) error {
 	if d.Limiter == nil || value == "" {
 		return nil
@@ -49,6 +65,32 @@ func (d *Deps) throttle(ctx context.Context, rule, rate, value string) error {
 	if !valid || limit.Unlimited() {
 		return nil
 	}
+	if err := d.count(ctx, rule, limit, value); err != nil {
+		return err
+	}
+	if site, ok := ipv6Site(rule, value); ok {
+		wide := core.Rate{Count: math.MaxInt, Period: limit.Period}
+		if limit.Count <= math.MaxInt/ipv6SiteFactor {
+			wide.Count = limit.Count * ipv6SiteFactor
+		}
+		return d.count(ctx, rule+"/48", wide, site)
+	}
+	return nil
+}
+
+// throttleEmail counts one request of rule for the inbox email reaches
+// (core.EmailThrottleKey: tags and, for Gmail, dots removed), so that
+// "ann+1@x.com", "ann+2@x.com" and "ANN@x.com" use one allowance. No
+// address, no count.
+func (d *Deps) throttleEmail(ctx context.Context, rule, rate, email string) error {
+	if email == "" {
+		return nil
+	}
+	return d.throttle(ctx, rule, rate, core.EmailThrottleKey(email))
+}
+
+// count asks the limiter about one key; see throttle.
+func (d *Deps) count(ctx context.Context, rule string, limit core.Rate, value string) error {
 	// Keys carry a digest, not the address or e-mail itself: the limiter's
 	// store (Redis) then holds no personal data and every key has one size.
 	sum := sha256.Sum256([]byte(value))
@@ -68,6 +110,23 @@ func (d *Deps) throttle(ctx context.Context, rule, rate, value string) error {
 	return nil
 }
 
+// ipv6Site returns the /48 network of an IPv6 client key of an address rule
+// (the /64 clientKey gives); ok is false for any other rule or value.
+func ipv6Site(rule, value string) (string, bool) {
+	if !strings.HasSuffix(rule, ":ip") {
+		return "", false
+	}
+	p, err := netip.ParsePrefix(value)
+	if err != nil || !p.Addr().Is6() || p.Bits() != 64 {
+		return "", false
+	}
+	site, err := p.Addr().Prefix(48)
+	if err != nil {
+		return "", false
+	}
+	return site.String(), true
+}
+
 // rateOf parses a THROTTLE_* value; an invalid one (Settings.Validate
 // refuses those at start-up) limits nothing rather than every request.
 func rateOf(setting string) (core.Rate, bool) {
@@ -77,8 +136,8 @@ func rateOf(setting string) (core.Rate, bool) {
 
 // clientKey is what the per-IP limits count: the client address the HTTP
 // adapter put in the request info, an IPv6 address reduced to its /64
-// (one subscriber's network, whose addresses are theirs to rotate), "" when
-// unknown.
+// (one subscriber's network, whose addresses are theirs to rotate; throttle
+// adds the /48), "" when unknown.
 func clientKey(ctx context.Context) string {
 	addr := core.RequestInfoFrom(ctx).RemoteAddr
 	ip, err := netip.ParseAddr(addr)

@@ -218,6 +218,51 @@ func TestIPv6ClientsAreCountedByTheirSlash64(t *testing.T) {
 	}
 }
 
+// A client holding a /48 could rotate through 65,536 /64s: the /48 as a
+// whole gets 16 times the per-address rate, and the next /48 is someone else.
+func TestIPv6ClientsAreCountedByTheirSlash48Too(t *testing.T) {
+	f := throttled(t, func(s *core.Settings) { s.ThrottleLoginIP = "2/minute" })
+	try := func(addr string) error {
+		_, err := f.login.Handle(from(addr), usecase.LoginInput{Login: core.Str("x"), Password: core.Str("y")})
+		if errors.As(err, new(*core.DetailError)) {
+			return nil
+		}
+		return err
+	}
+	// One request from each of 32 /64s of one /48 is the /48's allowance.
+	for i := range 32 {
+		if err := try(fmt.Sprintf("2001:db8:7:%x::1", i)); err != nil {
+			t.Fatalf("/64 number %d: %v", i+1, err)
+		}
+	}
+	wantThrottled(t, try("2001:db8:7:ff::1"), time.Minute)
+	if err := try("2001:db8:8:ff::1"); err != nil {
+		t.Fatalf("the next /48: %v", err)
+	}
+}
+
+// A /64 that is already over its limit is refused before its /48 is asked,
+// so hammering from one /64 does not use up what its neighbours share.
+func TestARefusedSlash64DoesNotUseUpItsSlash48(t *testing.T) {
+	f := throttled(t, func(s *core.Settings) { s.ThrottleLoginIP = "1/minute" })
+	try := func(addr string) error {
+		_, err := f.login.Handle(from(addr), usecase.LoginInput{Login: core.Str("x"), Password: core.Str("y")})
+		if errors.As(err, new(*core.DetailError)) {
+			return nil
+		}
+		return err
+	}
+	if err := try("2001:db8:9:1::1"); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		wantThrottled(t, try("2001:db8:9:1::2"), time.Minute)
+	}
+	if err := try("2001:db8:9:2::1"); err != nil {
+		t.Fatalf("a neighbouring /64 after 100 refused requests next door: %v", err)
+	}
+}
+
 // failingLimiter is a limiter whose store is down.
 type failingLimiter struct{ calls int }
 

@@ -52,8 +52,9 @@ func StartSMTP() *SMTPServer {
 	return s
 }
 
-// URL is the SMTP_URL that reaches this server.
-func (s *SMTPServer) URL() string { return "smtp://" + s.Addr() }
+// URL is the SMTP_URL that reaches this server; it offers no STARTTLS, so
+// the URL opts out of it explicitly (loopback only).
+func (s *SMTPServer) URL() string { return "smtp://" + s.Addr() + "?starttls=off" }
 
 // Addr is the host:port the server listens on (or listened on, when stopped).
 func (s *SMTPServer) Addr() string {
