@@ -9,8 +9,10 @@
 // time has passed), when forgetting it changes nothing; a key that is still
 // counting is never dropped, so flooding the limiter with new keys cannot
 // reset anyone's count. Memory is bounded (Options.MaxKeys): while the table
-// is full of counting keys, new keys are refused (fail closed) until some
-// decay.
+// is full of counting keys, a new key is not tracked and its check answers
+// core.ErrUnavailable, which the use cases log and let through (fail open):
+// a flood of keys must never make the limiter refuse everyone new, or a
+// stranger could lock users out.
 package memlimit
 
 import (
@@ -54,9 +56,9 @@ type Options struct {
 	// MaxKeys bounds how many keys are tracked at once; 0 means
 	// DefaultMaxKeys. Keys whose allowance is whole again are dropped to make
 	// room; keys still counting never are. While every slot of a key's shard
-	// holds a counting key, a new key is refused, with the wait until the
-	// first of them decays: failing closed for newcomers keeps the limits
-	// of everyone already counted.
+	// holds a counting key, a new key is not tracked (its check answers
+	// core.ErrUnavailable): the limits of everyone already counted hold, and
+	// newcomers are let through rather than locked out.
 	MaxKeys int
 }
 
@@ -106,7 +108,8 @@ func New(opts Options) *Limiter {
 
 // Allow counts one request for key against limit (GCRA). Time is measured
 // on the monotonic clock, so a wall-clock step neither frees nor blocks
-// anyone. A new key that finds its shard full of counting keys is refused.
+// anyone. A new key that finds its shard full of counting keys is not
+// tracked: the error wraps core.ErrUnavailable, so the caller lets it through.
 func (l *Limiter) Allow(ctx context.Context, key string, limit core.Rate) (bool, time.Duration, error) {
 	if err := ctx.Err(); err != nil {
 		return false, 0, fmt.Errorf("memlimit: allow: %w", err)
@@ -133,10 +136,8 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit core.Rate) (bool,
 		return false, wait, nil
 	}
 	if !known {
-		if wait, room := sh.makeRoom(now); !room {
-			// The shard's wait may come from a longer limit than this one;
-			// the client need not be told to wait longer than its own period.
-			return false, min(wait, limit.Period), nil
+		if room := sh.makeRoom(now); !room {
+			return false, 0, fmt.Errorf("memlimit: allow: every slot holds a key that is still counting: %w", core.ErrUnavailable)
 		}
 		sh.earliest = min(sh.earliest, tat+interval)
 	}
@@ -146,25 +147,23 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit core.Rate) (bool,
 
 // makeRoom readies the shard for one more key: every sweepEvery new keys,
 // and whenever the shard is full, it forgets the keys that have decayed.
-// room is false when the shard stays full; wait is then how long until a
-// key may have decayed. The caller holds the lock.
-func (sh *shard) makeRoom(now time.Duration) (wait time.Duration, room bool) {
+// room is false when the shard stays full. The caller holds the lock.
+func (sh *shard) makeRoom(now time.Duration) (room bool) {
 	sh.inserts++
 	if sh.inserts%sweepEvery == 0 {
 		sh.sweep(now)
 	}
 	if len(sh.tat) < sh.max {
-		return 0, true
+		return true
 	}
 	if now >= sh.earliest && now-sh.lastFull >= fullSweepGap {
 		sh.lastFull = now
 		sh.sweep(now)
 		if len(sh.tat) < sh.max {
-			return 0, true
+			return true
 		}
 	}
-	wait = max(sh.earliest, sh.lastFull+fullSweepGap) - now
-	return max(wait, time.Millisecond), false
+	return false
 }
 
 // sweep forgets the keys whose allowance is whole again (they would be
