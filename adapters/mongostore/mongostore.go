@@ -1,9 +1,24 @@
-// Package mongostore keeps users, their event outbox and login tokens in
-// MongoDB through go.mongodb.org/mongo-driver/v2. It relies on single-document
-// atomicity only (no multi-document transactions), so a standalone server, a
-// replica set, Atlas or a cluster sharded on the user id all work: a user and
-// the events its change emits live in one document and are written by one
-// operation.
+// Package mongostore keeps users, their event outbox, the e-mails they owe
+// and login tokens in MongoDB through go.mongodb.org/mongo-driver/v2. It
+// relies on single-document atomicity only (no multi-document transactions),
+// so a standalone server, a replica set, Atlas or a cluster sharded on the
+// user id all work: a user, the events its change emits and the e-mail it
+// owes live in one document and are written by one operation.
+//
+// Usernames and e-mail addresses share one namespace: every user's unique
+// e-mail key and username e-mail key (core.User.UsernameEmailKey) must be
+// unique across both fields of all users. MongoDB's natural tool, a unique
+// multikey index on an array of both keys, is not used because FerretDB v1,
+// which the tests run on, indexes an array as one value: ["a", "b"] and
+// ["b"] do not collide there. Instead each key is a document of its own in
+// the email_names collection (_id = the key, so the server's _id uniqueness
+// arbitrates between concurrent registrations), written before the user
+// document. A registration that fails afterwards deletes the reservations
+// it wrote; one that cannot (the process died, the server went away) leaves
+// an orphan, which a later registration takes over once its owner does not
+// exist or no longer holds the key and it is older than orphanAfter. Every
+// write of a registration happens within createBudget of its reservations,
+// so a registration still in flight is never taken over.
 package mongostore
 
 import (
@@ -30,7 +45,10 @@ import (
 // SchemaVersion is the layout of the collections this build reads and writes;
 // it is recorded in the meta collection so that an older build refuses a
 // database a newer one has already changed.
-const SchemaVersion = 1
+//
+// Version 2 added the email_names collection and the username_email_key
+// field; Open fills both in for users a version 1 build wrote.
+const SchemaVersion = 2
 
 // Connection defaults, applied only where the URI does not set its own.
 const (
@@ -52,9 +70,10 @@ const (
 
 // Collection names.
 const (
-	usersCollection  = "users"
-	tokensCollection = "tokens"
-	metaCollection   = "meta"
+	usersCollection      = "users"
+	tokensCollection     = "tokens"
+	metaCollection       = "meta"
+	emailNamesCollection = "email_names"
 )
 
 // Store is a ports.Store on one MongoDB database. It is safe for concurrent
@@ -66,6 +85,8 @@ type Store struct {
 	users  *mongo.Collection
 	tokens *mongo.Collection
 	meta   *mongo.Collection
+	// names holds one reservation per e-mail-shaped login name (namespace.go).
+	names *mongo.Collection
 	// lastSeq orders the events this process records (see nextSeq).
 	lastSeq atomic.Int64
 	// userLocks serialise this process's writes to one user document.
@@ -95,6 +116,7 @@ var Module = fx.Module("mongostore",
 		fx.As(new(ports.Store)),
 		fx.As(new(ports.UserStore)),
 		fx.As(new(ports.Outbox)),
+		fx.As(new(ports.MailQueue)),
 		fx.As(new(ports.TokenStore)),
 	)),
 )
@@ -176,6 +198,7 @@ func newStore(uri, database string) (*Store, error) {
 		users:  db.Collection(usersCollection),
 		tokens: db.Collection(tokensCollection),
 		meta:   db.Collection(metaCollection),
+		names:  db.Collection(emailNamesCollection),
 	}, nil
 }
 
@@ -202,17 +225,25 @@ func disconnect(c *mongo.Client) {
 }
 
 // prepare checks that the server answers and the schema is one this build
-// understands, then creates the indexes (idempotently).
+// understands, creates the indexes (idempotently) and upgrades a database an
+// older build wrote.
 func (s *Store) prepare(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := s.Ping(ctx); err != nil {
 		return err
 	}
-	if err := s.checkSchema(ctx); err != nil {
+	version, err := s.checkSchema(ctx)
+	if err != nil {
 		return err
 	}
-	return s.createIndexes(ctx)
+	if err := s.createIndexes(ctx); err != nil {
+		return err
+	}
+	if version < SchemaVersion {
+		return s.upgrade(ctx)
+	}
+	return nil
 }
 
 // metaDoc records the schema version of the database.
@@ -223,33 +254,42 @@ type metaDoc struct {
 
 const schemaDocID = "schema"
 
-func (s *Store) checkSchema(ctx context.Context) error {
+// checkSchema returns the schema version of the database, recording this
+// build's on a database that has none yet, and refuses a newer one.
+func (s *Store) checkSchema(ctx context.Context) (int, error) {
 	var doc metaDoc
 	err := s.meta.FindOne(ctx, bson.D{{Key: "_id", Value: schemaDocID}}).Decode(&doc)
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		_, err = s.meta.InsertOne(ctx, metaDoc{ID: schemaDocID, Version: SchemaVersion})
 		if err != nil && !isDuplicate(err) { // another instance started at the same time
-			return wrap("record schema version", err)
+			return 0, wrap("record schema version", err)
 		}
-		return nil
+		// A database without a version has no users to upgrade, unless
+		// the other instance is an older build: upgrading is idempotent.
+		if err != nil {
+			return 0, nil
+		}
+		return SchemaVersion, nil
 	case err != nil:
-		return wrap("read schema version", err)
+		return 0, wrap("read schema version", err)
 	case doc.Version > SchemaVersion:
-		return fmt.Errorf("mongodb: database %q has schema version %d; this build understands up to %d, upgrade restreg",
+		return 0, fmt.Errorf("mongodb: database %q has schema version %d; this build understands up to %d, upgrade restreg",
 			s.db.Name(), doc.Version, SchemaVersion)
 	}
-	return nil
+	return doc.Version, nil
 }
 
 // Index names; duplicate-key errors from MongoDB name the index they hit.
 const (
-	indexUsernameKey    = "username_key_unique"
-	indexUniqueEmailKey = "unique_email_key_unique"
-	indexEmailKey       = "email_key"
-	indexOutboxAvail    = "outbox_available_at"
-	indexOutboxEventID  = "outbox_event_id"
-	indexTokenUser      = "user_id"
+	indexUsernameKey      = "username_key_unique"
+	indexUniqueEmailKey   = "unique_email_key_unique"
+	indexUsernameEmailKey = "username_email_key_unique"
+	indexEmailKey         = "email_key"
+	indexOutboxAvail      = "outbox_available_at"
+	indexOutboxEventID    = "outbox_event_id"
+	indexMailDue          = "mail_due_at"
+	indexTokenUser        = "user_id"
 )
 
 // createIndexes creates each index on its own: FerretDB v1.24 panics on a
@@ -265,7 +305,12 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		// and FerretDB v1 refuses partialFilterExpression but already leaves
 		// missing fields out of its unique indexes.
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "unique_email_key", Value: 1}}, Options: options.Index().SetName(indexUniqueEmailKey).SetUnique(true).SetSparse(true)}},
+		// Within each field the reservations (namespace.go) already keep the
+		// keys unique; the indexes are the server's own guard and serve
+		// lookups.
+		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "username_email_key", Value: 1}}, Options: options.Index().SetName(indexUsernameEmailKey).SetUnique(true).SetSparse(true)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "email_key", Value: 1}}, Options: options.Index().SetName(indexEmailKey)}},
+		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "mail.due_at", Value: 1}}, Options: options.Index().SetName(indexMailDue).SetSparse(true)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "outbox.available_at", Value: 1}}, Options: options.Index().SetName(indexOutboxAvail)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "outbox.event_id", Value: 1}}, Options: options.Index().SetName(indexOutboxEventID)}},
 		{s.tokens, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}}, Options: options.Index().SetName(indexTokenUser)}},

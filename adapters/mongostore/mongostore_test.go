@@ -51,6 +51,7 @@ func TestDataSurvivesServerRestart(t *testing.T) {
 	inactive := porttest.NewUser("boris")
 	registered := porttest.NewEvent(core.EventUserRegistered, inactive, time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	registered.AvailableAt = registered.OccurredAt.Add(24 * time.Hour)
+	inactive.Mail = core.PendingMail{Kind: core.MailVerification, DueAt: registered.OccurredAt}
 	if err := s.CreateUser(ctx, active); err != nil {
 		t.Fatalf("CreateUser: %v", err)
 	}
@@ -80,19 +81,23 @@ func TestDataSurvivesServerRestart(t *testing.T) {
 	if id, err := s.UserIDForToken(ctx, digest); err != nil || id != active.ID {
 		t.Errorf("after restart, UserIDForToken = %q, %v; want %q", id, err, active.ID)
 	}
-	// The held event is still held, and still there to release.
+	// The held event is still held, and the owed e-mail still owed.
 	if evs, err := s.PendingEvents(ctx, registered.OccurredAt.Add(time.Hour), 10); err != nil || len(evs) != 0 {
 		t.Errorf("after restart, held event pending early: %v, %v", evs, err)
 	}
 	if n, oldest, err := s.Backlog(ctx); err != nil || n != 1 || !oldest.Equal(registered.OccurredAt) {
 		t.Errorf("after restart, Backlog = %d, %v, %v; want 1, %v", n, oldest, err, registered.OccurredAt)
 	}
-	if err := s.ReleaseEvents(ctx, inactive.ID, registered.OccurredAt.Add(time.Hour)); err != nil {
-		t.Fatalf("ReleaseEvents: %v", err)
+	claimed, err := s.ClaimMail(ctx, registered.OccurredAt.Add(time.Hour), time.Minute, 10)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != inactive.ID {
+		t.Fatalf("after restart, ClaimMail = %+v, %v; want the mail of %q", claimed, err, inactive.ID)
+	}
+	if err := s.CompleteMail(ctx, inactive.ID, core.MailVerification, claimed[0].Mail.DueAt, registered.OccurredAt.Add(time.Hour)); err != nil {
+		t.Fatalf("CompleteMail: %v", err)
 	}
 	evs, err := s.PendingEvents(ctx, registered.OccurredAt.Add(time.Hour), 10)
 	if err != nil || len(evs) != 1 || evs[0].ID != registered.ID || evs[0].User != registered.User {
-		t.Errorf("after restart and release, PendingEvents = %+v, %v; want %q", evs, err, registered.ID)
+		t.Errorf("after restart and the mail sent, PendingEvents = %+v, %v; want %q", evs, err, registered.ID)
 	}
 	// The unique indexes came back with the data.
 	if err := s.CreateUser(ctx, porttest.NewUser("anna")); !errors.Is(err, core.ErrUsernameTaken) {
@@ -281,8 +286,10 @@ func TestOpenErrorsNeverShowThePassword(t *testing.T) {
 }
 
 func TestUsersWithoutUniqueEmailLeaveTheFieldOut(t *testing.T) {
-	// The unique e-mail index is sparse, so it must never see "" (MongoDB
-	// would then let only one user go without a unique e-mail).
+	// The unique e-mail indexes are sparse, so they must never see ""
+	// (MongoDB would then let only one user go without a unique e-mail or
+	// without an "@" in the username); the mail queue's index is sparse
+	// too, so users owing nothing must not have the field.
 	database := freshDatabase("layout")
 	s := openT(t, sharedURI, database, true)
 	ctx := t.Context()
@@ -296,8 +303,10 @@ func TestUsersWithoutUniqueEmailLeaveTheFieldOut(t *testing.T) {
 		FindOne(ctx, bson.D{{Key: "_id", Value: u.ID}}).Decode(&doc); err != nil {
 		t.Fatalf("read document: %v", err)
 	}
-	if _, ok := doc["unique_email_key"]; ok {
-		t.Errorf("document has unique_email_key although it is empty: %v", doc)
+	for _, field := range []string{"unique_email_key", "username_email_key", "mail"} {
+		if _, ok := doc[field]; ok {
+			t.Errorf("document has %s although it is empty: %v", field, doc)
+		}
 	}
 	if doc["email_key"] != u.EmailKey || doc["username_key"] != u.UsernameKey {
 		t.Errorf("document keys = %v, %v; want %q, %q", doc["email_key"], doc["username_key"], u.EmailKey, u.UsernameKey)

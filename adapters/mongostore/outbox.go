@@ -2,7 +2,6 @@ package mongostore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -69,8 +68,8 @@ type outboxDoc struct {
 
 // MarkPublished removes the events with the given ids from their users'
 // outboxes. It pulls each entry as a whole document because FerretDB v1
-// ignores $pull with a condition; an entry that changed meanwhile (a
-// concurrent ReleaseEvents) is looked up again.
+// ignores $pull with a condition; an entry that changed meanwhile (released
+// by a concurrent activation or completed mail) is looked up again.
 func (s *Store) MarkPublished(ctx context.Context, ids ...string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mongodb: mark published: %w", err)
@@ -122,67 +121,50 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...string) error {
 	return nil
 }
 
-// ReleaseEvents makes the events of userID held beyond at available at at. It
-// rewrites the outbox array, on condition that nobody changed it since it was
-// read, because FerretDB v1 has no arrayFilters.
-func (s *Store) ReleaseEvents(ctx context.Context, userID string, at time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("mongodb: release events: %w", err)
+// releaseHeld returns a user's outbox (as read, raw) with every held entry
+// made available from when it occurred, and whether any was held. The
+// caller writes it back on condition that the outbox is still the one read,
+// because FerretDB v1 has neither arrayFilters nor update pipelines.
+func releaseHeld(outbox bson.RawValue) (bson.A, bool, error) {
+	arr, ok := outbox.ArrayOK()
+	if !ok {
+		return bson.A{}, false, nil
 	}
-	cutoff := bson.NewDateTimeFromTime(at)
-	defer s.lockUser(userID)()
-	for range outboxAttempts {
-		var doc struct {
-			Outbox bson.RawValue `bson:"outbox"`
+	values, err := arr.Values()
+	if err != nil {
+		return nil, false, fmt.Errorf("read outbox: %w", err)
+	}
+	rewritten := make(bson.A, 0, len(values))
+	held := false
+	for _, v := range values {
+		var entry bson.D
+		if err := v.Unmarshal(&entry); err != nil {
+			return nil, false, fmt.Errorf("read outbox entry: %w", err)
 		}
-		err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: userID}},
-			options.FindOne().SetProjection(bson.D{{Key: "outbox", Value: 1}})).Decode(&doc)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return nil
-		}
-		if err != nil {
-			return wrap("release events", err)
-		}
-		arr, ok := doc.Outbox.ArrayOK()
-		if !ok {
-			return nil
-		}
-		values, err := arr.Values()
-		if err != nil {
-			return fmt.Errorf("mongodb: release events: read outbox: %w", err)
-		}
-		rewritten := make([]bson.D, 0, len(values))
-		changed := false
-		for _, v := range values {
-			var entry bson.D
-			if err := v.Unmarshal(&entry); err != nil {
-				return fmt.Errorf("mongodb: release events: read outbox entry: %w", err)
+		occurred, okOccurred := lookupDateTime(entry, "occurred_at")
+		for i, f := range entry {
+			if f.Key != "available_at" || !okOccurred {
+				continue
 			}
-			for i, f := range entry {
-				if f.Key != "available_at" {
-					continue
-				}
-				if t, ok := f.Value.(bson.DateTime); ok && t > cutoff {
-					entry[i].Value = cutoff
-					changed = true
-				}
+			if t, ok := f.Value.(bson.DateTime); ok && t > occurred {
+				entry[i].Value = occurred
+				held = true
 			}
-			rewritten = append(rewritten, entry)
 		}
-		if !changed {
-			return nil
-		}
-		res, err := s.users.UpdateOne(ctx,
-			bson.D{{Key: "_id", Value: userID}, {Key: "outbox", Value: doc.Outbox}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "outbox", Value: rewritten}}}})
-		if err != nil {
-			return wrap("release events", err)
-		}
-		if res.MatchedCount == 1 {
-			return nil
+		rewritten = append(rewritten, entry)
+	}
+	return rewritten, held, nil
+}
+
+// lookupDateTime returns the date of field key in entry.
+func lookupDateTime(entry bson.D, key string) (bson.DateTime, bool) {
+	for _, f := range entry {
+		if f.Key == key {
+			t, ok := f.Value.(bson.DateTime)
+			return t, ok
 		}
 	}
-	return fmt.Errorf("mongodb: release events: the outbox of the user kept changing, gave up after %d attempts", outboxAttempts)
+	return 0, false
 }
 
 // Backlog counts unpublished events (held ones too) and returns when the

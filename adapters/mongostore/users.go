@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/restreg/restreg/core"
@@ -23,15 +24,20 @@ type userDoc struct {
 	EmailKey    string `bson:"email_key"`
 	// UniqueEmailKey is absent, not "", when e-mails need not be unique, so
 	// that the sparse unique index ignores the user.
-	UniqueEmailKey string    `bson:"unique_email_key,omitempty"`
-	FirstName      string    `bson:"first_name"`
-	LastName       string    `bson:"last_name"`
-	PasswordHash   string    `bson:"password_hash"`
-	IsActive       bool      `bson:"is_active"`
-	CreatedAt      time.Time `bson:"created_at"`
+	UniqueEmailKey string `bson:"unique_email_key,omitempty"`
+	// UsernameEmailKey is absent, not "", when the username holds no "@",
+	// for the same reason.
+	UsernameEmailKey string    `bson:"username_email_key,omitempty"`
+	FirstName        string    `bson:"first_name"`
+	LastName         string    `bson:"last_name"`
+	PasswordHash     string    `bson:"password_hash"`
+	IsActive         bool      `bson:"is_active"`
+	CreatedAt        time.Time `bson:"created_at"`
 	// VerificationSentAt is absent until a verification e-mail went out, so
 	// documents written before the field existed read as "never".
 	VerificationSentAt time.Time `bson:"verification_sent_at,omitempty"`
+	// Mail is absent while no e-mail is owed (mail.go).
+	Mail *mailDoc `bson:"mail,omitempty"`
 	// Outbox is always an array (never null) so that $push can append to it.
 	Outbox []outboxEntry `bson:"outbox"`
 }
@@ -50,17 +56,19 @@ type outboxEntry struct {
 
 func (d *userDoc) user() core.User {
 	return core.User{
-		ID:             d.ID,
-		Username:       d.Username,
-		UsernameKey:    d.UsernameKey,
-		Email:          d.Email,
-		EmailKey:       d.EmailKey,
-		UniqueEmailKey: d.UniqueEmailKey,
-		FirstName:      d.FirstName,
-		LastName:       d.LastName,
-		PasswordHash:   d.PasswordHash,
-		IsActive:       d.IsActive,
-		CreatedAt:      d.CreatedAt,
+		ID:               d.ID,
+		Username:         d.Username,
+		UsernameKey:      d.UsernameKey,
+		Email:            d.Email,
+		EmailKey:         d.EmailKey,
+		UniqueEmailKey:   d.UniqueEmailKey,
+		UsernameEmailKey: d.UsernameEmailKey,
+		FirstName:        d.FirstName,
+		LastName:         d.LastName,
+		PasswordHash:     d.PasswordHash,
+		IsActive:         d.IsActive,
+		CreatedAt:        d.CreatedAt,
+		Mail:             d.Mail.pending(),
 
 		VerificationSentAt: d.VerificationSentAt,
 	}
@@ -98,33 +106,59 @@ func (e *outboxEntry) event() (core.Event, error) {
 // withoutOutbox keeps user lookups from loading pending events.
 var withoutOutbox = bson.D{{Key: "outbox", Value: 0}}
 
-// CreateUser inserts u with events in one document write.
+// CreateUser reserves u's e-mail-shaped login names (namespace.go), then
+// inserts u with its pending mail and events in one document write.
 func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Event) error {
 	entries, err := s.entries(events)
 	if err != nil {
 		return fmt.Errorf("mongodb: create user: %w", err)
 	}
 	doc := userDoc{
-		ID:             u.ID,
-		Username:       u.Username,
-		UsernameKey:    u.UsernameKey,
-		Email:          u.Email,
-		EmailKey:       u.EmailKey,
-		UniqueEmailKey: u.UniqueEmailKey,
-		FirstName:      u.FirstName,
-		LastName:       u.LastName,
-		PasswordHash:   u.PasswordHash,
-		IsActive:       u.IsActive,
-		CreatedAt:      u.CreatedAt,
-		Outbox:         entries,
+		ID:               u.ID,
+		Username:         u.Username,
+		UsernameKey:      u.UsernameKey,
+		Email:            u.Email,
+		EmailKey:         u.EmailKey,
+		UniqueEmailKey:   u.UniqueEmailKey,
+		UsernameEmailKey: u.UsernameEmailKey,
+		FirstName:        u.FirstName,
+		LastName:         u.LastName,
+		PasswordHash:     u.PasswordHash,
+		IsActive:         u.IsActive,
+		CreatedAt:        u.CreatedAt,
+		Mail:             newMailDoc(u.Mail),
+		Outbox:           entries,
 
 		VerificationSentAt: u.VerificationSentAt,
 	}
-	if _, err := s.users.InsertOne(ctx, doc); err != nil {
-		if isDuplicate(err) {
-			return s.duplicateCause(ctx, u, err)
+	// From here on every write lands within createBudget, which is what
+	// lets other registrations tell an orphaned reservation from ours.
+	ctx, cancel := context.WithTimeout(ctx, createBudget)
+	defer cancel()
+	var written []string
+	for _, c := range emailNames(u.UsernameEmailKey, u.UniqueEmailKey) {
+		w, err := s.reserve(ctx, "create user", c.key, u.ID, time.Time{})
+		if w {
+			written = append(written, c.key)
 		}
-		return wrap("create user", err)
+		if err != nil {
+			// Nothing of u is stored yet, so undoing is always safe; what
+			// cannot be undone now is an orphan for a later takeover.
+			_ = s.release(ctx, "create user", u.ID, written)
+			if errors.Is(err, errNameTaken) {
+				return s.takenCause(ctx, u, err, fmt.Errorf("mongodb: create user: %w", errors.Join(c.taken, err)))
+			}
+			return err
+		}
+	}
+	if _, err := s.users.InsertOne(ctx, doc); err != nil {
+		if !isDuplicate(err) {
+			// The insert may have been applied nonetheless, so the
+			// reservations stay; unused, they are orphans.
+			return wrap("create user", err)
+		}
+		_ = s.release(ctx, "create user", u.ID, written)
+		return s.duplicateCause(ctx, u, err)
 	}
 	return nil
 }
@@ -134,35 +168,45 @@ func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Even
 // taken e-mail, whichever index the server happened to check first, and
 // because FerretDB does not say which index it was.
 func (s *Store) duplicateCause(ctx context.Context, u core.User, dupErr error) error {
-	taken := func(field, key string) bool {
-		n, err := s.users.CountDocuments(ctx, bson.D{{Key: field, Value: key}}, options.Count().SetLimit(1))
-		return err == nil && n > 0
-	}
-	switch {
-	case taken("username_key", u.UsernameKey):
-		return fmt.Errorf("mongodb: create user: %w", errors.Join(core.ErrUsernameTaken, dupErr))
-	case u.UniqueEmailKey != "" && taken("unique_email_key", u.UniqueEmailKey):
-		return fmt.Errorf("mongodb: create user: %w", errors.Join(core.ErrEmailTaken, dupErr))
-	}
+	fallback := fmt.Errorf("mongodb: create user: user id already exists: %w", dupErr)
 	// The colliding user may have been deleted since; trust the server's word.
 	switch duplicateIndex(dupErr) {
-	case indexUsernameKey:
-		return fmt.Errorf("mongodb: create user: %w", errors.Join(core.ErrUsernameTaken, dupErr))
+	case indexUsernameKey, indexUsernameEmailKey:
+		fallback = fmt.Errorf("mongodb: create user: %w", errors.Join(core.ErrUsernameTaken, dupErr))
 	case indexUniqueEmailKey:
-		return fmt.Errorf("mongodb: create user: %w", errors.Join(core.ErrEmailTaken, dupErr))
+		fallback = fmt.Errorf("mongodb: create user: %w", errors.Join(core.ErrEmailTaken, dupErr))
 	}
-	return fmt.Errorf("mongodb: create user: user id already exists: %w", dupErr)
+	return s.takenCause(ctx, u, dupErr, fallback)
 }
 
-// DeleteInactiveUser removes an inactive user, its pending events (they live
-// in its document) and any token issued to it.
+// DeleteInactiveUser removes an inactive user, its pending events and mail
+// (they live in its document), then frees its e-mail-shaped login names and
+// removes any token issued to it.
 func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
-	res, err := s.users.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "is_active", Value: false}})
+	var doc struct {
+		UniqueEmailKey   string `bson:"unique_email_key"`
+		UsernameEmailKey string `bson:"username_email_key"`
+	}
+	// The whole document comes back: FerretDB v1 has no projection for
+	// findAndModify.
+	unlock := s.lockUser(id)
+	err := s.users.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: id}, {Key: "is_active", Value: false}}).Decode(&doc)
+	unlock()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return fmt.Errorf("mongodb: delete user: no inactive user with that id: %w", core.ErrNotFound)
+	}
 	if err != nil {
 		return wrap("delete user", err)
 	}
-	if res.DeletedCount == 0 {
-		return fmt.Errorf("mongodb: delete user: no inactive user with that id: %w", core.ErrNotFound)
+	// Freed only now that the user is gone, so that no other user can take
+	// a key while this one still has it; a failure leaves orphans that the
+	// next registration of the key takes over.
+	var keys []string
+	for _, c := range emailNames(doc.UsernameEmailKey, doc.UniqueEmailKey) {
+		keys = append(keys, c.key)
+	}
+	if err := s.release(ctx, "delete user", id, keys); err != nil {
+		return err
 	}
 	if _, err := s.tokens.DeleteMany(ctx, bson.D{{Key: "user_id", Value: id}}); err != nil {
 		return wrap("delete tokens of deleted user", err)
@@ -170,36 +214,65 @@ func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
 	return nil
 }
 
-// ActivateUser flips is_active and appends events in one conditional update;
-// on MongoDB exactly one of many concurrent calls matches the filter.
+// ActivateUser sets is_active, releases the user's held events and appends
+// events in one conditional update on {_id, is_active: false}: on MongoDB
+// exactly one of many concurrent calls matches the filter.
 func (s *Store) ActivateUser(ctx context.Context, id string, events ...core.Event) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("mongodb: activate user: %w", err)
+	}
 	entries, err := s.entries(events)
 	if err != nil {
 		return false, fmt.Errorf("mongodb: activate user: %w", err)
 	}
-	update := bson.D{{Key: "$set", Value: bson.D{{Key: "is_active", Value: true}}}}
-	if len(entries) > 0 {
-		update = append(update, bson.E{Key: "$push", Value: bson.D{
-			{Key: "outbox", Value: bson.D{{Key: "$each", Value: entries}}},
-		}})
+	defer s.lockUser(id)()
+	for range outboxAttempts {
+		var doc struct {
+			IsActive bool          `bson:"is_active"`
+			Outbox   bson.RawValue `bson:"outbox"`
+		}
+		err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+			options.FindOne().SetProjection(bson.D{{Key: "is_active", Value: 1}, {Key: "outbox", Value: 1}})).Decode(&doc)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return false, fmt.Errorf("mongodb: activate user: %w", core.ErrNotFound)
+		}
+		if err != nil {
+			return false, wrap("activate user", err)
+		}
+		if doc.IsActive {
+			return false, nil
+		}
+		filter := bson.D{{Key: "_id", Value: id}, {Key: "is_active", Value: false}}
+		set := bson.D{{Key: "is_active", Value: true}}
+		update := bson.D{}
+		released, held, err := releaseHeld(doc.Outbox)
+		if err != nil {
+			return false, fmt.Errorf("mongodb: activate user: %w", err)
+		}
+		if held {
+			// The whole array is rewritten, on condition that nobody
+			// changed it since it was read.
+			filter = append(filter, bson.E{Key: "outbox", Value: doc.Outbox})
+			for _, e := range entries {
+				released = append(released, e)
+			}
+			set = append(set, bson.E{Key: "outbox", Value: released})
+		} else if len(entries) > 0 {
+			update = append(update, bson.E{Key: "$push", Value: bson.D{
+				{Key: "outbox", Value: bson.D{{Key: "$each", Value: entries}}},
+			}})
+		}
+		update = append(update, bson.E{Key: "$set", Value: set})
+		res, err := s.users.UpdateOne(ctx, filter, update)
+		if err != nil {
+			return false, wrap("activate user", err)
+		}
+		if res.MatchedCount == 1 {
+			return true, nil
+		}
+		// Activated, deleted or its outbox changed since the read: look again.
 	}
-	unlock := s.lockUser(id)
-	res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "is_active", Value: false}}, update)
-	unlock()
-	if err != nil {
-		return false, wrap("activate user", err)
-	}
-	if res.ModifiedCount == 1 {
-		return true, nil
-	}
-	n, err := s.users.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}}, options.Count().SetLimit(1))
-	if err != nil {
-		return false, wrap("activate user", err)
-	}
-	if n == 0 {
-		return false, fmt.Errorf("mongodb: activate user: %w", core.ErrNotFound)
-	}
-	return false, nil
+	return false, fmt.Errorf("mongodb: activate user: the outbox of the user kept changing, gave up after %d attempts", outboxAttempts)
 }
 
 // FindUser returns the one user whose field equals key.
@@ -212,6 +285,8 @@ func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string
 		name = "username_key"
 	case core.ByEmailKey:
 		name = "email_key"
+	case core.ByUsernameEmailKey:
+		name = "username_email_key"
 	default:
 		return core.User{}, fmt.Errorf("mongodb: find user: unknown lookup field %q", field)
 	}
@@ -219,7 +294,8 @@ func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string
 		return core.User{}, fmt.Errorf("mongodb: find user: %w", err)
 	}
 	if key == "" {
-		// Users without an e-mail have an empty key; it names nobody.
+		// Users without an e-mail (or an "@" in the username) have an
+		// empty key; it names nobody.
 		return core.User{}, fmt.Errorf("mongodb: find user by %s: %w", field, core.ErrNotFound)
 	}
 	cur, err := s.users.Find(ctx, bson.D{{Key: name, Value: key}},
@@ -241,35 +317,47 @@ func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string
 	}
 }
 
-// MarkVerificationSent records at as the user's last verification e-mail
-// when the previous one is older than notBefore. The condition is part of the
-// update's filter, so on MongoDB one of many concurrent calls matches.
-func (s *Store) MarkVerificationSent(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
+// QueueVerificationMail makes the user owe a verification e-mail due at at
+// when it owes none and the previous one is older than notBefore. The
+// conditions are part of the update's filter, so on MongoDB one of many
+// concurrent calls matches.
+func (s *Store) QueueVerificationMail(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
 	filter := bson.D{
 		{Key: "_id", Value: id},
+		{Key: "mail", Value: bson.D{{Key: "$exists", Value: false}}},
 		{Key: "$or", Value: bson.A{
 			bson.D{{Key: "verification_sent_at", Value: bson.D{{Key: "$exists", Value: false}}}},
 			bson.D{{Key: "verification_sent_at", Value: bson.D{{Key: "$lt", Value: notBefore}}}},
 		}},
 	}
-	update := bson.D{{Key: "$set", Value: bson.D{{Key: "verification_sent_at", Value: at}}}}
+	mail := newMailDoc(core.PendingMail{Kind: core.MailVerification, DueAt: at})
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "mail", Value: mail}}}}
 	unlock := s.lockUser(id)
 	res, err := s.users.UpdateOne(ctx, filter, update)
 	unlock()
 	if err != nil {
-		return false, wrap("mark verification sent", err)
+		return false, wrap("queue verification mail", err)
 	}
 	if res.MatchedCount == 1 {
 		return true, nil
 	}
-	n, err := s.users.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}}, options.Count().SetLimit(1))
-	if err != nil {
-		return false, wrap("mark verification sent", err)
-	}
-	if n == 0 {
-		return false, fmt.Errorf("mongodb: mark verification sent: %w", core.ErrNotFound)
+	if err := s.mustExist(ctx, id, "queue verification mail"); err != nil {
+		return false, err
 	}
 	return false, nil
+}
+
+// mustExist returns core.ErrNotFound when no user has id, after a
+// conditional update matched nothing.
+func (s *Store) mustExist(ctx context.Context, id, op string) error {
+	n, err := s.users.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}}, options.Count().SetLimit(1))
+	if err != nil {
+		return wrap(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("mongodb: %s: %w", op, core.ErrNotFound)
+	}
+	return nil
 }
 
 // SetPasswordHash replaces a user's stored hash.
