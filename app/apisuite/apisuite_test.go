@@ -105,7 +105,19 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 		d.Limiter = memlimit.New(memlimit.Options{})
 	}
 	resend := usecase.NewResendVerification(d)
-	t.Cleanup(func() { _ = resend.Wait(context.Background()) })
+	courier := usecase.NewCourier(d, 20*time.Millisecond)
+	d.MailQueued = courier.Wake
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = courier.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		_ = resend.Wait(context.Background())
+		stop()
+		<-done
+	})
 	srv, err := httpapi.New(s, httpapi.UseCases{
 		Register: usecase.NewRegister(d),
 		Verify:   usecase.NewVerifyRegistration(d),

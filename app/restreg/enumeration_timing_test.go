@@ -1,6 +1,7 @@
 package restreg_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -39,7 +40,7 @@ func TestEnumerationSafeTiming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = srv.Stop(t.Context()) })
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
 	url := srv.URL() + s.BasePath + "/register/"
 
 	const n = 40
