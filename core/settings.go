@@ -72,6 +72,7 @@ type Settings struct {
 	PasswordMinLength       int      `setting:"PASSWORD_MIN_LENGTH"`
 	PasswordValidators      []string `setting:"PASSWORD_VALIDATORS"`
 	PasswordHasher          string   `setting:"PASSWORD_HASHER"`
+	PasswordLegacyHashers   bool     `setting:"PASSWORD_LEGACY_HASHERS"` // also verify Django's md5, sha1, unsalted and crypt hashes
 	Argon2idMemoryKiB       int      `setting:"ARGON2ID_MEMORY_KIB"`
 	Argon2idIterations      int      `setting:"ARGON2ID_ITERATIONS"`
 	Argon2idParallelism     int      `setting:"ARGON2ID_PARALLELISM"`
@@ -144,6 +145,7 @@ func DefaultSettings() Settings {
 		PasswordMinLength:                 8,
 		PasswordValidators:                []string{"similarity", "length", "common", "numeric"},
 		PasswordHasher:                    "argon2id",
+		PasswordLegacyHashers:             false,
 		Argon2idMemoryKiB:                 19456,
 		Argon2idIterations:                2,
 		Argon2idParallelism:               1,
