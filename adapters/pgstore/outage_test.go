@@ -3,13 +3,11 @@ package pgstore
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
-	"net/url"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/restreg/restreg/adapters/pgstore/pgtest"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports/porttest"
 )
@@ -28,89 +26,6 @@ func closedAddr(t testing.TB) string {
 	return addr
 }
 
-// proxy forwards TCP connections to the PostgreSQL server; stopping it plays
-// a database outage (every connection drops, new ones are refused) and
-// starting it again on the same address plays the recovery.
-type proxy struct {
-	t      testing.TB
-	addr   string
-	target string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-func startProxy(t testing.TB, target string) *proxy {
-	t.Helper()
-	p := &proxy{t: t, addr: "127.0.0.1:0", target: target}
-	p.start()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *proxy) start() {
-	p.t.Helper()
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatalf("proxy listen on %s: %v", p.addr, err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr, p.conns = ln, ln.Addr().String(), map[net.Conn]struct{}{}
-	p.mu.Unlock()
-	p.wg.Go(func() {
-		for {
-			client, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			server, err := net.Dial("tcp", p.target)
-			if err != nil {
-				_ = client.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[client], p.conns[server] = struct{}{}, struct{}{}
-			p.mu.Unlock()
-			pipe := func(dst, src net.Conn) {
-				_, _ = io.Copy(dst, src)
-				_ = dst.Close()
-				_ = src.Close()
-			}
-			p.wg.Go(func() { pipe(server, client) })
-			p.wg.Go(func() { pipe(client, server) })
-		}
-	})
-}
-
-func (p *proxy) stop() {
-	p.mu.Lock()
-	if p.ln != nil {
-		_ = p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-	p.mu.Unlock()
-	p.wg.Wait()
-}
-
-// throughProxy returns a proxy to the server dbURL names and dbURL pointing
-// at it.
-func throughProxy(t testing.TB, dbURL string) (*proxy, string) {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := startProxy(t, u.Host)
-	u.Host = p.addr
-	return p, u.String()
-}
-
 func TestUnreachableServerIsUnavailable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -125,14 +40,14 @@ func TestUnreachableServerIsUnavailable(t *testing.T) {
 // again without being reopened.
 func TestOutageIsUnavailableAndTheStoreRecovers(t *testing.T) {
 	ctx := context.Background()
-	p, dbURL := throughProxy(t, testDB.NewSchemaT(t))
+	p, dbURL := pgtest.StartProxyT(t, testDB.NewSchemaT(t))
 	s := openOn(t, dbURL, Options{ConnectTimeout: 2 * time.Second, StatementTimeout: 2 * time.Second})
 	before := porttest.NewUser("before")
 	if err := s.CreateUser(ctx, before); err != nil {
 		t.Fatal(err)
 	}
 
-	p.stop()
+	p.Stop()
 	calls := map[string]func(ctx context.Context) error{
 		"Ping":       s.Ping,
 		"CreateUser": func(ctx context.Context) error { return s.CreateUser(ctx, porttest.NewUser("during")) },
@@ -152,7 +67,9 @@ func TestOutageIsUnavailableAndTheStoreRecovers(t *testing.T) {
 		}
 	}
 
-	p.start()
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err := s.Ping(ctx)
