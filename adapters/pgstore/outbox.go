@@ -89,6 +89,9 @@ func (s *Store) PendingEvents(ctx context.Context, now time.Time, limit int) ([]
 	if err != nil {
 		return nil, classify(op, err)
 	}
+	if len(got) > 0 {
+		s.leased.Store(true)
+	}
 	// RETURNING gives no order; the relay needs record order.
 	sort.Slice(got, func(i, j int) bool { return got[i].seq < got[j].seq })
 	events := make([]core.Event, len(got))

@@ -114,8 +114,10 @@ type Store struct {
 	pool   *pgxpool.Pool
 	config *pgxpool.Config
 	// owner names this store in the outbox leases it takes.
-	owner  string
-	lease  time.Duration
+	owner string
+	lease time.Duration
+	// leased says PendingEvents has handed out events under owner.
+	leased atomic.Bool
 	closed atomic.Bool
 }
 
@@ -237,19 +239,19 @@ func (s *Store) start(ctx context.Context) error {
 }
 
 // Close hands the events this store's relay has leased back to the other
-// instances (best effort: leases expire anyway) and closes the pool; later
-// calls report core.ErrUnavailable.
+// instances and closes the pool; later calls report core.ErrUnavailable.
+// Handing back is a courtesy that saves the others waiting for the leases
+// to expire, so a server that cannot be reached does not make Close fail.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_, err := s.pool.Exec(ctx, `UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1`, s.owner)
-	s.pool.Close()
-	if err != nil {
-		return classify("close: release leased events", err)
+	if s.leased.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, _ = s.pool.Exec(ctx, `UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1`, s.owner)
 	}
+	s.pool.Close()
 	return nil
 }
 

@@ -381,3 +381,36 @@ func TestModuleBuildsWithoutTheServerAndFailsToStartWithoutIt(t *testing.T) {
 		t.Fatalf("starting without a server = %v, want core.ErrUnavailable", err)
 	}
 }
+
+// The server checks unique indexes in the order they were built, which an
+// operator changes with REINDEX CONCURRENTLY; the username must still win
+// when both keys collide.
+func TestUsernameWinsWhicheverIndexTheServerChecksFirst(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openFresh(t)
+	if _, err := s.pool.Exec(ctx, `REINDEX INDEX CONCURRENTLY users_username_key`); err != nil {
+		t.Fatal(err)
+	}
+	byName := porttest.NewUser("ivy")
+	byMail := porttest.NewUser("jon")
+	for _, u := range []core.User{byName, byMail} {
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dup := porttest.NewUser("x")
+	dup.UsernameKey = byName.UsernameKey
+	dup.EmailKey, dup.UniqueEmailKey = byMail.EmailKey, byMail.UniqueEmailKey
+
+	// Without the store's help the server now names the e-mail index.
+	_, err := s.pool.Exec(ctx, createUserSQL, dup.ID, dup.Username, dup.UsernameKey, dup.Email, dup.EmailKey,
+		dup.UniqueEmailKey, dup.FirstName, dup.LastName, dup.PasswordHash, false, dup.CreatedAt, nil,
+		[]string{}, []string{}, []string{}, []time.Time{}, []time.Time{})
+	if index, ok := duplicateIndex(err); !ok || index != uniqueEmailIndex {
+		t.Fatalf("after the reindex the server reports %q (%v), want %s: the case proves nothing", index, err, uniqueEmailIndex)
+	}
+	err = s.CreateUser(ctx, dup)
+	if !errors.Is(err, core.ErrUsernameTaken) || errors.Is(err, core.ErrEmailTaken) {
+		t.Fatalf("CreateUser colliding on both keys = %v, want core.ErrUsernameTaken only", err)
+	}
+}
