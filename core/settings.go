@@ -72,6 +72,7 @@ type Settings struct {
 	PasswordMinLength       int      `setting:"PASSWORD_MIN_LENGTH"`
 	PasswordValidators      []string `setting:"PASSWORD_VALIDATORS"`
 	PasswordHasher          string   `setting:"PASSWORD_HASHER"`
+	PasswordLegacyHashers   bool     `setting:"PASSWORD_LEGACY_HASHERS"` // also verify Django's md5, sha1, unsalted and crypt hashes
 	Argon2idMemoryKiB       int      `setting:"ARGON2ID_MEMORY_KIB"`
 	Argon2idIterations      int      `setting:"ARGON2ID_ITERATIONS"`
 	Argon2idParallelism     int      `setting:"ARGON2ID_PARALLELISM"`
@@ -87,6 +88,15 @@ type Settings struct {
 	DataDir         string `setting:"DATA_DIR"`
 	MongoDBURI      string `setting:"MONGODB_URI" secret:"true"`
 	MongoDBDatabase string `setting:"MONGODB_DATABASE"`
+	// DatabaseURL is the PostgreSQL server of STORE=postgres (postgres://…).
+	DatabaseURL string `setting:"DATABASE_URL" secret:"true"`
+	// DatabaseMaxConns bounds the PostgreSQL connection pool of one instance.
+	DatabaseMaxConns int `setting:"DATABASE_MAX_CONNS"`
+	// DatabaseConnectTimeout bounds one attempt to connect to PostgreSQL.
+	DatabaseConnectTimeout time.Duration `setting:"DATABASE_CONNECT_TIMEOUT"`
+	// DatabaseStatementTimeout makes PostgreSQL cancel a statement that runs
+	// or waits for a lock longer, so a stuck database answers 503 in time.
+	DatabaseStatementTimeout time.Duration `setting:"DATABASE_STATEMENT_TIMEOUT"`
 
 	MailBackend    string `setting:"MAIL_BACKEND"`
 	MailFileDir    string `setting:"MAIL_FILE_DIR"`
@@ -148,6 +158,7 @@ func DefaultSettings() Settings {
 		PasswordMinLength:                 8,
 		PasswordValidators:                []string{"similarity", "length", "common", "numeric"},
 		PasswordHasher:                    "argon2id",
+		PasswordLegacyHashers:             false,
 		Argon2idMemoryKiB:                 19456,
 		Argon2idIterations:                2,
 		Argon2idParallelism:               1,
@@ -158,6 +169,9 @@ func DefaultSettings() Settings {
 		Store:                             "sqlite",
 		DataDir:                           "./data",
 		MongoDBDatabase:                   "restreg",
+		DatabaseMaxConns:                  16,
+		DatabaseConnectTimeout:            5 * time.Second,
+		DatabaseStatementTimeout:          10 * time.Second,
 		MailBackend:                       "file",
 		SendGridHost:                      "https://api.sendgrid.com",
 		EventsBackend:                     "gochannel",
@@ -319,7 +333,7 @@ func (s *Settings) Validate() error {
 	atLeast("HASH_QUEUE_SIZE", int64(s.HashQueueSize), 0)
 	positive("HASH_QUEUE_WAIT", s.HashQueueWait)
 
-	oneOf("STORE", s.Store, "sqlite", "mongodb", "memory")
+	oneOf("STORE", s.Store, "sqlite", "mongodb", "postgres", "memory")
 	if s.Store == "sqlite" && s.DataDir == "" {
 		add("DATA_DIR is required when STORE is sqlite")
 	}
@@ -328,6 +342,16 @@ func (s *Settings) Validate() error {
 	}
 	if s.Store == "mongodb" && s.MongoDBDatabase == "" {
 		add("MONGODB_DATABASE must not be empty")
+	}
+	if s.Store == "postgres" {
+		if s.DatabaseURL == "" {
+			add("DATABASE_URL is required when STORE is postgres")
+		} else if u, err := url.Parse(s.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			add("DATABASE_URL must look like postgres://user:pass@host:5432/dbname (value not shown)")
+		}
+		atLeast("DATABASE_MAX_CONNS", int64(s.DatabaseMaxConns), 1)
+		positive("DATABASE_CONNECT_TIMEOUT", s.DatabaseConnectTimeout)
+		positive("DATABASE_STATEMENT_TIMEOUT", s.DatabaseStatementTimeout)
 	}
 	oneOf("MAIL_BACKEND", s.MailBackend, "file", "smtp", "sendgrid", "console")
 	if s.MailBackend == "smtp" {

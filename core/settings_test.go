@@ -55,8 +55,10 @@ func TestEachProblemIsOneLineNamingTheSetting(t *testing.T) {
 		"email id not unique": {func(s *core.Settings) { s.UserVerificationIDField = "email"; s.UserEmailUnique = false }, "USER_VERIFICATION_ID_FIELD=email needs USER_EMAIL_UNIQUE=true"},
 		"login fields":        {func(s *core.Settings) { s.UserLoginFields = []string{"phone"} }, "USER_LOGIN_FIELDS must be one of username, email"},
 		"hasher":              {func(s *core.Settings) { s.PasswordHasher = "md5" }, "PASSWORD_HASHER must be one of argon2id, pbkdf2_sha256"},
-		"store":               {func(s *core.Settings) { s.Store = "postgres" }, "STORE must be one of sqlite, mongodb, memory"},
+		"store":               {func(s *core.Settings) { s.Store = "cassandra" }, "STORE must be one of sqlite, mongodb, postgres, memory"},
 		"mongo uri":           {func(s *core.Settings) { s.Store = "mongodb" }, "MONGODB_URI is required when STORE is mongodb"},
+		"database url":        {func(s *core.Settings) { s.Store = "postgres" }, "DATABASE_URL is required when STORE is postgres"},
+		"database pool":       {func(s *core.Settings) { s.Store, s.DatabaseURL, s.DatabaseMaxConns = "postgres", "postgres://db/x", 0 }, "DATABASE_MAX_CONNS must be at least 1"},
 		"smtp url":            {func(s *core.Settings) { s.MailBackend = "smtp" }, "SMTP_URL is required when MAIL_BACKEND is smtp"},
 		"sendgrid key":        {func(s *core.Settings) { s.MailBackend = "sendgrid" }, "SENDGRID_API_KEY is required when MAIL_BACKEND is sendgrid"},
 		"events url":          {func(s *core.Settings) { s.EventsBackend = "nats" }, "EVENTS_URL is required when EVENTS_BACKEND is nats"},
@@ -92,6 +94,12 @@ func TestSecretsNeverAppearInProblems(t *testing.T) {
 	err := s.Validate()
 	if err == nil || strings.Contains(err.Error(), "hunter2-secret") {
 		t.Fatalf("problem text leaks the SMTP password or is missing: %v", err)
+	}
+	s = validSettings()
+	s.Store, s.DatabaseURL = "postgres", "mysql://restreg:hunter2-secret@db/restreg"
+	err = s.Validate()
+	if err == nil || strings.Contains(err.Error(), "hunter2-secret") {
+		t.Fatalf("problem text leaks the database password or is missing: %v", err)
 	}
 	s = validSettings()
 	s.RateLimitBackend, s.RateLimitRedisURL = "redis", "http://u:hunter2-secret@host"

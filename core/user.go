@@ -31,7 +31,7 @@ type User struct {
 	FirstName string
 	// LastName is optional profile data.
 	LastName string
-	// PasswordHash is the encoded hash (PHC argon2id or Django pbkdf2_sha256).
+	// PasswordHash is the encoded hash (PHC argon2id or a Django hasher's format).
 	PasswordHash string
 	// IsActive is the verification flag: false until the link is used.
 	IsActive bool

@@ -28,6 +28,7 @@ var cells = []cell{
 	{store: "sqlite", mail: "smtp", events: "gochannel"},
 	{store: "sqlite", mail: "file", events: "nats"},
 	{store: "mongodb", mail: "smtp", events: "nats"},
+	{store: "postgres", mail: "file", events: "nats"},
 }
 
 var _ = Describe("The register → e-mail → verify → login journey", func() {
@@ -44,6 +45,9 @@ var _ = Describe("The register → e-mail → verify → login journey", func() 
 					db := harness.StartFerretDB()
 					settings["MONGODB_URI"] = db.URI()
 					settings["MONGODB_DATABASE"] = "smoke_" + runTag
+				}
+				if c.store == "postgres" {
+					settings["DATABASE_URL"] = harness.PostgresDatabase()
 				}
 				if c.mail == "smtp" {
 					smtp := harness.StartSMTP()

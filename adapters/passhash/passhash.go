@@ -1,11 +1,10 @@
 // Package passhash hashes and checks passwords with argon2id (PHC string
-// format) and verifies Django's pbkdf2_sha256 hashes, running at most
-// HASH_CONCURRENCY computations at once.
+// format) and verifies the hashes of every Django 3.2 password hasher,
+// running at most HASH_CONCURRENCY computations at once.
 package passhash
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"math"
@@ -29,6 +28,7 @@ type Hasher struct {
 	algorithm string
 	argon2    argon2Params
 	pbkdf2    int
+	legacy    bool
 	gate      *gate
 
 	// inSlot, when set, runs while a computation holds its slot and
@@ -79,6 +79,7 @@ func New(s core.Settings) (*Hasher, error) {
 			parallelism: uint8(s.Argon2idParallelism),
 		},
 		pbkdf2: s.PBKDF2Iterations,
+		legacy: s.PasswordLegacyHashers,
 		gate:   newGate(s.HashConcurrency, s.HashQueueSize, s.HashQueueWait),
 	}, nil
 }
@@ -97,45 +98,95 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	return encoded, nil
 }
 
-// Check reports whether password matches encoded (argon2id or Django
-// pbkdf2_sha256) and, when it does, whether encoded should be replaced
-// because it uses another algorithm than PASSWORD_HASHER or a weaker cost.
-// An unparseable hash is a mismatch, answered without taking a slot.
+// Check reports whether password matches encoded and, when it does,
+// whether encoded should be replaced because it uses another algorithm
+// than PASSWORD_HASHER or a weaker cost. encoded may be restreg's argon2id
+// PHC string or any Django 3.2 hash (the legacy ones only with
+// PASSWORD_LEGACY_HASHERS); anything else — Django's unusable `!…`
+// marker, a malformed or unknown hash — is a mismatch, never an error.
+//
+// Every answer costs at least the work of checking a hash Hash made now:
+// unusable, malformed and disabled hashes, and the legacy digests that
+// cost next to nothing, are padded with that work. The login use case
+// checks a hash made by Hash for unknown logins, so the time of a failed
+// login tells neither whether the account exists nor whether its password
+// is usable.
+// Errors: core.ErrOverloaded when no slot frees up in time, ctx.Err().
 func (h *Hasher) Check(ctx context.Context, password, encoded string) (ok, rehash bool, err error) {
-	var derive func() ([]byte, error)
-	var want []byte
-	var weaker bool
-	var algorithm string
-	switch {
-	case strings.HasPrefix(encoded, argon2idPrefix):
-		a, parsed := parseArgon2id(encoded)
-		if !parsed {
-			return false, false, nil
+	s, known := h.identify(encoded)
+	if slotErr := h.inSlotRun(ctx, func() {
+		if !known || s.cheap {
+			h.padding(password)
 		}
-		derive = func() ([]byte, error) { return a.derive(password), nil }
-		want, weaker, algorithm = a.key, a.weakerThan(h.argon2), argon2idName
-	case strings.HasPrefix(encoded, pbkdf2Prefix):
-		p, parsed := parsePBKDF2(encoded)
-		if !parsed {
-			return false, false, nil
+		if known {
+			ok, err = s.matches(password)
 		}
-		derive = func() ([]byte, error) { return p.derive(password) }
-		want, weaker, algorithm = p.key, p.weakerThan(h.pbkdf2), pbkdf2Name
-	default:
-		return false, false, nil
-	}
-
-	var got []byte
-	if slotErr := h.inSlotRun(ctx, func() { got, err = derive() }); slotErr != nil {
+	}); slotErr != nil {
 		return false, false, fmt.Errorf("passhash: check: %w", slotErr)
 	}
 	if err != nil {
 		return false, false, fmt.Errorf("passhash: check: %w", err)
 	}
-	if subtle.ConstantTimeCompare(got, want) != 1 {
+	if !ok {
 		return false, false, nil
 	}
-	return true, algorithm != h.algorithm || weaker, nil
+	return true, s.algorithm != h.algorithm || s.weaker, nil
+}
+
+// stored is a hash Check knows how to verify.
+type stored struct {
+	// algorithm is Django's name for the hasher ("argon2id" for restreg's
+	// own PHC strings), compared with PASSWORD_HASHER.
+	algorithm string
+	// weaker is set when the hash is in the configured format but below
+	// the configured cost.
+	weaker bool
+	// cheap marks the legacy digests, which need padding to cost what a
+	// configured hash costs.
+	cheap bool
+	// matches recomputes the hash from password and compares in constant
+	// time.
+	matches func(password string) (bool, error)
+}
+
+// identify parses encoded into what Check needs; known is false for an
+// unusable, malformed or unknown hash and for legacy hashes while
+// PASSWORD_LEGACY_HASHERS is off. Parsing checks every cost against its
+// cap, so no stored hash can pin a slot or allocate without bound.
+func (h *Hasher) identify(encoded string) (s stored, known bool) {
+	infallible := func(matches func(string) bool) func(string) (bool, error) {
+		return func(password string) (bool, error) { return matches(password), nil }
+	}
+	switch {
+	case strings.HasPrefix(encoded, "!"):
+		// Django's unusable password (set_unusable_password), even in front
+		// of a real hash.
+		return s, false
+	case strings.HasPrefix(encoded, argon2idPrefix):
+		a, ok := parseArgon2id(encoded)
+		return stored{algorithm: argon2idName, weaker: a.weakerThan(h.argon2), matches: infallible(a.matches)}, ok
+	case strings.HasPrefix(encoded, djangoArgon2Prefix):
+		// Django's Argon2PasswordHasher: "argon2" in front of a PHC string.
+		a, ok := parseArgon2PHC(strings.TrimPrefix(encoded, djangoArgon2Name))
+		return stored{algorithm: djangoArgon2Name, matches: infallible(a.matches)}, ok
+	case strings.HasPrefix(encoded, "pbkdf2_"):
+		p, ok := parsePBKDF2(encoded)
+		return stored{algorithm: p.variant.name, weaker: p.weakerThan(h.pbkdf2), matches: p.matches}, ok
+	case strings.HasPrefix(encoded, "bcrypt"):
+		b, ok := parseBcrypt(encoded)
+		return stored{algorithm: b.algorithm, matches: infallible(b.matches)}, ok
+	}
+	if !h.legacy {
+		return s, false
+	}
+	l, ok := parseLegacy(encoded)
+	return stored{algorithm: l.algorithm, cheap: true, matches: infallible(l.matches)}, ok
+}
+
+// padding spends the work of checking a hash at the configured cost, on
+// a fresh salt, and throws the result away.
+func (h *Hasher) padding(password string) {
+	_, _ = h.hashNow(password) // only the time spent matters, not the hash or an error
 }
 
 // QueueStats reports how many hashes are being computed and how many

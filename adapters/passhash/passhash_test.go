@@ -2,6 +2,7 @@ package passhash
 
 import (
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -138,45 +139,161 @@ func TestArgon2idReferenceVectors(t *testing.T) {
 	}
 }
 
+// validArgon2id is the reference implementation's test vector for
+// "password": the hash malformedHashes are mutations of.
+const validArgon2id = "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4"
+
+// malformedHashes are near misses of every supported format, each checked
+// against the password its intact form verifies ("password" for the PHC
+// strings, "correct horse battery staple" for the Django vectors).
+var malformedHashes = []string{
+	strings.Replace(validArgon2id, "v=19", "v=16", 1),                                 // restreg writes only version 1.3
+	strings.Replace(validArgon2id, "v=19$", "", 1),                                    // version missing
+	strings.Replace(validArgon2id, "$argon2id$", "$argon2i$", 1),                      // other variant
+	strings.Replace(validArgon2id, "m=256,t=2,p=1", "t=2,m=256,p=1", 1),               // parameters out of order
+	strings.Replace(validArgon2id, "m=256", "m=0256", 1),                              // leading zero
+	strings.Replace(validArgon2id, "m=256", "m=+256", 1),                              // sign
+	strings.Replace(validArgon2id, "t=2", "t=0", 1),                                   // no pass
+	strings.Replace(validArgon2id, "p=1", "p=0", 1),                                   // no lane
+	strings.Replace(validArgon2id, "p=1", "p=256", 1),                                 // too many lanes
+	strings.Replace(validArgon2id, "m=256", "m=4", 1),                                 // less than 8 KiB per lane
+	strings.Replace(validArgon2id, "m=256", "m=4194305", 1),                           // above the 4 GiB cap
+	strings.Replace(validArgon2id, "m=256", "m=99999999999", 1),                       // overflows 32 bits
+	strings.Replace(validArgon2id, "t=2", "t=29999999", 1),                            // above the work cap
+	strings.Replace(validArgon2id, "c29tZXNhbHQ", "c29tZXNhbHQ=", 1),                  // padded base64
+	strings.Replace(validArgon2id, "c29tZXNhbHQ", "c29tZ\nXNhbHQ", 1),                 // line break the decoder would skip
+	strings.Replace(validArgon2id, "c29tZXNhbHQ", "c2FsdA", 1),                        // 4-byte salt
+	strings.Replace(validArgon2id, "c29tZXNhbHQ", "", 1),                              // no salt
+	"$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$",                                       // no key
+	"argon2" + validArgon2id[:len(validArgon2id)-1],                                   // Django's form, key cut short
+	"argon2" + strings.Replace(validArgon2id, "$argon2id$", "$argon2x$", 1),           // unknown variant
+	"argon2" + strings.Replace(validArgon2id, "v=19", "v=18", 1),                      // unknown version
+	"argon2$" + validArgon2id,                                                         // doubled '$'
+	"argon2$argon2id$garbage",                                                         // Django's own malformed case
+	"pbkdf2_sha256$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo",        // unpadded
+	"pbkdf2_sha256$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=$",      // extra field
+	"pbkdf2_sha256$0$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=",            // no iteration
+	"pbkdf2_sha256$-1$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=",           // negative
+	"pbkdf2_sha256$ 260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=",      // space
+	"pbkdf2_sha256$999999999999$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=", // above the cap
+	"pbkdf2_sha256$260000$$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=",              // empty salt
+	"pbkdf2_sha256$260000$seasalt$YlZ2Vggt",                                           // short key
+	"pbkdf2_sha1$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=",         // a SHA-256-sized key
+	"pbkdf2_sha1$1000$seasalt$9iRYj0as1r5j+cCBxB+HMlxkyr4",                            // unpadded
+	"pbkdf2_md5$1000$seasalt$9iRYj0as1r5j+cCBxB+HMlxkyr4=",                            // unknown digest
+	"PBKDF2_SHA256$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=",
+	"pbkdf2_sha256$1000$seasalt",                                                  // Django raises on this one
+	"pbkdf2_sha256$abc$seasalt$AAAA",                                              // and on this one
+	"bcrypt_sha256$$2b$04$short",                                                  // and this one
+	"bcrypt_sha256$$2x$04$..CA.uOD/eaGAOmJB.yMBuqtFd68XW0NGZ4TGY23Cj5qn7oK0LO8S",  // unknown minor version
+	"bcrypt_sha256$$2$04$..CA.uOD/eaGAOmJB.yMBuqtFd68XW0NGZ4TGY23Cj5qn7oK0LO8S",   // no minor version
+	"bcrypt_sha256$$2b$03$..CA.uOD/eaGAOmJB.yMBuqtFd68XW0NGZ4TGY23Cj5qn7oK0LO8S",  // cost below bcrypt's minimum
+	"bcrypt_sha256$$2b$17$..CA.uOD/eaGAOmJB.yMBuqtFd68XW0NGZ4TGY23Cj5qn7oK0LO8S",  // cost above the cap
+	"bcrypt_sha256$$2b$4a$..CA.uOD/eaGAOmJB.yMBuqtFd68XW0NGZ4TGY23Cj5qn7oK0LO8S",  // cost not a number
+	"bcrypt_sha256$$2b$04$..CA.uOD/eaGAOmJB.yMBvqtFd68XW0NGZ4TGY23Cj5qn7oK0LO8S",  // stray low bits in the salt
+	"bcrypt_sha256$$2b$04$..CA.uOD/eaGAOmJB.yM!uqtFd68XW0NGZ4TGY23Cj5qn7oK0LO8S",  // not bcrypt's base64
+	"bcrypt_sha256$$2b$04$..CA.uOD/eaGAOmJB.yMBuqtFd68XW0NGZ4TGY23Cj5qn7oK0LO8",   // short
+	"bcrypt_sha256$$2b$04$..CA.uOD/eaGAOmJB.yMBuqtFd68XW0NGZ4TGY23Cj5qn7oK0LO8SS", // long
+	"bcrypt_sha256$2b$04$..CA.uOD/eaGAOmJB.yMBuqtFd68XW0NGZ4TGY23Cj5qn7oK0LO8S",   // '$' missing
+	"bcrypt_sha512$$2b$04$..CA.uOD/eaGAOmJB.yMBuqtFd68XW0NGZ4TGY23Cj5qn7oK0LO8S",  // unknown algorithm
+	"md5$seasalt$9AA4B8ADDEFD43DBF9340B7540E4E49A",                                // upper-case hex
+	"md5$seasalt$9aa4b8addefd43dbf9340b7540e4e49",                                 // short
+	"md5$sea$salt$9aa4b8addefd43dbf9340b7540e4e49a",                               // '$' in the salt
+	"sha1$seasalt$4358b56128e500a125cb6b5541e52d9d202705c",                        // short
+	"sha1$seasalt$9aa4b8addefd43dbf9340b7540e4e49a",                               // an MD5-sized digest
+	"9CC2AE8A1BA7A93DA39B46FC1019C481",                                            // upper-case bare MD5
+	"9cc2ae8a1ba7a93da39b46fc1019c48",                                             // 31 characters
+	"9cc2ae8a1ba7a93da39b46fc1019c481 ",                                           // 33 characters
+	"crypt$$abhfCpXqd4GrIx",                                                       // longer than DES crypt
+	"crypt$$abhfCpXqd4Gr",                                                         // shorter
+	"crypt$$a!hfCpXqd4GrI",                                                        // salt outside the alphabet
+	"crypt$$$1$abhfCpXqd4",                                                        // another crypt scheme
+	"crypt$abhfCpXqd4GrI",                                                         // '$' missing
+	"!" + validArgon2id,                                                           // unusable marker in front
+	"!pbkdf2_sha256$1000$seasalt$3xmXbyk2QpiyNcnoBbzRPwEBsYPTbDlRdtmLyBvQltA=",
+	"!md5$seasalt$9aa4b8addefd43dbf9340b7540e4e49a",
+	"!",
+	"",
+}
+
 func TestMalformedHashesAreMismatches(t *testing.T) {
-	h := mustNew(t, cheapSettings("argon2id"))
-	valid := "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4"
-	if ok, _, err := h.Check(t.Context(), "password", valid); !ok || err != nil {
-		t.Fatalf("baseline vector does not verify: %v, %v", ok, err)
+	h := mustNew(t, legacySettings("argon2id", true))
+	for password, valid := range map[string][]string{
+		"password": {validArgon2id, "argon2" + validArgon2id},
+		"correct horse battery staple": {
+			"pbkdf2_sha256$1000$seasalt$3xmXbyk2QpiyNcnoBbzRPwEBsYPTbDlRdtmLyBvQltA=",
+			"bcrypt_sha256$$2b$04$..CA.uOD/eaGAOmJB.yMBuqtFd68XW0NGZ4TGY23Cj5qn7oK0LO8S",
+			"md5$seasalt$9aa4b8addefd43dbf9340b7540e4e49a",
+			"crypt$$abhfCpXqd4GrI",
+		},
+	} {
+		for _, v := range valid {
+			if ok, _, err := h.Check(t.Context(), password, v); !ok || err != nil {
+				t.Fatalf("baseline %s does not verify: %v, %v", v, ok, err)
+			}
+		}
 	}
-	malformed := []string{
-		strings.Replace(valid, "v=19", "v=16", 1),                                         // version this library cannot compute
-		strings.Replace(valid, "v=19$", "", 1),                                            // version missing
-		strings.Replace(valid, "$argon2id$", "$argon2i$", 1),                              // other variant
-		strings.Replace(valid, "m=256,t=2,p=1", "t=2,m=256,p=1", 1),                       // parameters out of order
-		strings.Replace(valid, "m=256", "m=0256", 1),                                      // leading zero
-		strings.Replace(valid, "m=256", "m=+256", 1),                                      // sign
-		strings.Replace(valid, "t=2", "t=0", 1),                                           // no pass
-		strings.Replace(valid, "p=1", "p=0", 1),                                           // no lane
-		strings.Replace(valid, "p=1", "p=256", 1),                                         // too many lanes
-		strings.Replace(valid, "m=256", "m=4", 1),                                         // less than 8 KiB per lane
-		strings.Replace(valid, "m=256", "m=4194305", 1),                                   // above the 4 GiB cap
-		strings.Replace(valid, "m=256", "m=99999999999", 1),                               // overflows 32 bits
-		strings.Replace(valid, "c29tZXNhbHQ", "c29tZXNhbHQ=", 1),                          // padded base64
-		strings.Replace(valid, "c29tZXNhbHQ", "c29tZ\nXNhbHQ", 1),                         // line break the decoder would skip
-		strings.Replace(valid, "c29tZXNhbHQ", "c2FsdA", 1),                                // 4-byte salt
-		strings.Replace(valid, "c29tZXNhbHQ", "", 1),                                      // no salt
-		"$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$",                                       // no key
-		"pbkdf2_sha256$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo",        // unpadded
-		"pbkdf2_sha256$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=$",      // extra field
-		"pbkdf2_sha256$0$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=",            // no iteration
-		"pbkdf2_sha256$-1$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=",           // negative
-		"pbkdf2_sha256$ 260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=",      // space
-		"pbkdf2_sha256$999999999999$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=", // above the cap
-		"pbkdf2_sha256$260000$$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=",              // empty salt
-		"pbkdf2_sha256$260000$seasalt$YlZ2Vggt",                                           // short key
-		"pbkdf2_sha1$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=",         // other algorithm
-		"PBKDF2_SHA256$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=",
+	for _, m := range malformedHashes {
+		for _, password := range []string{"password", "correct horse battery staple"} {
+			ok, rehash, err := h.Check(t.Context(), password, m)
+			if ok || rehash || err != nil {
+				t.Errorf("Check(%q) = %v, %v, %v; want false, false, nil", m, ok, rehash, err)
+			}
+		}
 	}
-	for _, m := range malformed {
-		ok, rehash, err := h.Check(t.Context(), "password", m)
-		if ok || rehash || err != nil {
-			t.Errorf("Check(%q) = %v, %v, %v; want false, false, nil", m, ok, rehash, err)
+}
+
+// Whatever Check cannot verify — an unusable password, a malformed or
+// disabled hash — and the legacy digests that cost next to nothing spend
+// the work of a configured hash, as the login use case's dummy check for
+// an unknown login does. argon2id allocates its whole memory cost on
+// every computation, so the bytes allocated show the work was done
+// without timing anything.
+func TestUnverifiableAndCheapHashesSpendAConfiguredHash(t *testing.T) {
+	s := legacySettings("argon2id", true)
+	s.Argon2idMemoryKiB = 8 << 10
+	on := mustNew(t, s)
+	s.PasswordLegacyHashers = false
+	off := mustNew(t, s)
+
+	allocated := func(h *Hasher, encoded string) uint64 {
+		t.Helper()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if _, _, err := h.Check(t.Context(), "password", encoded); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	configured, err := on.Hash(t.Context(), "password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseline := allocated(on, configured)
+	t.Logf("a configured hash: %d KiB allocated", baseline>>10)
+	if baseline < uint64(s.Argon2idMemoryKiB)<<10 {
+		t.Fatalf("checking a configured hash allocated %d KiB, less than its %d KiB memory cost", baseline>>10, s.Argon2idMemoryKiB)
+	}
+	for _, c := range []struct {
+		name    string
+		h       *Hasher
+		encoded string
+	}{
+		{"unusable", on, "!"},
+		{"unusable in front of a hash", on, "!" + configured},
+		{"empty", on, ""},
+		{"malformed", on, "pbkdf2_sha256$1000$seasalt"},
+		{"unknown algorithm", on, "sha512$seasalt$abcdef"},
+		{"legacy hash, setting off", off, "md5$seasalt$9aa4b8addefd43dbf9340b7540e4e49a"},
+		{"md5", on, "md5$seasalt$9aa4b8addefd43dbf9340b7540e4e49a"},
+		{"unsalted md5", on, "9cc2ae8a1ba7a93da39b46fc1019c481"},
+		{"crypt", on, "crypt$$abhfCpXqd4GrI"},
+	} {
+		got := allocated(c.h, c.encoded)
+		t.Logf("%s: %d KiB allocated", c.name, got>>10)
+		if got < baseline*9/10 {
+			t.Errorf("%s: Check allocated %d KiB; a configured hash takes %d KiB", c.name, got>>10, baseline>>10)
 		}
 	}
 }
@@ -237,6 +354,15 @@ func TestRehash(t *testing.T) {
 		})
 	}
 
+	t.Run("salt of 24 bytes but 19 characters", func(t *testing.T) {
+		// Django counts the salt's characters: 19 carry less than 128 bits
+		// whatever their UTF-8 length. (hashlib.pbkdf2_hmac, 1000 iterations.)
+		ok, rehash, err := mustNew(t, pbkdf(1000)).Check(t.Context(), "rehash me", "pbkdf2_sha256$1000$sälz-ünïcode-sälz-ü$JBA0joSC/e5iGQ9t7+yuhlWifnGfrRwz3SDf+fJJ9iI=")
+		if err != nil || !ok || !rehash {
+			t.Errorf("Check = %v, %v, %v; want true, true, nil", ok, rehash, err)
+		}
+	})
+
 	t.Run("Django salt shorter than 128 bits", func(t *testing.T) {
 		s := pbkdf(260000)
 		ok, rehash, err := mustNew(t, s).Check(t.Context(), "lètmein", "pbkdf2_sha256$260000$seasalt$YlZ2Vggtqdc61YjArZuoApoBh9JNGYoDRBUGu6tcJQo=")
@@ -252,6 +378,7 @@ func TestNewRejectsUnusableSettings(t *testing.T) {
 		"no argon2 memory":    func(s *core.Settings) { s.Argon2idMemoryKiB = 0 },
 		"memory per lane":     func(s *core.Settings) { s.Argon2idMemoryKiB, s.Argon2idParallelism = 16, 4 },
 		"memory above cap":    func(s *core.Settings) { s.Argon2idMemoryKiB = maxArgon2MemoryKiB + 1 },
+		"work above cap":      func(s *core.Settings) { s.Argon2idMemoryKiB, s.Argon2idIterations = maxArgon2MemoryKiB, 5 },
 		"no argon2 pass":      func(s *core.Settings) { s.Argon2idIterations = 0 },
 		"no lane":             func(s *core.Settings) { s.Argon2idParallelism = 0 },
 		"too many lanes":      func(s *core.Settings) { s.Argon2idParallelism = 256 },

@@ -23,6 +23,7 @@ import (
 	"github.com/restreg/restreg/adapters/memstore"
 	"github.com/restreg/restreg/adapters/mongostore"
 	"github.com/restreg/restreg/adapters/passhash"
+	"github.com/restreg/restreg/adapters/pgstore"
 	"github.com/restreg/restreg/adapters/prommetrics"
 	"github.com/restreg/restreg/adapters/redislimit"
 	"github.com/restreg/restreg/adapters/sendgridmail"
@@ -70,6 +71,8 @@ func StoreModule(s core.Settings) (fx.Option, error) {
 		return sqlitestore.Module, nil
 	case "mongodb":
 		return mongostore.Module, nil
+	case "postgres":
+		return pgstore.Module, nil
 	}
 	return nil, fmt.Errorf("unknown STORE %q", s.Store)
 }

@@ -31,6 +31,7 @@ func BenchmarkUseCasesByStore(b *testing.B) {
 			s.MongoDBURI = mongoURI
 			s.MongoDBDatabase = fmt.Sprintf("restreg_bench_%d", db.Add(1))
 		}},
+		{"postgres", func(b *testing.B, s *core.Settings) { s.Store = "postgres"; s.DatabaseURL = postgresURL(b) }},
 	} {
 		b.Run(store.name, func(b *testing.B) {
 			s := core.DefaultSettings()

@@ -141,6 +141,13 @@ func TestHTTPContractOnMongoDBStore(t *testing.T) {
 	}), opts)
 }
 
+func TestHTTPContractOnPostgresStore(t *testing.T) {
+	apisuite.Run(t, composedStart(func(t *testing.T, s *core.Settings) {
+		s.Store = "postgres"
+		s.DatabaseURL = postgresURL(t)
+	}))
+}
+
 // atomicCounter numbers databases so every server starts empty.
 type atomicCounter struct{ n atomic.Int64 }
 

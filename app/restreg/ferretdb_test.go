@@ -21,7 +21,9 @@ var mongoIsFerretDB bool
 func TestMain(m *testing.M) {
 	if uri := os.Getenv("MONGODB_TEST_URI"); uri != "" {
 		mongoURI = uri
-		os.Exit(m.Run())
+		code := m.Run()
+		dropPostgres()
+		os.Exit(code)
 	}
 	dir, err := os.MkdirTemp("", "restreg-app-ferretdb-")
 	if err != nil {
@@ -36,6 +38,7 @@ func TestMain(m *testing.M) {
 	mongoURI = f.URI
 	mongoIsFerretDB = true
 	code := m.Run()
+	dropPostgres()
 	f.Stop()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)

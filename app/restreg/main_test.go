@@ -161,14 +161,14 @@ func TestMainServesRegisterVerifyLoginOnDevDefaults(t *testing.T) {
 
 func TestServeRefusesInvalidSettingsWithOneLinePerProblem(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := restreg.Main(context.Background(), []string{"serve"}, envOf(map[string]string{"STORE": "postgres", "SECRET_KEY": "s3cr3t-value"}), &stdout, &stderr)
+	code := restreg.Main(context.Background(), []string{"serve"}, envOf(map[string]string{"STORE": "cassandra", "SECRET_KEY": "s3cr3t-value"}), &stdout, &stderr)
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
 	want := []string{
 		"restreg: REGISTER_VERIFICATION_URL is required when REGISTER_VERIFICATION_ENABLED is true",
 		"restreg: VERIFICATION_FROM_EMAIL is required when REGISTER_VERIFICATION_ENABLED is true",
-		`restreg: STORE must be one of sqlite, mongodb, memory (got "postgres")`,
+		`restreg: STORE must be one of sqlite, mongodb, postgres, memory (got "cassandra")`,
 	}
 	if got := strings.TrimSpace(stderr.String()); got != strings.Join(want, "\n") {
 		t.Fatalf("stderr:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/adapters/mongostore/ferrettest"
+	"github.com/restreg/restreg/adapters/pgstore/pgtest"
 	"github.com/restreg/restreg/adapters/sqlitestore"
 	"github.com/restreg/restreg/app/apisuite"
 	"github.com/restreg/restreg/app/restreg"
@@ -96,6 +97,63 @@ func TestMongoDBOutageAnswers503AndRecoversWithoutRestart(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("/readyz did not recover within 30s of MongoDB coming back")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if resp, body := postJSON(t, api+"/register/", registerBody("during")); resp.StatusCode != 201 {
+		t.Fatalf("the registration refused during the outage, retried after it: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := postJSON(t, api+"/register/", registerBody("before")); resp.StatusCode != 400 || !strings.Contains(body, "already exists") {
+		t.Fatalf("the user stored before the outage is gone: %d %s", resp.StatusCode, body)
+	}
+}
+
+// With PostgreSQL gone the API answers 503 with Retry-After and /readyz is
+// not ready; when it is back, the same process serves again without a
+// restart.
+func TestPostgresOutageAnswers503AndRecoversWithoutRestart(t *testing.T) {
+	proxy, dbURL := pgtest.StartProxyT(t, postgresURL(t))
+	env := composedStart(func(_ *testing.T, s *core.Settings) {
+		s.Store = "postgres"
+		s.DatabaseURL = dbURL
+		s.DatabaseConnectTimeout = 2 * time.Second
+		s.DatabaseStatementTimeout = 2 * time.Second
+	})(t, apisuite.Configure)
+	api := env.BaseURL + env.Settings.BasePath
+
+	if resp, body := postJSON(t, api+"/register/", registerBody("before")); resp.StatusCode != 201 {
+		t.Fatalf("register before the outage: %d %s", resp.StatusCode, body)
+	}
+
+	proxy.Stop()
+	resp, body := postJSON(t, api+"/register/", registerBody("during"))
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" ||
+		body != `{"detail":"Service temporarily unavailable, please try again later."}` {
+		t.Fatalf("register during the outage: %d %q Retry-After=%q", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	ready, err := http.Get(env.BaseURL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready.Body.Close()
+	if ready.StatusCode != 503 {
+		t.Fatalf("/readyz during the outage: %d", ready.StatusCode)
+	}
+
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := http.Get(env.BaseURL + "/readyz")
+		if err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not recover within 30s of PostgreSQL coming back")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -99,6 +99,19 @@ func PasswordHasher(t *testing.T, h ports.PasswordHasher) {
 		}
 	})
 
+	t.Run("an unusable password never verifies", func(t *testing.T) {
+		// Django marks a password unusable with a leading '!' (users
+		// imported with set_unusable_password), also in front of what was
+		// a real hash; no password may open such an account.
+		valid := hash(t, "once-usable")
+		for _, encoded := range []string{"!", "!" + valid, "!" + valid[1:]} {
+			ok, rehash, err := h.Check(t.Context(), "once-usable", encoded)
+			if err != nil || ok || rehash {
+				t.Errorf("Check(%.40q) = %v, %v, %v; want false, false, nil", encoded, ok, rehash, err)
+			}
+		}
+	})
+
 	t.Run("a tampered hash does not verify", func(t *testing.T) {
 		encoded := hash(t, "tamper-proof")
 		// Changing the last character alters the stored key (or makes it
