@@ -8,7 +8,7 @@ PKGS          := ./...
 TEST_FLAGS    ?= -race -count=1 -timeout 20m
 E2E_FLAGS     ?=
 
-.PHONY: run build test test-short lint fmt vet openapi e2e bench clean
+.PHONY: run build test test-short lint tidy-check fmt vet openapi e2e bench clean
 
 run: ## serve on SQLite + file mail + in-process events, data in ./data
 	$(GO) run ./app/cmd/restreg serve --dev
@@ -40,7 +40,10 @@ fmt:
 vet:
 	$(GO) vet $(PKGS)
 
-lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint and the OpenAPI linter's recommended rules
+tidy-check: ## fail when go.mod or go.sum differ from what go mod tidy writes
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy and commit the result"; exit 1; }
+
+lint: tidy-check $(GOLANGCI_LINT) ## go.mod tidiness, gofmt, go vet, golangci-lint and the OpenAPI linter's recommended rules
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GOLANGCI_LINT) run $(PKGS)

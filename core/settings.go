@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Settings is every knob restreg has. Each field's `setting` tag is its name
@@ -97,6 +98,10 @@ type Settings struct {
 	// DatabaseStatementTimeout makes PostgreSQL cancel a statement that runs
 	// or waits for a lock longer, so a stuck database answers 503 in time.
 	DatabaseStatementTimeout time.Duration `setting:"DATABASE_STATEMENT_TIMEOUT"`
+	// SQLiteSynchronous is SQLite's synchronous pragma for STORE=sqlite:
+	// FULL makes every commit durable before it is answered; NORMAL may lose
+	// the last commits to a power cut.
+	SQLiteSynchronous string `setting:"SQLITE_SYNCHRONOUS"`
 
 	MailBackend    string `setting:"MAIL_BACKEND"`
 	MailFileDir    string `setting:"MAIL_FILE_DIR"`
@@ -123,9 +128,15 @@ type Settings struct {
 	ShutdownTimeout time.Duration `setting:"SHUTDOWN_TIMEOUT"`
 	LogLevel        string        `setting:"LOG_LEVEL"`
 	LogFormat       string        `setting:"LOG_FORMAT"`
-	// PprofAddr, when set, serves Go's profiler (/debug/pprof/) on its own
-	// listener, never on the public one; bind it to a private address.
+	// PprofAddr is the older name of AdminListenAddr, still honoured.
 	PprofAddr string `setting:"PPROF_ADDR"`
+	// AdminListenAddr, when set, serves /metrics and Go's profiler
+	// (/debug/pprof/) on a second listener, never on the public one; bind it
+	// to a private address. Empty: neither is served.
+	AdminListenAddr string `setting:"ADMIN_LISTEN_ADDR"`
+	// DocsEnabled serves the API reference page at /docs/; false answers 404
+	// (the OpenAPI documents stay served).
+	DocsEnabled bool `setting:"DOCS_ENABLED"`
 }
 
 // DefaultSettings returns the documented defaults. SECRET_KEY,
@@ -168,6 +179,7 @@ func DefaultSettings() Settings {
 		HashQueueWait:                     10 * time.Second,
 		Store:                             "sqlite",
 		DataDir:                           "./data",
+		SQLiteSynchronous:                 "FULL",
 		MongoDBDatabase:                   "restreg",
 		DatabaseMaxConns:                  16,
 		DatabaseConnectTimeout:            5 * time.Second,
@@ -182,7 +194,46 @@ func DefaultSettings() Settings {
 		ShutdownTimeout:                   15 * time.Second,
 		LogLevel:                          "info",
 		LogFormat:                         "text",
+		DocsEnabled:                       true,
 	}
+}
+
+// AdminAddr returns where the admin listener (/metrics, /debug/pprof/)
+// listens: ADMIN_LISTEN_ADDR, or PPROF_ADDR, its older name; "" for none.
+func (s *Settings) AdminAddr() string {
+	if s.AdminListenAddr != "" {
+		return s.AdminListenAddr
+	}
+	return s.PprofAddr
+}
+
+// The rules a signing key must meet, Django's deployment check (W009):
+// anyone who guesses the key can sign links for any account, and a short or
+// repetitive key can be recovered offline from a single signed link.
+const (
+	minSecretKeyLength      = 50
+	minSecretKeyUniqueChars = 5
+	insecureSecretKeyPrefix = "django-insecure-"
+)
+
+// weakKeyProblems names each strength rule key breaks, as the end of a
+// sentence starting with the setting's name; never the key itself.
+func weakKeyProblems(key string) []string {
+	var problems []string
+	if utf8.RuneCountInString(key) < minSecretKeyLength {
+		problems = append(problems, fmt.Sprintf("is shorter than %d characters", minSecretKeyLength))
+	}
+	unique := map[rune]bool{}
+	for _, r := range key {
+		unique[r] = true
+	}
+	if len(unique) < minSecretKeyUniqueChars {
+		problems = append(problems, fmt.Sprintf("has fewer than %d different characters", minSecretKeyUniqueChars))
+	}
+	if strings.HasPrefix(key, insecureSecretKeyPrefix) {
+		problems = append(problems, "starts with "+insecureSecretKeyPrefix+" (Django's marker of a development key)")
+	}
+	return problems
 }
 
 // namedRate is one throttle setting with its name.
@@ -244,12 +295,23 @@ func (s *Settings) Validate() error {
 		}
 	}
 
+	const keyAdvice = "use at least 50 random characters, e.g. from `openssl rand -base64 48` (value not shown)"
 	if s.SecretKey == "" {
 		add("SECRET_KEY is required")
+	} else {
+		for _, p := range weakKeyProblems(s.SecretKey) {
+			add("SECRET_KEY %s: %s", p, keyAdvice)
+		}
 	}
+	// A fallback still verifies links, so a weak one is as forgeable as a
+	// weak SECRET_KEY.
 	for i, k := range s.SecretKeyFallbacks {
 		if k == "" {
 			add("SECRET_KEY_FALLBACKS entry %d is empty", i+1)
+			continue
+		}
+		for _, p := range weakKeyProblems(k) {
+			add("SECRET_KEY_FALLBACKS entry %d %s: %s", i+1, p, keyAdvice)
 		}
 	}
 	if s.RegisterVerificationEnabled {
@@ -337,6 +399,9 @@ func (s *Settings) Validate() error {
 	if s.Store == "sqlite" && s.DataDir == "" {
 		add("DATA_DIR is required when STORE is sqlite")
 	}
+	if v := strings.ToUpper(s.SQLiteSynchronous); v != "FULL" && v != "NORMAL" {
+		add("SQLITE_SYNCHRONOUS must be FULL or NORMAL (got %q)", s.SQLiteSynchronous)
+	}
 	if s.Store == "mongodb" && s.MongoDBURI == "" {
 		add("MONGODB_URI is required when STORE is mongodb")
 	}
@@ -388,8 +453,15 @@ func (s *Settings) Validate() error {
 	positive("SHUTDOWN_TIMEOUT", s.ShutdownTimeout)
 	oneOf("LOG_LEVEL", s.LogLevel, "debug", "info", "warn", "error")
 	oneOf("LOG_FORMAT", s.LogFormat, "text", "json")
-	if s.PprofAddr != "" && s.PprofAddr == s.ListenAddr {
-		add("PPROF_ADDR must differ from LISTEN_ADDR: the profiler never shares the public listener")
+	if s.AdminListenAddr != "" && s.PprofAddr != "" && s.AdminListenAddr != s.PprofAddr {
+		add("PPROF_ADDR is the older name of ADMIN_LISTEN_ADDR: set only ADMIN_LISTEN_ADDR")
+	}
+	if admin := s.AdminAddr(); admin != "" && admin == s.ListenAddr && !strings.HasSuffix(admin, ":0") {
+		name := "ADMIN_LISTEN_ADDR"
+		if s.AdminListenAddr == "" {
+			name = "PPROF_ADDR"
+		}
+		add("%s must differ from LISTEN_ADDR: metrics and the profiler never share the public listener", name)
 	}
 	return errors.Join(errs...)
 }

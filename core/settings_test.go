@@ -7,9 +7,13 @@ import (
 	"github.com/restreg/restreg/core"
 )
 
+// testSecretKey is strong enough to be accepted: 50+ characters, many
+// different ones, no development prefix.
+const testSecretKey = "core-settings-test-key-3f9a1c7e5b2d8046a1c3e5f7b9d0e2a4"
+
 func validSettings() core.Settings {
 	s := core.DefaultSettings()
-	s.SecretKey = "k"
+	s.SecretKey = testSecretKey
 	s.RegisterVerificationURL = "https://app.example.com/verify-user/"
 	s.VerificationFromEmail = "noreply@example.com"
 	return s
@@ -37,7 +41,7 @@ func TestDefaultsNeedOnlyTheThreeRequiredSettings(t *testing.T) {
 
 func TestVerificationOffNeedsNoURLOrSender(t *testing.T) {
 	s := core.DefaultSettings()
-	s.SecretKey = "k"
+	s.SecretKey = testSecretKey
 	s.RegisterVerificationEnabled = false
 	if err := s.Validate(); err != nil {
 		t.Fatalf("verification off: %v", err)
@@ -66,6 +70,10 @@ func TestEachProblemIsOneLineNamingTheSetting(t *testing.T) {
 		"body size":           {func(s *core.Settings) { s.MaxBodyBytes = 10 }, "MAX_BODY_BYTES must be at least 1024"},
 		"cors origin":         {func(s *core.Settings) { s.CORSAllowedOrigins = []string{"app.example.com"} }, `CORS_ALLOWED_ORIGINS entry "app.example.com" must be an origin`},
 		"base path":           {func(s *core.Settings) { s.BasePath = "api" }, "BASE_PATH must be a path starting with /"},
+		"sqlite synchronous":  {func(s *core.Settings) { s.SQLiteSynchronous = "OFF" }, `SQLITE_SYNCHRONOUS must be FULL or NORMAL (got "OFF")`},
+		"admin on public":     {func(s *core.Settings) { s.AdminListenAddr = s.ListenAddr }, "ADMIN_LISTEN_ADDR must differ from LISTEN_ADDR"},
+		"pprof on public":     {func(s *core.Settings) { s.PprofAddr = s.ListenAddr }, "PPROF_ADDR must differ from LISTEN_ADDR"},
+		"pprof and admin":     {func(s *core.Settings) { s.PprofAddr, s.AdminListenAddr = "127.0.0.1:6060", "127.0.0.1:9090" }, "PPROF_ADDR is the older name of ADMIN_LISTEN_ADDR"},
 	} {
 		t.Run(name, func(t *testing.T) { expectOneProblem(t, tc.change, tc.want) })
 	}
@@ -106,5 +114,73 @@ func TestSecretsNeverAppearInProblems(t *testing.T) {
 	err = s.Validate()
 	if err == nil || strings.Contains(err.Error(), "hunter2-secret") {
 		t.Fatalf("problem text leaks the Redis password or is missing: %v", err)
+	}
+}
+
+func TestWeakSigningKeysAreRefused(t *testing.T) {
+	const (
+		short    = "SECRET_KEY is shorter than 50 characters: "
+		repeats  = "SECRET_KEY has fewer than 5 different characters: "
+		insecure = "SECRET_KEY starts with django-insecure- (Django's marker of a development key): "
+	)
+	for name, tc := range map[string]struct {
+		key  string
+		want []string // line prefixes, in order; none: accepted
+	}{
+		"recovered offline":       {"letmein", []string{short}},
+		"49 characters":           {testSecretKey[:49], []string{short}},
+		"50 characters":           {testSecretKey[:50], nil},
+		"one character repeated":  {strings.Repeat("x", 64), []string{repeats}},
+		"four characters":         {strings.Repeat("abcd", 16), []string{repeats}},
+		"five characters":         {strings.Repeat("abcde", 10), nil},
+		"short and repetitive":    {"aaaa", []string{short, repeats}},
+		"django development key":  {"django-insecure-" + testSecretKey, []string{insecure}},
+		"characters, not bytes":   {strings.Repeat("äöüßé", 9), []string{short}},
+		"50 non-ASCII characters": {strings.Repeat("äöüßé", 10), nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := validSettings()
+			s.SecretKey = tc.key
+			checkKeyProblems(t, s, tc.key, tc.want)
+		})
+	}
+}
+
+// A fallback still verifies links, so a weak one is refused like a weak key.
+func TestWeakFallbackKeysAreRefused(t *testing.T) {
+	s := validSettings()
+	s.SecretKeyFallbacks = []string{testSecretKey + "-old", "hunter2", "", "django-insecure-" + testSecretKey}
+	checkKeyProblems(t, s, "hunter2", []string{
+		"SECRET_KEY_FALLBACKS entry 2 is shorter than 50 characters: ",
+		"SECRET_KEY_FALLBACKS entry 3 is empty",
+		"SECRET_KEY_FALLBACKS entry 4 starts with django-insecure- ",
+	})
+}
+
+// checkKeyProblems validates s and expects one problem line per prefix in
+// want (in order, nothing else), and never the secret in them.
+func checkKeyProblems(t *testing.T, s core.Settings, secret string, want []string) {
+	t.Helper()
+	err := s.Validate()
+	if len(want) == 0 {
+		if err != nil {
+			t.Fatalf("strong key refused: %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatal("weak key accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("problems = %q, want %d lines starting %q", lines, len(want), want)
+	}
+	for i, line := range lines {
+		if !strings.HasPrefix(line, want[i]) {
+			t.Errorf("problem %d = %q, want it to start %q", i+1, line, want[i])
+		}
+		if strings.Contains(line, secret) {
+			t.Errorf("problem %d shows the key: %q", i+1, line)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -20,10 +21,16 @@ const (
 	msgJSONParseError     = "JSON parse error - "
 	msgNoData             = "No data provided"
 	msgUnreadableBody     = "The request body could not be read."
+	msgClientClosed       = "Client closed request."
 	nonFieldErrorsKey     = "non_field_errors"
 	retryAfterOverloaded  = 1
 	retryAfterUnavailable = 5
 )
+
+// StatusClientClosedRequest is the status of a request whose client hung up
+// before the answer was ready (nginx's 499). No client ever receives it; it
+// is what the access log and the metrics show instead of a server error.
+const StatusClientClosedRequest = 499
 
 var (
 	// errNotFound: no route matches the path.
@@ -104,6 +111,27 @@ func mapError(err error) failure {
 	default:
 		return failure{status: http.StatusInternalServerError, body: detail(msgServerError), internal: true}
 	}
+}
+
+// clientGone reports whether the client of the request whose context is ctx
+// has hung up: net/http cancels a request's context when its connection
+// closes.
+func clientGone(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
+}
+
+// requestFailure is mapError for an error met while serving the request
+// whose context is ctx. Once the client has hung up, a failure is the
+// cancellation surfacing in a dependency (a hashing slot given up, a query
+// interrupted, whatever the driver calls it), not a fault of the server:
+// it is answered 499 rather than 5xx. Answers decided on the request's own
+// merits (4xx) keep their status.
+func requestFailure(ctx context.Context, err error) failure {
+	f := mapError(err)
+	if f.status >= http.StatusInternalServerError && clientGone(ctx) {
+		return failure{status: StatusClientClosedRequest, body: detail(msgClientClosed)}
+	}
+	return f
 }
 
 // fieldErrorsBody is DRF's `{"field": ["message", …]}` body.

@@ -326,7 +326,16 @@ func componentHeaders() map[string]*huma.Header {
 			"a generated id otherwise; it appears in the server's log lines and in the events of the request.",
 			Schema: &huma.Schema{Type: "string"}},
 		"RetryAfter": {Description: "Seconds to wait before retrying.", Schema: &huma.Schema{Type: "integer"}},
+		"CacheControl": {Description: "`no-store` on every answer of an operation that may answer with a login " +
+			"token, so that no browser or proxy cache keeps one.", Schema: &huma.Schema{Type: "string", Enum: []any{"no-store"}}},
 	}
+}
+
+// noStore documents the Cache-Control header of the answers of operations
+// that may carry a token.
+func noStore(r *huma.Response) *huma.Response {
+	r.Headers["Cache-Control"] = &huma.Param{Ref: headerRef + "CacheControl"}
+	return r
 }
 
 func response(desc string, schema *huma.Schema, ex ...example) *huma.Response {
@@ -482,16 +491,16 @@ func operations(s core.Settings) opSet {
 				"signature": "q2B3nFzGJ1S3qg7bFf4dT8mJrY1yWcX0vK9hLsPzEaU"}}),
 		DefaultStatus: http.StatusOK,
 		Responses: withErrors(map[string]*huma.Response{
-			"200": response("The user is verified (and active).", ref("VerificationResult"),
+			"200": noStore(response("The user is verified (and active).", ref("VerificationResult"),
 				example{name: "verified", summary: "Verified", value: map[string]any{"detail": core.MsgUserVerified}},
 				example{name: "verified_with_token", summary: "Verified, with auto-login",
-					value: map[string]any{"detail": core.MsgUserVerified, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}}),
-			"400": badRequest("The link was rejected; nothing changed.",
+					value: map[string]any{"detail": core.MsgUserVerified, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}})),
+			"400": noStore(badRequest("The link was rejected; nothing changed.",
 				example{name: "field_errors", summary: "Missing or malformed parameters",
 					value: map[string]any{"timestamp": []any{core.MsgInvalidInteger}, "signature": []any{core.MsgRequired}}},
 				detailExample("invalid_signature", "Signature does not match", core.MsgInvalidSignature),
 				detailExample("expired", "Link older than REGISTER_VERIFICATION_PERIOD", core.MsgSignatureExpired),
-				detailExample("user_not_found", "No such user", core.MsgUserNotFound)),
+				detailExample("user_not_found", "No such user", core.MsgUserNotFound))),
 		}, true),
 		SkipValidateBody: true,
 	}
@@ -513,12 +522,12 @@ func operations(s core.Settings) opSet {
 			example{name: "by_email", summary: "By e-mail address", value: map[string]any{"login": "alice@example.com", "password": "correct-horse-battery-staple"}}),
 		DefaultStatus: http.StatusOK,
 		Responses: withErrors(map[string]*huma.Response{
-			"200": response("The credentials are valid.", ref("LoginResult"),
+			"200": noStore(response("The credentials are valid.", ref("LoginResult"),
 				example{name: "with_token", summary: "With a token",
-					value: map[string]any{"detail": core.MsgLoginSuccessful, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}}),
-			"400": badRequest("The credentials were rejected.",
+					value: map[string]any{"detail": core.MsgLoginSuccessful, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}})),
+			"400": noStore(badRequest("The credentials were rejected.",
 				example{name: "field_errors", summary: "Missing fields", value: map[string]any{"password": []any{core.MsgRequired}}},
-				detailExample("invalid", "Wrong password, unknown login or user not verified", core.MsgLoginInvalid)),
+				detailExample("invalid", "Wrong password, unknown login or user not verified", core.MsgLoginInvalid))),
 		}, false),
 		SkipValidateBody: true,
 	}

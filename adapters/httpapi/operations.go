@@ -67,11 +67,15 @@ func jsonReply(status int, body any, retryAfter int) *reply {
 	}}
 }
 
-// fail answers err as mapError decides, logging what the client is not told.
+// fail answers err as requestFailure decides, logging what the client is
+// not told.
 func (s *Server) fail(ctx context.Context, op string, err error) *reply {
-	f := mapError(err)
+	f := requestFailure(ctx, err)
 	id := core.RequestInfoFrom(ctx).ID
 	switch {
+	case f.status == StatusClientClosedRequest:
+		// Nothing went wrong on this side, and nobody is waiting for the answer.
+		s.log.DebugContext(ctx, "client closed the request before the answer", slog.String("operation", op), slog.String("request_id", id), slog.Any("error", err))
 	case f.internal:
 		s.log.ErrorContext(ctx, "request failed", slog.String("operation", op), slog.String("request_id", id), slog.Any("error", err))
 	case f.status == http.StatusServiceUnavailable:
@@ -175,6 +179,10 @@ func (s *Server) readyz(ctx context.Context, _ *noInput) (*reply, error) {
 		cctx, cancel := context.WithTimeout(ctx, readinessTimeout)
 		defer cancel()
 		if err := s.ready(cctx); err != nil {
+			if clientGone(ctx) {
+				s.log.DebugContext(ctx, "client closed the readiness probe before the answer", slog.Any("error", err))
+				return jsonReply(StatusClientClosedRequest, detail(msgClientClosed), 0), nil
+			}
 			s.log.WarnContext(ctx, "not ready", slog.Any("error", err))
 			return jsonReply(http.StatusServiceUnavailable, detail(msgUnavailable), retryAfterUnavailable), nil
 		}
@@ -198,6 +206,11 @@ func (s *Server) registerOperations() {
 	ops := operations(s.settings)
 	for _, op := range []huma.Operation{ops.register, ops.verify, ops.login, ops.resend} {
 		s.router.markAPI(op.Path)
+	}
+	// login/ answers with a token, and so does verify-registration/ with
+	// REGISTER_VERIFICATION_AUTO_LOGIN: no cache may keep their answers.
+	for _, op := range []huma.Operation{ops.verify, ops.login} {
+		s.router.markNoStore(op.Path)
 	}
 	huma.Register(s.api, ops.register, s.register)
 	huma.Register(s.api, ops.verify, s.verifyRegistration)

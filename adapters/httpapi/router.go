@@ -17,6 +17,9 @@ type router struct {
 	apiPaths map[string]bool
 	// wrapAPI wraps the handler of every POST route on an API path.
 	wrapAPI func(http.Handler) http.Handler
+	// noStorePaths are the paths whose every answer carries
+	// Cache-Control: no-store (those that may answer with a token).
+	noStorePaths map[string]bool
 
 	mu     sync.RWMutex
 	routes map[string]*route
@@ -31,6 +34,7 @@ type route struct {
 	// name is the documented path (with its final slash), for logs and metrics.
 	name    string
 	api     bool
+	noStore bool
 	methods map[string]http.Handler
 }
 
@@ -56,6 +60,7 @@ func (rt *router) handle(pattern string, h http.Handler) {
 	}
 	rt.mu.RLock()
 	api := rt.apiPaths[path]
+	noStore := rt.noStorePaths[path]
 	rt.mu.RUnlock()
 	if api && method == http.MethodPost && rt.wrapAPI != nil {
 		h = rt.wrapAPI(h)
@@ -69,7 +74,7 @@ func (rt *router) handle(pattern string, h http.Handler) {
 	for _, p := range paths {
 		r := rt.routes[p]
 		if r == nil {
-			r = &route{name: path, api: api, methods: map[string]http.Handler{}}
+			r = &route{name: path, api: api, noStore: noStore, methods: map[string]http.Handler{}}
 			rt.routes[p] = r
 		}
 		r.methods[method] = h
@@ -81,6 +86,17 @@ func (rt *router) markAPI(path string) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.apiPaths[path] = true
+}
+
+// markNoStore declares that every answer on path (and its twin without the
+// final slash) forbids caching, before the path is registered.
+func (rt *router) markNoStore(path string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.noStorePaths == nil {
+		rt.noStorePaths = map[string]bool{}
+	}
+	rt.noStorePaths[path] = true
 }
 
 // mount adds a handler outside the documented API (metrics, docs). pattern
@@ -126,6 +142,11 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if found := rt.lookup(r.URL.Path); found != nil {
 		if rec != nil {
 			rec.route = found.name
+		}
+		if found.noStore {
+			// Set before any handler runs, so that every answer carries it:
+			// a token in a cached answer would outlive its request.
+			w.Header().Set("Cache-Control", "no-store")
 		}
 		method := r.Method
 		if method == http.MethodHead {

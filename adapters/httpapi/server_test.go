@@ -17,6 +17,7 @@ import (
 
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/usecase"
+	"github.com/restreg/restreg/ports"
 )
 
 // fakeStore answers FindUser with find and refuses everything else; the
@@ -82,9 +83,12 @@ type testServer struct {
 	logs *logBuffer
 }
 
+// testSecretKey passes the SECRET_KEY strength rules, like a real key.
+const testSecretKey = "httpapi-test-signing-key-5d8e2b7a0c4f9163e8a1b2c3d4e5"
+
 func testSettings() core.Settings {
 	s := core.DefaultSettings()
-	s.SecretKey = "test-secret"
+	s.SecretKey = testSecretKey
 	s.RegisterVerificationURL = "https://frontend-host/verify-user/"
 	s.VerificationFromEmail = "noreply@example.com"
 	return s
@@ -93,6 +97,12 @@ func testSettings() core.Settings {
 // newTestServer serves the real use cases over fakes; find decides what the
 // store answers (nil: no user exists).
 func newTestServer(t testing.TB, configure func(*core.Settings), find func(context.Context, core.LookupField, string) (core.User, error), hashErr error) testServer {
+	t.Helper()
+	return newTestServerWithHasher(t, configure, find, fakeHasher{err: hashErr})
+}
+
+// newTestServerWithHasher is newTestServer with the given password hasher.
+func newTestServerWithHasher(t testing.TB, configure func(*core.Settings), find func(context.Context, core.LookupField, string) (core.User, error), hasher ports.PasswordHasher) testServer {
 	t.Helper()
 	s := testSettings()
 	if configure != nil {
@@ -108,7 +118,7 @@ func newTestServer(t testing.TB, configure func(*core.Settings), find func(conte
 	d := &usecase.Deps{
 		Settings: s,
 		Store:    &fakeStore{find: find},
-		Hasher:   fakeHasher{err: hashErr},
+		Hasher:   hasher,
 		Tokens:   fakeTokens{},
 		Clock:    fixedClock{},
 		Log:      log,
@@ -647,5 +657,39 @@ func BenchmarkRejectedLogin(b *testing.B) {
 		if rec.Code != http.StatusBadRequest {
 			b.Fatalf("status %d", rec.Code)
 		}
+	}
+}
+
+// Every answer of login/ and verify-registration/, which may carry a token,
+// forbids caching; other operations are left to the defaults.
+func TestTokenOperationsAreNeverCached(t *testing.T) {
+	ts := newTestServer(t, func(s *core.Settings) { s.MaxBodyBytes = 1024 }, func(_ context.Context, field core.LookupField, key string) (core.User, error) {
+		if field == core.ByUsernameKey && key == "ann" {
+			return core.User{ID: "u1", Username: "ann", UsernameKey: "ann", IsActive: true, PasswordHash: "hash"}, nil
+		}
+		return core.User{}, core.ErrNotFound
+	}, nil)
+	big := `{"login":"` + strings.Repeat("a", 2048) + `"}`
+	for _, c := range []struct {
+		name, method, path, body string
+		status                   int
+	}{
+		{"login with a token", http.MethodPost, login, `{"login":"ann","password":"right"}`, 200},
+		{"login refused", http.MethodPost, login, `{"login":"ann","password":"wrong"}`, 400},
+		{"login without the final slash", http.MethodPost, strings.TrimSuffix(login, "/"), `{"login":"ann","password":"right"}`, 200},
+		{"login, body too large", http.MethodPost, login, big, 413},
+		{"login, wrong method", http.MethodGet, login, ``, 405},
+		{"verify refused", http.MethodPost, verify, `{"timestamp":"x"}`, 400},
+	} {
+		rec := ts.do(c.method, c.path, ctJSON, c.body)
+		if rec.Code != c.status {
+			t.Errorf("%s: status %d, want %d", c.name, rec.Code, c.status)
+		}
+		if got := rec.Header().Values("Cache-Control"); len(got) != 1 || got[0] != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", c.name, got)
+		}
+	}
+	if got := ts.do(http.MethodPost, register, ctJSON, `{}`).Header().Get("Cache-Control"); got != "" {
+		t.Errorf("register: Cache-Control %q, want none", got)
 	}
 }

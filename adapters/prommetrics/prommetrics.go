@@ -233,11 +233,17 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 	m.httpDuration.WithLabelValues(labels...).Observe(d.Seconds())
 }
 
+// statusClientClosedRequest is counted for a request whose client hung up
+// before it was answered (nginx's 499): not a server error.
+const statusClientClosedRequest = 499
+
 // Middleware counts the requests next answers and times them, labelled by
 // the net/http ServeMux pattern that matched (Request.Pattern, without its
 // method), the method and the status. next should be or contain the
 // ServeMux and pass the request on unchanged, or every request counts as
 // "unmatched"; routers that know their route call ObserveRequest instead.
+// A request whose client hung up counts as 499 when next answered nothing
+// or a server error: the failure is the hang-up's, not the server's.
 func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -252,6 +258,11 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 				}
 				m.ObserveRequest(routeOf(r), r.Method, status, time.Since(start))
 				panic(p)
+			}
+			// net/http cancels the request's context when the client's
+			// connection closes.
+			if errors.Is(r.Context().Err(), context.Canceled) && (!sw.wrote || status >= http.StatusInternalServerError) {
+				status = statusClientClosedRequest
 			}
 			m.ObserveRequest(routeOf(r), r.Method, status, time.Since(start))
 		}()

@@ -344,6 +344,52 @@ func TestMiddlewareLabelsByRoutePatternNotRawPath(t *testing.T) {
 	}
 }
 
+// A client that hangs up while the handler waits is counted as 499, not as
+// the 500 the handler answers nobody.
+func TestMiddlewareCountsAHungUpClientAs499(t *testing.T) {
+	m := New("file", "gochannel")
+	entered := make(chan struct{}, 1)
+	finished := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login/", func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-r.Context().Done()
+		http.Error(w, "store interrupted", http.StatusInternalServerError)
+	})
+	counted := m.Middleware(mux)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(finished)
+		counted.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/login/", nil)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-entered
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("client: %v", err)
+	}
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		t.Fatal("request not finished after the client hung up")
+	}
+	f := scrape(t, m)
+	wantSample(t, f, "restreg_http_requests_total", map[string]string{"route": "/login/", "method": "POST", "status": "499"}, 1)
+	if v, ok := sample(f, "restreg_http_requests_total", map[string]string{"route": "/login/", "status": "500"}); ok {
+		t.Errorf("a hung-up client counted as %v server errors", v)
+	}
+}
+
 func TestObserveRequestCountsRouterReportedRoutes(t *testing.T) {
 	m := New("file", "gochannel")
 	m.ObserveRequest("/api/v1/accounts/register/", "POST", 201, 80*time.Millisecond)

@@ -59,7 +59,7 @@ func newForSettings(lc fx.Lifecycle, settings core.Settings) (*Store, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := Open(ctx, filepath.Join(settings.DataDir, FileName))
+	s, err := OpenWith(ctx, filepath.Join(settings.DataDir, FileName), Options{Synchronous: settings.SQLiteSynchronous})
 	if err != nil {
 		return nil, err
 	}
@@ -93,12 +93,42 @@ const userColumns = `id, username, username_key, email, email_key, COALESCE(uniq
 	COALESCE(username_email_key, ''), first_name, last_name, password_hash, is_active, created_at,
 	verification_sent_at, COALESCE(mail_kind, ''), mail_to, mail_due_at, mail_attempts`
 
-// Open opens (creating if needed) the database at path and applies pending
-// migrations. Errors wrap core.ErrUnavailable when the file cannot be
-// opened or written.
+// Options are the connection settings of a Store.
+type Options struct {
+	// Synchronous is SQLite's synchronous pragma, FULL (the default, when
+	// empty) or NORMAL. In WAL mode NORMAL skips the fsync of each commit: a
+	// power cut or OS crash may roll back the last commits, among them
+	// activations whose events were already published. FULL makes a commit
+	// durable before it is answered.
+	Synchronous string
+}
+
+// synchronousPragma returns the value of the synchronous pragma o asks for.
+func (o Options) synchronousPragma() (string, error) {
+	switch v := strings.ToUpper(o.Synchronous); v {
+	case "":
+		return "FULL", nil
+	case "FULL", "NORMAL":
+		return v, nil
+	}
+	return "", fmt.Errorf("sqlite: synchronous must be FULL or NORMAL (got %q)", o.Synchronous)
+}
+
+// Open opens (creating if needed) the database at path with the default
+// Options and applies pending migrations. Errors wrap core.ErrUnavailable
+// when the file cannot be opened or written.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// OpenWith is Open with the given connection settings.
+func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" || strings.Contains(path, "?") {
 		return nil, fmt.Errorf("sqlite: invalid database path %q", path)
+	}
+	synchronous, err := opts.synchronousPragma()
+	if err != nil {
+		return nil, err
 	}
 	// Create the file ourselves so that it (and the -wal and -shm files
 	// SQLite derives from it) is readable by its owner only.
@@ -113,7 +143,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 
 	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=1", busyTimeout.Milliseconds())
-	writer, err := sql.Open("sqlite", path+"?"+common+"&_txlock=immediate&_journal_mode=WAL&_synchronous=NORMAL")
+	writer, err := sql.Open("sqlite", path+"?"+common+"&_txlock=immediate&_journal_mode=WAL&_synchronous="+synchronous)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}

@@ -51,7 +51,7 @@ type Start func(t *testing.T, configure func(*core.Settings)) *Env
 // The suite's fixed settings.
 const (
 	// SecretKey is the SECRET_KEY the suite signs and checks links with.
-	SecretKey = "apisuite-secret-key-not-for-production"
+	SecretKey = "apisuite-secret-key-not-for-production-7c2e9a4f1b6d"
 	// VerificationURL is the REGISTER_VERIFICATION_URL links point to.
 	VerificationURL = "https://frontend-host/verify-user/"
 	// FromEmail is the VERIFICATION_FROM_EMAIL of the verification e-mails.

@@ -518,6 +518,13 @@ func testAutoLogin(t *testing.T, start Start) {
 	if body["detail"] != core.MsgUserVerified || !tokenFormat.MatchString(token) || len(body) != 2 {
 		t.Errorf("auto-login answer %v", body)
 	}
+	// A cached answer would hand the token to the next user of the cache.
+	if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("auto-login answer Cache-Control %q, want no-store", cc)
+	}
+	if cc := e.post("login/", map[string]any{"login": "leo", "password": password}).Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("login answer Cache-Control %q, want no-store", cc)
+	}
 	again := e.login("leo", password)
 	if again["token"] == token || !tokenFormat.MatchString(fmt.Sprint(again["token"])) {
 		t.Errorf("login after auto-login: %v (auto-login token %s)", again, token)

@@ -19,7 +19,7 @@ import (
 	"github.com/restreg/restreg/core/email"
 )
 
-const testSecret = "load-test-secret-key"
+const testSecret = "load-test-secret-key-e4a7c1f9b2d6083a5c7e9f1b3d5a7"
 
 // fakeServer answers register and verify-registration as restreg does, in
 // memory: it refuses every fifth registration with 503 and Retry-After,

@@ -391,6 +391,11 @@ func serveHTTP(lc fx.Lifecycle, s core.Settings, srv *httpapi.Server, l *Listene
 // New builds the fx app for s; extra options (fx.Decorate, fx.Replace,
 // fx.Populate…) are applied last, so they can replace any port.
 func New(s core.Settings, log *slog.Logger, extra ...fx.Option) (*fx.App, error) {
+	// Embedding programs get the same refusal as `restreg serve`: a weak
+	// SECRET_KEY must never sign a link.
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("settings: %w", err)
+	}
 	mods, err := Modules(s, log)
 	if err != nil {
 		return nil, err
@@ -413,10 +418,15 @@ func New(s core.Settings, log *slog.Logger, extra ...fx.Option) (*fx.App, error)
 type Running struct {
 	app      *fx.App
 	listener *Listener
+	admin    *AdminListener
 }
 
 // URL returns the server's base URL, e.g. http://127.0.0.1:8000.
 func (r *Running) URL() string { return r.listener.URL() }
+
+// AdminURL returns the admin listener's base URL (/metrics, /debug/pprof/),
+// or "" when ADMIN_LISTEN_ADDR is not set.
+func (r *Running) AdminURL() string { return r.admin.URL() }
 
 // Stop drains in-flight requests, flushes the relay and closes the adapters.
 func (r *Running) Stop(ctx context.Context) error { return r.app.Stop(ctx) }
@@ -425,7 +435,7 @@ func (r *Running) Stop(ctx context.Context) error { return r.app.Stop(ctx) }
 // tests that embed restreg; LISTEN_ADDR=127.0.0.1:0 picks a free port.
 func Start(ctx context.Context, s core.Settings, log *slog.Logger, extra ...fx.Option) (*Running, error) {
 	r := &Running{}
-	app, err := New(s, log, append(extra, fx.Populate(&r.listener))...)
+	app, err := New(s, log, append(extra, fx.Populate(&r.listener, &r.admin))...)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/restreg/restreg/app/apisuite"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/usecase"
 )
@@ -35,7 +36,7 @@ func BenchmarkUseCasesByStore(b *testing.B) {
 	} {
 		b.Run(store.name, func(b *testing.B) {
 			s := core.DefaultSettings()
-			s.SecretKey = "benchmark-secret"
+			s.SecretKey = apisuite.SecretKey
 			s.RegisterVerificationURL = "https://frontend-host/verify-user/"
 			s.VerificationFromEmail = "noreply@example.com"
 			s.ListenAddr = "127.0.0.1:0"

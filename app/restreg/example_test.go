@@ -12,6 +12,7 @@ import (
 	"github.com/restreg/restreg/adapters/smtpmail"
 	"github.com/restreg/restreg/adapters/sqlitestore"
 	"github.com/restreg/restreg/adapters/watermillpub"
+	"github.com/restreg/restreg/app/apisuite"
 	"github.com/restreg/restreg/app/restreg"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
@@ -47,7 +48,7 @@ func Example_customDeployment() {
 // The README's composition is a complete graph: every port is provided.
 func TestCustomDeploymentGraphResolves(t *testing.T) {
 	s := core.DefaultSettings()
-	s.SecretKey = "k"
+	s.SecretKey = apisuite.SecretKey
 	s.RegisterVerificationURL = "https://app.example.com/verify/"
 	s.VerificationFromEmail = "noreply@example.com"
 	s.MailBackend = "smtp"

@@ -212,9 +212,9 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) (string, b
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(MemoryTarget(s))
 	}
-	app, err := New(s, log, fx.Invoke(func(l *Listener, lc fx.Lifecycle) {
+	app, err := New(s, log, fx.Invoke(func(l *Listener, admin *AdminListener, lc fx.Lifecycle) {
 		lc.Append(fx.Hook{OnStart: func(context.Context) error {
-			printWhere(stdout, s, l, dev)
+			printWhere(stdout, s, l, admin, dev)
 			return nil
 		}})
 	}))
@@ -240,11 +240,18 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) (string, b
 }
 
 // printWhere tells a person where the API, its docs and the mail are.
-func printWhere(w io.Writer, s core.Settings, l *Listener, dev bool) {
+func printWhere(w io.Writer, s core.Settings, l *Listener, admin *AdminListener, dev bool) {
 	base := l.URL()
 	fmt.Fprintf(w, "restreg %s listening on %s\n", versionString(), base)
 	fmt.Fprintf(w, "  API:      %s%s/register/\n", base, strings.TrimRight(s.BasePath, "/"))
-	fmt.Fprintf(w, "  docs:     %s/docs  (OpenAPI: %s/openapi.yaml)\n", base, base)
+	if s.DocsEnabled {
+		fmt.Fprintf(w, "  docs:     %s/docs  (OpenAPI: %s/openapi.yaml)\n", base, base)
+	} else {
+		fmt.Fprintf(w, "  OpenAPI:  %s/openapi.yaml\n", base)
+	}
+	if u := admin.URL(); u != "" {
+		fmt.Fprintf(w, "  admin:    %s/metrics, %s/debug/pprof/\n", u, u)
+	}
 	switch s.MailBackend {
 	case "file":
 		fmt.Fprintf(w, "  mail:     %s (one .eml file per message)\n", s.EffectiveMailFileDir())

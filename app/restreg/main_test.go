@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restreg/restreg/app/apisuite"
 	"github.com/restreg/restreg/app/restreg"
 )
 
@@ -161,7 +162,7 @@ func TestMainServesRegisterVerifyLoginOnDevDefaults(t *testing.T) {
 
 func TestServeRefusesInvalidSettingsWithOneLinePerProblem(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := restreg.Main(context.Background(), []string{"serve"}, envOf(map[string]string{"STORE": "cassandra", "SECRET_KEY": "s3cr3t-value"}), &stdout, &stderr)
+	code := restreg.Main(context.Background(), []string{"serve"}, envOf(map[string]string{"STORE": "cassandra", "SECRET_KEY": apisuite.SecretKey}), &stdout, &stderr)
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
@@ -173,7 +174,7 @@ func TestServeRefusesInvalidSettingsWithOneLinePerProblem(t *testing.T) {
 	if got := strings.TrimSpace(stderr.String()); got != strings.Join(want, "\n") {
 		t.Fatalf("stderr:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
-	if strings.Contains(stdout.String()+stderr.String(), "s3cr3t-value") {
+	if strings.Contains(stdout.String()+stderr.String(), apisuite.SecretKey) {
 		t.Fatal("the secret was printed")
 	}
 }
@@ -181,7 +182,7 @@ func TestServeRefusesInvalidSettingsWithOneLinePerProblem(t *testing.T) {
 func TestCheckCommand(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	env := map[string]string{
-		"SECRET_KEY": "s3cr3t-value", "REGISTER_VERIFICATION_URL": "https://app.example.com/verify/",
+		"SECRET_KEY": apisuite.SecretKey, "REGISTER_VERIFICATION_URL": "https://app.example.com/verify/",
 		"VERIFICATION_FROM_EMAIL": "noreply@example.com", "SENDGRID_API_KEY": "SG.topsecret",
 	}
 	if code := restreg.Main(context.Background(), []string{"check"}, envOf(env), &stdout, &stderr); code != 0 {
@@ -199,8 +200,46 @@ func TestCheckCommand(t *testing.T) {
 	if !strings.Contains(stderr.String(), `restreg: SENDGRID_HOST must be an http or https URL (got "not a url")`) {
 		t.Fatalf("check problems: %q", stderr.String())
 	}
-	if strings.Contains(stdout.String()+stderr.String(), "s3cr3t-value") || strings.Contains(stdout.String()+stderr.String(), "SG.topsecret") {
+	if strings.Contains(stdout.String()+stderr.String(), apisuite.SecretKey) || strings.Contains(stdout.String()+stderr.String(), "SG.topsecret") {
 		t.Fatal("check printed a secret")
+	}
+}
+
+// `restreg check` (and serve) refuse a weak SECRET_KEY or fallback, one
+// line each, without printing them.
+func TestCheckRefusesWeakSigningKeys(t *testing.T) {
+	const weak, weakFallback = "letmein", "django-insecure-" + apisuite.SecretKey
+	env := map[string]string{
+		"SECRET_KEY": weak, "SECRET_KEY_FALLBACKS": apisuite.SecretKey + "-old," + weakFallback,
+		"REGISTER_VERIFICATION_URL": "https://app.example.com/verify/", "VERIFICATION_FROM_EMAIL": "noreply@example.com",
+	}
+	for _, cmd := range []string{"check", "serve"} {
+		var stdout, stderr bytes.Buffer
+		if code := restreg.Main(context.Background(), []string{cmd}, envOf(env), &stdout, &stderr); code != 1 {
+			t.Fatalf("%s: exit %d, want 1", cmd, code)
+		}
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if len(lines) != 2 ||
+			!strings.HasPrefix(lines[0], "restreg: SECRET_KEY is shorter than 50 characters: ") ||
+			!strings.HasPrefix(lines[1], "restreg: SECRET_KEY_FALLBACKS entry 2 starts with django-insecure- ") {
+			t.Errorf("%s problems:\n%s", cmd, stderr.String())
+		}
+		if out := stdout.String() + stderr.String(); strings.Contains(out, weak) || strings.Contains(out, weakFallback) {
+			t.Errorf("%s printed a key:\n%s", cmd, out)
+		}
+	}
+}
+
+// --dev generates a key that passes the same rules as an operator's.
+func TestDevGeneratesAStrongSigningKey(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := restreg.Main(context.Background(), []string{"check", "--dev"}, envOf(map[string]string{"DATA_DIR": dir}), &stdout, &stderr); code != 0 {
+		t.Fatalf("check --dev: exit %d\n%s", code, stderr.String())
+	}
+	key, err := os.ReadFile(filepath.Join(dir, "secret_key"))
+	if err != nil || len(strings.TrimSpace(string(key))) < 50 {
+		t.Fatalf("generated key of %d characters (%v)", len(strings.TrimSpace(string(key))), err)
 	}
 }
 

@@ -2,7 +2,6 @@ package restreg_test
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"testing"
 
@@ -21,33 +20,90 @@ func get(t *testing.T, url string) int {
 	return resp.StatusCode
 }
 
-// The profiler answers on PPROF_ADDR only, never on the public listener;
-// /metrics and /docs are on the public one.
-func TestOperationalEndpoints(t *testing.T) {
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pprofAddr := free.Addr().String()
-	free.Close()
-
+// operationalSettings are a quick in-memory server on a free port.
+func operationalSettings() core.Settings {
 	s := core.DefaultSettings()
 	apisuite.Configure(&s)
 	s.ListenAddr = "127.0.0.1:0"
 	s.Store = "memory"
 	s.MailBackend = "console"
-	s.PprofAddr = pprofAddr
-	srv := startT(t, s)
+	return s
+}
 
-	if code := get(t, "http://"+pprofAddr+"/debug/pprof/"); code != 200 {
-		t.Errorf("profiler on PPROF_ADDR: %d", code)
+// /metrics and the profiler answer on the admin listener only, never on the
+// public one; the docs and probes are on the public one.
+func TestMetricsAndProfilerOnTheAdminListenerOnly(t *testing.T) {
+	s := operationalSettings()
+	s.AdminListenAddr = "127.0.0.1:0"
+	srv := startT(t, s)
+	if srv.AdminURL() == "" || srv.AdminURL() == srv.URL() {
+		t.Fatalf("admin listener %q, public %q", srv.AdminURL(), srv.URL())
+	}
+
+	for _, path := range []string{"/metrics", "/debug/pprof/"} {
+		if code := get(t, srv.AdminURL()+path); code != 200 {
+			t.Errorf("GET %s on the admin listener: %d", path, code)
+		}
+		if code := get(t, srv.URL()+path); code != 404 {
+			t.Errorf("GET %s on the public listener: %d, want 404", path, code)
+		}
+	}
+	for _, path := range []string{"/docs/", "/healthz", "/readyz", "/openapi.yaml"} {
+		if code := get(t, srv.URL()+path); code != 200 {
+			t.Errorf("GET %s: %d", path, code)
+		}
+	}
+}
+
+// Without ADMIN_LISTEN_ADDR there is no /metrics anywhere: the safe default
+// is to show an outsider nothing.
+func TestNoMetricsWithoutAnAdminListener(t *testing.T) {
+	srv := startT(t, operationalSettings())
+	if srv.AdminURL() != "" {
+		t.Errorf("admin listener %q without ADMIN_LISTEN_ADDR", srv.AdminURL())
+	}
+	for _, path := range []string{"/metrics", "/debug/pprof/"} {
+		if code := get(t, srv.URL()+path); code != 404 {
+			t.Errorf("GET %s on the public listener: %d, want 404", path, code)
+		}
+	}
+}
+
+// PPROF_ADDR, the older name, still opens the admin listener.
+func TestPprofAddrStillOpensTheAdminListener(t *testing.T) {
+	s := operationalSettings()
+	s.PprofAddr = "127.0.0.1:0"
+	srv := startT(t, s)
+	if srv.AdminURL() == "" {
+		t.Fatal("PPROF_ADDR opened no admin listener")
+	}
+	for _, path := range []string{"/debug/pprof/", "/metrics"} {
+		if code := get(t, srv.AdminURL()+path); code != 200 {
+			t.Errorf("GET %s on PPROF_ADDR: %d", path, code)
+		}
 	}
 	if code := get(t, srv.URL()+"/debug/pprof/"); code != 404 {
 		t.Errorf("profiler reachable on the public listener: %d", code)
 	}
-	for _, path := range []string{"/metrics", "/docs/", "/healthz", "/readyz", "/openapi.yaml"} {
-		if code := get(t, srv.URL()+path); code != 200 {
-			t.Errorf("GET %s: %d", path, code)
+}
+
+// DOCS_ENABLED=false takes the reference page and its assets away; the
+// OpenAPI documents stay.
+func TestDocsSwitchedOff(t *testing.T) {
+	s := operationalSettings()
+	s.DocsEnabled = false
+	srv := startT(t, s)
+	for _, path := range []string{"/docs", "/docs/", "/docs/assets/swagger-ui.css"} {
+		if code := get(t, srv.URL()+path); code != 404 {
+			t.Errorf("GET %s with docs off: %d, want 404", path, code)
 		}
+	}
+	if code := get(t, srv.URL()+"/openapi.json"); code != 200 {
+		t.Errorf("GET /openapi.json with docs off: %d", code)
+	}
+
+	on := startT(t, operationalSettings())
+	if code := get(t, on.URL()+"/docs/assets/swagger-ui.css"); code != 200 {
+		t.Errorf("GET /docs/assets/swagger-ui.css with docs on: %d", code)
 	}
 }

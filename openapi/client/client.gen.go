@@ -1522,12 +1522,14 @@ type ClientWithResponsesInterface interface {
 
 // LoginResponse200Headers the declared response headers of an HTTP 200 response for Login
 type LoginResponse200Headers struct {
-	XRequestID *string
+	CacheControl *string
+	XRequestID   *string
 }
 
 // LoginResponse400Headers the declared response headers of an HTTP 400 response for Login
 type LoginResponse400Headers struct {
-	XRequestID *string
+	CacheControl *string
+	XRequestID   *string
 }
 
 // LoginResponse405Headers the declared response headers of an HTTP 405 response for Login
@@ -1994,12 +1996,14 @@ func (r ResendVerificationResponse) ContentType() string {
 
 // VerifyRegistrationResponse200Headers the declared response headers of an HTTP 200 response for VerifyRegistration
 type VerifyRegistrationResponse200Headers struct {
-	XRequestID *string
+	CacheControl *string
+	XRequestID   *string
 }
 
 // VerifyRegistrationResponse400Headers the declared response headers of an HTTP 400 response for VerifyRegistration
 type VerifyRegistrationResponse400Headers struct {
-	XRequestID *string
+	CacheControl *string
+	XRequestID   *string
 }
 
 // VerifyRegistrationResponse404Headers the declared response headers of an HTTP 404 response for VerifyRegistration
@@ -2620,6 +2624,13 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers LoginResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -2630,6 +2641,13 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
 		var headers LoginResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3177,6 +3195,13 @@ func ParseVerifyRegistrationResponse(rsp *http.Response) (*VerifyRegistrationRes
 	switch {
 	case rsp.StatusCode == 200:
 		var headers VerifyRegistrationResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -3187,6 +3212,13 @@ func ParseVerifyRegistrationResponse(rsp *http.Response) (*VerifyRegistrationRes
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
 		var headers VerifyRegistrationResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

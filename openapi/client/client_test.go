@@ -43,7 +43,7 @@ var link = regexp.MustCompile(`user_id=([^&\s]+)&timestamp=(\d+)&signature=([A-Z
 func TestGeneratedClientDrivesRegisterVerifyLogin(t *testing.T) {
 	dir := t.TempDir()
 	s := core.DefaultSettings()
-	s.SecretKey = "generated-client-test"
+	s.SecretKey = "generated-client-test-key-9b3d6f1a8c2e5047b6d9f2a4c8e1"
 	s.RegisterVerificationURL = "https://frontend-host/verify-user/"
 	s.VerificationFromEmail = "noreply@example.com"
 	s.ListenAddr = "127.0.0.1:0"
