@@ -140,3 +140,39 @@ func BenchmarkRelayBatch(b *testing.B) {
 		done += len(events)
 	}
 }
+
+// BenchmarkCourierMail measures the store's share of one e-mail the courier
+// sends: its part of a claim of 10 due mails, then marking it sent (which
+// also releases the user's held events).
+func BenchmarkCourierMail(b *testing.B) {
+	s, _ := openFresh(b)
+	ctx := context.Background()
+	due := time.Date(2030, time.January, 1, 0, 0, 0, 0, time.UTC)
+	for i := range b.N {
+		u := porttest.NewUser(fmt.Sprintf("courier%d", i))
+		u.Mail = core.PendingMail{Kind: core.MailVerification, DueAt: due}
+		held := porttest.NewEvent(core.EventUserRegistered, u, u.CreatedAt)
+		held.AvailableAt = due.Add(24 * time.Hour)
+		if err := s.CreateUser(ctx, u, held); err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := due.Add(time.Second)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		claimed, err := s.ClaimMail(ctx, now, time.Minute, 10)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(claimed) == 0 {
+			b.Fatalf("only %d of %d mails claimed", done, b.N)
+		}
+		for _, u := range claimed {
+			if err := s.CompleteMail(ctx, u.ID, u.Mail.Kind, u.Mail.DueAt, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+		done += len(claimed)
+	}
+}

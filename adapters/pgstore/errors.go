@@ -13,11 +13,12 @@ import (
 	"github.com/restreg/restreg/core"
 )
 
-// Names of the unique indexes the store tells apart in duplicate-key errors
-// (migrations/0001_initial.sql).
+// Names of the unique constraints the store tells apart in duplicate-key
+// errors (migrations/).
 const (
-	usernameIndex    = "users_username_key"
-	uniqueEmailIndex = "users_unique_email_key"
+	usersPrimaryKey     = "users_pkey"
+	usernameIndex       = "users_username_key"
+	loginKeysPrimaryKey = "login_keys_pkey"
 )
 
 // classify wraps err with op and, when retrying later may succeed (the

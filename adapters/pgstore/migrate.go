@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/restreg/restreg/core"
 )
 
 //go:embed migrations/*.sql
@@ -58,11 +60,17 @@ const migrateLock = `hashtext('restreg.pgstore.migrate'), hashtext(COALESCE(curr
 // transaction together with its schema_version row. It holds an advisory
 // lock throughout, so that instances starting at once apply each step once:
 // the others wait, then find nothing left to do.
-func migrate(ctx context.Context, conn *pgx.Conn) (err error) {
+func migrate(ctx context.Context, conn *pgx.Conn) error {
 	steps, err := migrations()
 	if err != nil {
 		return err
 	}
+	return migrateTo(ctx, conn, steps, len(steps))
+}
+
+// migrateTo applies the steps up to version target (the tests build schemas
+// of earlier releases with it).
+func migrateTo(ctx context.Context, conn *pgx.Conn, steps []migration, target int) (err error) {
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+migrateLock+`)`); err != nil {
 		return fmt.Errorf("take the migration lock: %w", err)
 	}
@@ -89,16 +97,70 @@ func migrate(ctx context.Context, conn *pgx.Conn) (err error) {
 	if current > len(steps) {
 		return fmt.Errorf("database schema version %d is newer than this build knows (%d): refusing to run an older release on it", current, len(steps))
 	}
-	for _, m := range steps[current:] {
+	for _, m := range steps[current:max(current, target)] {
 		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
 				return err
+			}
+			if step := goSteps[m.version]; step != nil {
+				if err := step(ctx, tx); err != nil {
+					return err
+				}
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO schema_version (version, name) VALUES ($1, $2)`, m.version, m.name)
 			return err
 		}); err != nil {
 			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
+	}
+	return nil
+}
+
+// goSteps holds, by version, the part of a migration SQL cannot express; it
+// runs right after that version's SQL, in the same transaction.
+var goSteps = map[int]func(context.Context, pgx.Tx) error{
+	2: backfillLoginKeys,
+}
+
+// backfillLoginKeys gives the users stored before the login namespace
+// existed their username e-mail key (core.UsernameEmailKey: NFKC, then the
+// e-mail key) and puts it in the namespace. The SQL part of the step has
+// already reserved every unique e-mail key. Data written before may hold
+// the same key twice (a username equal to another account's address, or
+// two usernames differing only in case): the key then stays with whoever
+// reserved it first (an address, else the oldest account) and the other
+// accounts keep it in username_email_key, so lookups report the ambiguity
+// instead of hiding an account.
+func backfillLoginKeys(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `SELECT id, username FROM users ORDER BY created_at, id`)
+	if err != nil {
+		return fmt.Errorf("read usernames: %w", err)
+	}
+	var ids, keys []string
+	var id, username string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &username}, func() error {
+		if key := core.UsernameEmailKey(username); key != "" {
+			ids, keys = append(ids, id), append(keys, key)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("read usernames: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE users SET username_email_key = k.key
+		FROM unnest($1::text[], $2::text[]) AS k(id, key) WHERE users.id = k.id`, ids, keys); err != nil {
+		return fmt.Errorf("set username e-mail keys: %w", err)
+	}
+	// The first (oldest) account holding a key gets it, unless an address
+	// already has it.
+	if _, err := tx.Exec(ctx, `INSERT INTO login_keys (key, user_id)
+		SELECT DISTINCT ON (k.key) k.key, k.id
+		FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(id, key, ord)
+		ORDER BY k.key, k.ord
+		ON CONFLICT (key) DO NOTHING`, ids, keys); err != nil {
+		return fmt.Errorf("reserve username e-mail keys: %w", err)
 	}
 	return nil
 }

@@ -133,17 +133,18 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...string) error {
 	return nil
 }
 
-// ReleaseEvents makes a user's events held beyond at available at at.
-func (s *Store) ReleaseEvents(ctx context.Context, userID string, at time.Time) error {
-	const op = "release events"
-	if err := s.usable(ctx, op); err != nil {
-		return err
-	}
-	if _, err := s.pool.Exec(ctx, `UPDATE outbox SET available_at = $2 WHERE user_id = $1 AND available_at > $2`,
-		userID, at); err != nil {
-		return classify(op, err)
-	}
-	return nil
+// releaseHeldEvents is the part of a statement that makes the held events
+// of the user the CTE named by from returns available from when they
+// occurred (after its activation, or once its verification e-mail is no
+// longer owed), so they keep their place in the user's record order. It
+// locks them in seq order, the order claims and MarkPublished lock them in,
+// so that it never deadlocks with either.
+func releaseHeldEvents(from string) string {
+	return `UPDATE outbox SET available_at = occurred_at WHERE seq IN (
+			SELECT seq FROM outbox
+			WHERE user_id IN (SELECT id FROM ` + from + `) AND available_at > occurred_at
+			ORDER BY seq FOR UPDATE
+		)`
 }
 
 // Backlog counts unpublished events and returns the oldest occurrence time.

@@ -1,13 +1,15 @@
-// Package pgstore keeps users, the event outbox and login tokens in
-// PostgreSQL through pgx: the store for deployments that run several restreg
-// instances on one database.
+// Package pgstore keeps users, the login namespace, the e-mails users owe,
+// the event outbox and login tokens in PostgreSQL through pgx: the store for
+// deployments that run several restreg instances on one database.
 //
 // Every change and the events it emits are written by one SQL statement,
-// which PostgreSQL runs as one transaction, so a state change and its outbox
-// rows commit or fail together in one round trip. The relays of all instances
-// share the outbox: PendingEvents leases the events it hands out to this
-// store's relay (see outbox.go), so two relays never publish one event at the
-// same time and a user's events go out in the order they were recorded.
+// which PostgreSQL runs as one transaction, so a state change, its login
+// keys, the e-mail it owes and its outbox rows commit or fail together in
+// one round trip. The relays of all instances share the outbox:
+// PendingEvents leases the events it hands out to this store's relay (see
+// outbox.go), so two relays never publish one event at the same time and a
+// user's events go out in the order they were recorded. Their couriers share
+// the mail queue the same way (see mail.go).
 package pgstore
 
 import (
@@ -83,6 +85,7 @@ var Module = fx.Module("pgstore",
 		fx.As(new(ports.Store)),
 		fx.As(new(ports.UserStore)),
 		fx.As(new(ports.Outbox)),
+		fx.As(new(ports.MailQueue)),
 		fx.As(new(ports.TokenStore)),
 	)),
 )

@@ -13,7 +13,8 @@ import (
 )
 
 const userColumns = `id, username, username_key, email, email_key, COALESCE(unique_email_key, ''),
-	first_name, last_name, password_hash, is_active, created_at, verification_sent_at`
+	COALESCE(username_email_key, ''), first_name, last_name, password_hash, is_active, created_at,
+	verification_sent_at, COALESCE(mail_kind, ''), mail_to, mail_due_at, mail_attempts`
 
 // recordEvents is the part of a statement that appends the events passed as
 // arrays ($E+0 … $E+4: ids, types, payloads, occurred and available times)
@@ -47,17 +48,23 @@ func eventArgs(events []core.Event) ([]any, error) {
 	return []any{ids, types, payloads, occurred, available}, nil
 }
 
-// createUserSQL inserts the user and its events in one statement, hence one
-// transaction: a duplicate key rejects both.
+// createUserSQL inserts the user, its keys in the login namespace ($18)
+// and its events in one statement, hence one transaction: a duplicate key
+// rejects them all.
 var createUserSQL = `WITH u AS (
-		INSERT INTO users (id, username, username_key, email, email_key, unique_email_key,
-			first_name, last_name, password_hash, is_active, created_at, verification_sent_at)
-		VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), $7, $8, $9, $10, $11, $12)
+		INSERT INTO users (id, username, username_key, email, email_key, unique_email_key, username_email_key,
+			first_name, last_name, password_hash, is_active, created_at, verification_sent_at,
+			mail_kind, mail_to, mail_due_at, mail_attempts)
+		VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10, $11, $12, $13,
+			NULLIF($14, ''), $15, $16, $17)
 		RETURNING id
+	), k AS (
+		INSERT INTO login_keys (key, user_id) SELECT key, u.id FROM u, unnest($18::text[]) AS key
 	)
-	` + recordEvents("u", 13)
+	` + recordEvents("u", 19)
 
-// CreateUser stores u and its events in one transaction.
+// CreateUser stores u, its keys in the login namespace and its events in
+// one transaction.
 func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Event) error {
 	const op = "create user"
 	if err := s.usable(ctx, op); err != nil {
@@ -67,48 +74,106 @@ func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Even
 	if err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	args := append([]any{u.ID, u.Username, u.UsernameKey, u.Email, u.EmailKey, u.UniqueEmailKey,
-		u.FirstName, u.LastName, u.PasswordHash, u.IsActive, u.CreatedAt, nullTime(u.VerificationSentAt)}, evArgs...)
+	if !u.Mail.Owed() {
+		u.Mail = core.PendingMail{} // nothing owed: nothing to keep
+	}
+	args := append([]any{u.ID, u.Username, u.UsernameKey, u.Email, u.EmailKey, u.UniqueEmailKey, u.UsernameEmailKey,
+		u.FirstName, u.LastName, u.PasswordHash, u.IsActive, u.CreatedAt, nullTime(u.VerificationSentAt),
+		string(u.Mail.Kind), u.Mail.To, mailDue(u.Mail), u.Mail.Attempts, loginKeys(u)}, evArgs...)
 	if _, err := s.pool.Exec(ctx, createUserSQL, args...); err != nil {
 		return s.explainInsertUser(ctx, u, err)
 	}
 	return nil
 }
 
-// explainInsertUser turns a failed user insert into the core error the
-// caller acts on. The port wants the username reported when both keys
-// collide, whichever index the server checked first, so an e-mail collision
-// is only reported once the username is known to be free.
-func (s *Store) explainInsertUser(ctx context.Context, u core.User, err error) error {
-	const op = "create user"
-	index, dup := duplicateIndex(err)
-	switch {
-	case !dup:
-		return classify(op, err)
-	case index == usernameIndex:
-		return fmt.Errorf("postgres: %s: %w", op, errors.Join(core.ErrUsernameTaken, err))
-	case index == uniqueEmailIndex:
-		var taken bool
-		if qerr := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE username_key = $1)`,
-			u.UsernameKey).Scan(&taken); qerr != nil {
-			return classify(op, errors.Join(err, qerr))
-		}
-		if taken {
-			return fmt.Errorf("postgres: %s: %w", op, errors.Join(core.ErrUsernameTaken, err))
-		}
-		return fmt.Errorf("postgres: %s: %w", op, errors.Join(core.ErrEmailTaken, err))
+// loginKeys returns the keys u holds in the login namespace, each once (a
+// user may use its own address as its username).
+func loginKeys(u core.User) []string {
+	keys := make([]string, 0, 2)
+	if u.UsernameEmailKey != "" {
+		keys = append(keys, u.UsernameEmailKey)
 	}
-	return fmt.Errorf("postgres: %s: duplicate key in %s: %w", op, index, err)
+	if u.UniqueEmailKey != "" && u.UniqueEmailKey != u.UsernameEmailKey {
+		keys = append(keys, u.UniqueEmailKey)
+	}
+	return keys
 }
 
-// deleteInactiveUserSQL removes the user, if inactive, with its events and
-// tokens in one statement.
+// takenSQL tells which of a new user's keys ($1 username key, $2 username
+// e-mail key, $3 unique e-mail key) other users ($4 is the new user's id)
+// hold.
+const takenSQL = `SELECT
+		EXISTS (SELECT 1 FROM users WHERE username_key = $1 AND id <> $4),
+		$2 <> '' AND EXISTS (SELECT 1 FROM login_keys WHERE key = $2 AND user_id <> $4),
+		$3 <> '' AND EXISTS (SELECT 1 FROM login_keys WHERE key = $3 AND user_id <> $4)`
+
+// explainInsertUser turns a failed user insert into the core error the
+// caller acts on. When several keys collide the server names whichever it
+// checked first, and the login namespace is one constraint for both kinds
+// of key, so the keys are looked up explicitly, the username's first: it
+// wins, as the port wants.
+func (s *Store) explainInsertUser(ctx context.Context, u core.User, err error) error {
+	const op = "create user"
+	constraint, dup := duplicateIndex(err)
+	if !dup {
+		return classify(op, err)
+	}
+	var username, usernameEmail, email bool
+	if qerr := s.pool.QueryRow(ctx, takenSQL, u.UsernameKey, u.UsernameEmailKey, u.UniqueEmailKey, u.ID).
+		Scan(&username, &usernameEmail, &email); qerr != nil {
+		return classify(op, errors.Join(err, qerr))
+	}
+	switch {
+	case username:
+		return fmt.Errorf("postgres: %s: %w", op, errors.Join(core.ErrUsernameTaken, err))
+	case usernameEmail:
+		return fmt.Errorf("postgres: %s: username is another account's e-mail: %w", op, errors.Join(core.ErrUsernameTaken, err))
+	case email:
+		return fmt.Errorf("postgres: %s: %w", op, errors.Join(core.ErrEmailTaken, err))
+	}
+	// No other user holds the key any more: it was deleted since the
+	// insert failed. The key was taken when it did; report it by the
+	// constraint, the username side when the namespace cannot say which.
+	switch {
+	case constraint == usernameIndex, constraint == loginKeysPrimaryKey && u.UsernameEmailKey != "":
+		return fmt.Errorf("postgres: %s: %w", op, errors.Join(core.ErrUsernameTaken, err))
+	case constraint == loginKeysPrimaryKey:
+		return fmt.Errorf("postgres: %s: %w", op, errors.Join(core.ErrEmailTaken, err))
+	case constraint == usersPrimaryKey:
+		return fmt.Errorf("postgres: %s: user id already exists: %w", op, err)
+	}
+	return fmt.Errorf("postgres: %s: duplicate key in %s: %w", op, constraint, err)
+}
+
+// deleteInactiveUserSQL removes the user, if inactive (and so its pending
+// mail), with its events, tokens and login keys in one statement. A freed
+// key another account still holds (only possible in data written before
+// the namespace existed, see backfillLoginKeys) passes to that account
+// instead (an address's owner first, else the oldest account), so it stays
+// unavailable to new registrations. The statement's snapshot still shows
+// the deleted user, hence the id <> $1 among the heirs.
 const deleteInactiveUserSQL = `WITH d AS (
 		DELETE FROM users WHERE id = $1 AND NOT is_active RETURNING id
 	), o AS (
 		DELETE FROM outbox WHERE user_id IN (SELECT id FROM d)
 	), t AS (
 		DELETE FROM tokens WHERE user_id IN (SELECT id FROM d)
+	), heirs AS (
+		SELECT DISTINCT ON (k.key) k.key, h.id AS heir
+		FROM login_keys k
+		CROSS JOIN LATERAL (
+			SELECT id, 0 AS by_username, created_at FROM users
+			WHERE email_key = k.key AND unique_email_key IS NOT NULL AND id <> $1
+			UNION ALL
+			SELECT id, 1, created_at FROM users WHERE username_email_key = k.key AND id <> $1
+		) h
+		WHERE k.user_id IN (SELECT id FROM d)
+		ORDER BY k.key, h.by_username, h.created_at, h.id
+	), p AS (
+		UPDATE login_keys SET user_id = heirs.heir FROM heirs WHERE login_keys.key = heirs.key
+	), f AS (
+		DELETE FROM login_keys
+		WHERE user_id IN (SELECT id FROM d) AND key NOT IN (SELECT key FROM heirs)
 	)
 	SELECT count(*) FROM d`
 
@@ -130,9 +195,12 @@ func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
 
 // activateUserSQL is one conditional update: of many concurrent statements
 // for one user the first takes the row lock and commits; the others then
-// find is_active set, change nothing and record nothing.
+// find is_active set, change nothing, release nothing and record nothing.
+// The winner releases the user's held events before recording its own.
 var activateUserSQL = `WITH a AS (
 		UPDATE users SET is_active = true WHERE id = $1 AND NOT is_active RETURNING id
+	), r AS (
+		` + releaseHeldEvents("a") + `
 	), e AS (
 		` + recordEvents("a", 2) + `
 	)
@@ -149,14 +217,21 @@ func (s *Store) ActivateUser(ctx context.Context, id string, events ...core.Even
 	if err != nil {
 		return false, fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	var activated, exists bool
-	if err := s.pool.QueryRow(ctx, activateUserSQL, append([]any{id}, evArgs...)...).Scan(&activated, &exists); err != nil {
+	return s.conditional(ctx, op, activateUserSQL, append([]any{id}, evArgs...)...)
+}
+
+// conditional runs a statement that selects whether its conditional write
+// changed the user and whether the user exists, and reports the first;
+// when the user does not exist, core.ErrNotFound.
+func (s *Store) conditional(ctx context.Context, op, query string, args ...any) (bool, error) {
+	var changed, exists bool
+	if err := s.pool.QueryRow(ctx, query, args...).Scan(&changed, &exists); err != nil {
 		return false, classify(op, err)
 	}
 	if !exists {
 		return false, fmt.Errorf("postgres: %s: %w", op, core.ErrNotFound)
 	}
-	return activated, nil
+	return changed, nil
 }
 
 // FindUser returns the user whose field equals key; an empty key matches no one.
@@ -173,6 +248,8 @@ func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string
 		query = `SELECT ` + userColumns + ` FROM users WHERE username_key = $1`
 	case core.ByEmailKey:
 		query = `SELECT ` + userColumns + ` FROM users WHERE email_key = $1 LIMIT 2`
+	case core.ByUsernameEmailKey:
+		query = findByUsernameEmailSQL
 	default:
 		return core.User{}, fmt.Errorf("postgres: find user: unknown lookup field %q", field)
 	}
@@ -196,14 +273,31 @@ func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string
 	return core.User{}, fmt.Errorf("postgres: %s: %w", op, core.ErrAmbiguous)
 }
 
-func scanUser(row pgx.CollectableRow) (core.User, error) {
+// findByUsernameEmailSQL looks a user up by username e-mail key through the
+// partial index users_username_email_key. Only data written before the
+// login namespace existed can hold one key twice (see backfillLoginKeys):
+// LIMIT 2 reports that as ambiguous.
+const findByUsernameEmailSQL = `SELECT ` + userColumns + ` FROM users WHERE username_email_key = $1 LIMIT 2`
+
+// scanUser reads the userColumns of one row.
+func scanUser(row pgx.CollectableRow) (core.User, error) { return scanUserAnd(row) }
+
+// scanUserAnd reads a row of userColumns followed by the columns extra
+// scans into.
+func scanUserAnd(row pgx.Row, extra ...any) (core.User, error) {
 	var u core.User
-	var sent *time.Time
-	err := row.Scan(&u.ID, &u.Username, &u.UsernameKey, &u.Email, &u.EmailKey, &u.UniqueEmailKey,
-		&u.FirstName, &u.LastName, &u.PasswordHash, &u.IsActive, &u.CreatedAt, &sent)
+	var sent, due *time.Time
+	var kind string
+	err := row.Scan(append([]any{&u.ID, &u.Username, &u.UsernameKey, &u.Email, &u.EmailKey, &u.UniqueEmailKey,
+		&u.UsernameEmailKey, &u.FirstName, &u.LastName, &u.PasswordHash, &u.IsActive, &u.CreatedAt, &sent,
+		&kind, &u.Mail.To, &due, &u.Mail.Attempts}, extra...)...)
 	u.CreatedAt = u.CreatedAt.UTC()
 	if sent != nil {
 		u.VerificationSentAt = sent.UTC()
+	}
+	u.Mail.Kind = core.MailKind(kind)
+	if due != nil {
+		u.Mail.DueAt = due.UTC()
 	}
 	return u, err
 }
@@ -222,33 +316,6 @@ func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
 		return fmt.Errorf("postgres: %s: %w", op, core.ErrNotFound)
 	}
 	return nil
-}
-
-// markVerificationSentSQL checks and writes in one conditional update, so of
-// concurrent marks with one notBefore the first wins and the others find the
-// new time too recent.
-const markVerificationSentSQL = `WITH m AS (
-		UPDATE users SET verification_sent_at = $2
-		WHERE id = $1 AND (verification_sent_at IS NULL OR verification_sent_at < $3)
-		RETURNING id
-	)
-	SELECT EXISTS (SELECT 1 FROM m), EXISTS (SELECT 1 FROM users WHERE id = $1)`
-
-// MarkVerificationSent records at as the user's last verification e-mail
-// when the previous one is older than notBefore.
-func (s *Store) MarkVerificationSent(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
-	const op = "mark verification sent"
-	if err := s.usable(ctx, op); err != nil {
-		return false, err
-	}
-	var marked, exists bool
-	if err := s.pool.QueryRow(ctx, markVerificationSentSQL, id, at, notBefore).Scan(&marked, &exists); err != nil {
-		return false, classify(op, err)
-	}
-	if !exists {
-		return false, fmt.Errorf("postgres: %s: %w", op, core.ErrNotFound)
-	}
-	return marked, nil
 }
 
 // nullTime stores the zero time as NULL ("never").
