@@ -75,7 +75,7 @@ var _ = Describe("A registration whose process is killed while its e-mail is bei
 
 			By("starting it again on the same data")
 			second := harness.Start(settings, harness.WithMailbox(mail))
-			Eventually(func() int { return len(second.MailTo(p.Email)) }).WithTimeout(30 * time.Second).WithPolling(100 * time.Millisecond).
+			Eventually(func() int { return len(second.MailTo(p.Email)) }).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).
 				Should(BeNumerically(">=", 1), "the courier sends the e-mail the dead request owed")
 			sent := second.MailTo(p.Email)
 			if acceptBeforeDeath {
