@@ -261,16 +261,18 @@ func (s *Store) checkSchema(ctx context.Context) (int, error) {
 	err := s.meta.FindOne(ctx, bson.D{{Key: "_id", Value: schemaDocID}}).Decode(&doc)
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
-		_, err = s.meta.InsertOne(ctx, metaDoc{ID: schemaDocID, Version: SchemaVersion})
-		if err != nil && !isDuplicate(err) { // another instance started at the same time
-			return 0, wrap("record schema version", err)
-		}
-		// A database without a version has no users to upgrade, unless
-		// the other instance is an older build: upgrading is idempotent.
-		if err != nil {
+		_, ierr := s.meta.InsertOne(ctx, metaDoc{ID: schemaDocID, Version: SchemaVersion})
+		switch {
+		case ierr == nil:
+			// A database without a version has no users to upgrade.
+			return SchemaVersion, nil
+		case isDuplicate(ierr):
+			// Another instance started at the same time; it may be an older
+			// build, so upgrade from the start: upgrading is idempotent.
 			return 0, nil
+		default:
+			return 0, wrap("record schema version", ierr)
 		}
-		return SchemaVersion, nil
 	case err != nil:
 		return 0, wrap("read schema version", err)
 	case doc.Version > SchemaVersion:

@@ -110,7 +110,7 @@ func TestAnUpgradeThatFindsTwoAccountsForOneAddressStopsUntilResolved(t *testing
 		t.Fatalf("delete %s: %v", removed.ID, err)
 	}
 	s := openT(t, sharedURI, database, false)
-	var by core.LookupField = core.ByUsernameEmailKey
+	by := core.ByUsernameEmailKey
 	if kept.ID == byEmail.ID {
 		by = core.ByEmailKey
 	}
