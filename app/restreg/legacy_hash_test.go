@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/restreg/restreg/app/apisuite"
 	"github.com/restreg/restreg/app/restreg"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
@@ -30,7 +31,7 @@ func TestImportedLegacyHashLogsInOnlyWithPasswordLegacyHashers(t *testing.T) {
 				"LISTEN_ADDR":                   "127.0.0.1:0",
 				"STORE":                         "memory",
 				"MAIL_BACKEND":                  "console",
-				"SECRET_KEY":                    "legacy-hash-test-secret-key",
+				"SECRET_KEY":                    apisuite.SecretKey,
 				"REGISTER_VERIFICATION_ENABLED": "false",
 			}))
 			if err != nil {
