@@ -133,7 +133,7 @@ var _ = Describe("Rate limiting", defaultCell, func() {
 
 var _ = Describe("Enumeration-safe registration", defaultCell, func() {
 	Context("when REGISTER_ENUMERATION_SAFE is true and the e-mail address has an account", func() {
-		It("answers like a new registration, stores nothing, and tells the owner by e-mail", func() {
+		It("answers like a new registration, holds the username alike, and tells the owner by e-mail", func() {
 			srv := harness.Start(map[string]string{"REGISTER_ENUMERATION_SAFE": "true"})
 			owner := newPerson("owner")
 			registerAndVerify(srv, owner)
@@ -156,10 +156,18 @@ var _ = Describe("Enumeration-safe registration", defaultCell, func() {
 			Expect(notice).NotTo(BeNil(), "the owner is told someone tried to register with the address")
 			Expect(notice.Links()).To(BeEmpty(), "the notice carries no verification link")
 
-			Expect(login(srv, intruder.Username, intruder.Password)).To(Answer(400, detail(msgLoginInvalid)), "nothing was stored")
+			Expect(login(srv, intruder.Username, intruder.Password)).To(Answer(400, detail(msgLoginInvalid)), "no account can log in")
 			Expect(login(srv, owner.Username, owner.Password)).To(Answer(200, nil), "the owner's account is untouched")
-			intruder.Email = newPerson("fresh").Email
-			register(srv, intruder) // the username was never taken
+
+			By("holding the username as a new registration would, so a second try tells nothing")
+			again := intruder
+			again.Email = newPerson("fresh").Email
+			Expect(srv.PostJSON("register/", again.form())).To(Answer(400, body{"username": []any{msgUsernameTaken}}))
+			fresh := newPerson("fresh")
+			Expect(srv.PostJSON("register/", fresh.form())).To(Answer(201, nil))
+			freshAgain := fresh
+			freshAgain.Email = newPerson("other").Email
+			Expect(srv.PostJSON("register/", freshAgain.form())).To(Answer(400, body{"username": []any{msgUsernameTaken}}))
 		})
 	})
 })
