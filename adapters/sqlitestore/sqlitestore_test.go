@@ -306,36 +306,3 @@ func TestModuleFailsOnAnUnusableDataDir(t *testing.T) {
 	}
 }
 
-func TestEndingAMailStampsOnlyAVerificationThatWentOut(t *testing.T) {
-	s := openTemp(t)
-	ctx := context.Background()
-	before := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	due := before.Add(time.Hour)
-	u := porttest.NewUser("stamped")
-	u.VerificationSentAt = before
-	u.Mail = core.PendingMail{Kind: core.MailVerification, DueAt: due}
-	owner := porttest.NewUser("owner")
-	owner.VerificationSentAt = before
-	owner.Mail = core.PendingMail{Kind: core.MailAccountExists, To: owner.ID, DueAt: due}
-	for _, c := range []core.User{u, owner} {
-		if err := s.CreateUser(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A verification mail given up, and another kind that went out.
-	if err := s.CompleteMail(ctx, u.ID, core.MailVerification, due, time.Time{}); err != nil {
-		t.Fatalf("CompleteMail (given up): %v", err)
-	}
-	if err := s.CompleteMail(ctx, owner.ID, core.MailAccountExists, due, due.Add(time.Second)); err != nil {
-		t.Fatalf("CompleteMail (account exists): %v", err)
-	}
-	for _, c := range []core.User{u, owner} {
-		got, err := s.FindUser(ctx, core.ByID, c.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !got.VerificationSentAt.Equal(before) || got.Mail.Owed() {
-			t.Errorf("%s after its mail ended: VerificationSentAt %v, mail %+v; want %v and none", c.ID, got.VerificationSentAt, got.Mail, before)
-		}
-	}
-}

@@ -129,6 +129,31 @@ func storeMailQueue(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		}
 	})
 
+	t.Run("ending a mail stamps only a verification that went out", func(t *testing.T) {
+		s := newStore(t)
+		ctx := t.Context()
+		before := storeEpoch
+		due := before.Add(time.Hour)
+		u := owing("stamped", due)
+		u.VerificationSentAt = before
+		owner := NewUser("owner")
+		owner.VerificationSentAt = before
+		owner.Mail = core.PendingMail{Kind: core.MailAccountExists, To: owner.ID, DueAt: due}
+		mustCreateUser(t, s, u)
+		mustCreateUser(t, s, owner)
+		// A verification mail given up, and another kind that went out.
+		if err := s.CompleteMail(ctx, u.ID, core.MailVerification, due, time.Time{}); err != nil {
+			t.Fatalf("CompleteMail (given up): %v", err)
+		}
+		if err := s.CompleteMail(ctx, owner.ID, core.MailAccountExists, due, due.Add(time.Second)); err != nil {
+			t.Fatalf("CompleteMail (account exists): %v", err)
+		}
+		for _, want := range []core.User{u, owner} {
+			want.Mail = core.PendingMail{}
+			checkFound(t, s, want)
+		}
+	})
+
 	t.Run("completing a stale claim leaves a newer one alone", func(t *testing.T) {
 		s := newStore(t)
 		ctx := t.Context()
