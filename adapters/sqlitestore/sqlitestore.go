@@ -74,6 +74,15 @@ type Store struct {
 	reader *sql.DB
 	closed atomic.Bool
 
+	// writes carries the write requests to the one goroutine that runs
+	// them (unbuffered: a request is taken or refused, never stranded);
+	// quit stops it and writerDone says it stopped.
+	writes     chan *writeRequest
+	quit       chan struct{}
+	writerDone chan struct{}
+	// commits counts the transactions the writer committed, for tests.
+	commits atomic.Int64
+
 	// Prepared statements for the hot paths: registration, verification
 	// and login.
 	findByID            *sql.Stmt
@@ -151,14 +160,16 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxIdleTime(0)
 	writer.SetConnMaxLifetime(0)
-	s := &Store{path: path, writer: writer}
+	s := &Store{path: path, writer: writer, writes: make(chan *writeRequest), quit: make(chan struct{}), writerDone: make(chan struct{})}
 	if err := migrate(ctx, writer); err != nil {
 		_ = writer.Close()
 		return nil, classify("open "+path, err)
 	}
+	go s.runWriter()
 
 	reader, err := sql.Open("sqlite", path+"?"+common+"&_query_only=1")
 	if err != nil {
+		s.stopWriter()
 		_ = writer.Close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
@@ -207,6 +218,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.stopWriter()
 	for _, st := range []*sql.Stmt{s.findByID, s.findByUsername, s.findByEmail, s.findByUsernameEmail,
 		s.insertUser, s.insertLoginKey, s.insertEvent, s.activate, s.release} {
 		if st != nil {
@@ -230,7 +242,7 @@ func (s *Store) Path() string { return s.path }
 // CreateUser stores u, its place in the login namespace and its events in
 // one transaction.
 func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Event) error {
-	return s.write(ctx, "create user", func(tx *sql.Tx) error {
+	return s.write(ctx, "create user", func(ctx context.Context, tx *sql.Tx) error {
 		var mailKind, mailDue any
 		if u.Mail.Owed() {
 			mailKind, mailDue = string(u.Mail.Kind), micros(u.Mail.DueAt)
@@ -334,7 +346,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, userID string, events []
 // DeleteInactiveUser removes an inactive user (and so its pending mail)
 // with its events, tokens and login keys.
 func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
-	return s.write(ctx, "delete inactive user", func(tx *sql.Tx) error {
+	return s.write(ctx, "delete inactive user", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ? AND is_active = 0`, id)
 		if err != nil {
 			return err
@@ -392,7 +404,7 @@ func freeLoginKeys(ctx context.Context, tx *sql.Tx, id string) error {
 // transaction; the conditional update makes exactly one caller win.
 func (s *Store) ActivateUser(ctx context.Context, id string, events ...core.Event) (bool, error) {
 	var changed bool
-	err := s.write(ctx, "activate user", func(tx *sql.Tx) error {
+	err := s.write(ctx, "activate user", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.StmtContext(ctx, s.activate).ExecContext(ctx, id)
 		if err != nil {
 			return err
@@ -491,7 +503,7 @@ func scanUser(rows *sql.Rows) (core.User, error) {
 
 // SetPasswordHash replaces a user's hash.
 func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
-	return s.write(ctx, "set password hash", func(tx *sql.Tx) error {
+	return s.write(ctx, "set password hash", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
 		if err != nil {
 			return err
@@ -510,7 +522,7 @@ func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
 // conditional update.
 func (s *Store) QueueVerificationMail(ctx context.Context, id string, at, notBefore time.Time) (bool, error) {
 	var queued bool
-	err := s.write(ctx, "queue verification mail", func(tx *sql.Tx) error {
+	err := s.write(ctx, "queue verification mail", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users
 			SET mail_kind = ?, mail_to = '', mail_due_at = ?, mail_attempts = 0
 			WHERE id = ? AND mail_kind IS NULL AND (verification_sent_at IS NULL OR verification_sent_at < ?)`,
@@ -548,7 +560,8 @@ func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duratio
 		return nil, s.usable(ctx, op)
 	}
 	var claimed []core.User
-	err := s.write(ctx, op, func(tx *sql.Tx) error {
+	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		claimed = claimed[:0]
 		rows, err := tx.QueryContext(ctx, claimQuery, micros(now), limit)
 		if err != nil {
 			return err
@@ -590,7 +603,7 @@ func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duratio
 // CompleteMail ends the user's pending mail of kind due at dueAt and
 // releases the user's held events, in one transaction.
 func (s *Store) CompleteMail(ctx context.Context, id string, kind core.MailKind, dueAt, sentAt time.Time) error {
-	return s.write(ctx, "complete mail", func(tx *sql.Tx) error {
+	return s.write(ctx, "complete mail", func(ctx context.Context, tx *sql.Tx) error {
 		// NULL (a mail given up, or not a verification) keeps the time of
 		// the last verification e-mail that did go out.
 		var sent any
@@ -619,7 +632,7 @@ func (s *Store) CompleteMail(ctx context.Context, id string, kind core.MailKind,
 // DeferMail moves the due time of the user's pending mail of kind due at
 // dueAt to next.
 func (s *Store) DeferMail(ctx context.Context, id string, kind core.MailKind, dueAt, next time.Time) error {
-	return s.write(ctx, "defer mail", func(tx *sql.Tx) error {
+	return s.write(ctx, "defer mail", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET mail_due_at = ?
 			WHERE id = ? AND mail_kind = ? AND mail_due_at = ?`, micros(next), id, string(kind), micros(dueAt))
 		if err != nil {
@@ -705,10 +718,10 @@ func (s *Store) MarkPublished(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return s.usable(ctx, "mark published")
 	}
-	return s.write(ctx, "mark published", func(tx *sql.Tx) error {
-		for len(ids) > 0 {
-			batch := ids[:min(len(ids), markBatch)]
-			ids = ids[len(batch):]
+	return s.write(ctx, "mark published", func(ctx context.Context, tx *sql.Tx) error {
+		for rest := ids; len(rest) > 0; {
+			batch := rest[:min(len(rest), markBatch)]
+			rest = rest[len(batch):]
 			args := make([]any, len(batch))
 			for i, id := range batch {
 				args[i] = id
@@ -741,7 +754,7 @@ func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
 
 // SaveToken records that digest belongs to userID.
 func (s *Store) SaveToken(ctx context.Context, digest, userID string, created time.Time) error {
-	return s.write(ctx, "save token", func(tx *sql.Tx) error {
+	return s.write(ctx, "save token", func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (digest, user_id, created_at) VALUES (?, ?, ?)
 			ON CONFLICT (digest) DO UPDATE SET user_id = excluded.user_id, created_at = excluded.created_at`,
 			digest, userID, micros(created))
@@ -766,24 +779,28 @@ func (s *Store) UserIDForToken(ctx context.Context, digest string) (string, erro
 	return id, nil
 }
 
-// write runs fn in one IMMEDIATE transaction on the writer connection and
-// commits when fn returns nil.
-func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+// write runs fn on the writer connection in an IMMEDIATE transaction that
+// commits when fn returns nil, and returns once that commit is durable (or
+// failed). Concurrent writes share one transaction and one commit (see
+// groupcommit.go): fn may therefore run more than once — a shared commit
+// that fails is retried write by write — so it must not keep state from an
+// earlier run. fn gets ctx without its cancellation, since interrupting a
+// statement in a shared transaction would roll back the others' writes too.
+func (s *Store) write(ctx context.Context, op string, fn func(context.Context, *sql.Tx) error) error {
 	if err := s.usable(ctx, op); err != nil {
 		return err
 	}
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return classify(op, err)
+	req := &writeRequest{ctx: ctx, op: op, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.writes <- req:
+	case <-ctx.Done():
+		return classify(op, ctx.Err())
+	case <-s.quit:
+		return fmt.Errorf("sqlite: %s: store is closed: %w", op, core.ErrUnavailable)
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return classify(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return classify(op+": commit", err)
-	}
-	return nil
+	// Once taken, the write runs to its end even if ctx ends meanwhile:
+	// its outcome is known only then.
+	return <-req.done
 }
 
 // usable fails fast on a closed store or a finished context, before any
