@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/restreg/restreg/core"
-	"github.com/restreg/restreg/core/usecase"
 )
 
 // updateGolden rewrites testdata/golden/responses.txt from the current code.
@@ -254,19 +253,15 @@ func newGoldenServer(t *testing.T, s core.Settings, ready Readiness) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &usecase.Deps{
-		Settings: s,
-		Store:    goldenStore{&fakeStore{}},
-		Hasher:   fakeHasher{},
-		Policy:   policy,
-		Signer:   goldenSigner{},
-		Tokens:   fakeTokens{},
-		Clock:    fixedClock{},
-		Limiter:  goldenLimiter{},
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	uc := UseCases{Register: usecase.NewRegister(d), Verify: usecase.NewVerifyRegistration(d), Login: usecase.NewLogin(d),
-		Resend: usecase.NewResendVerification(d)}
+	uc := realUseCases(s, realPorts{
+		Store:   goldenStore{&fakeStore{}},
+		Hasher:  fakeHasher{},
+		Policy:  policy,
+		Signer:  goldenSigner{},
+		Tokens:  fakeTokens{},
+		Limiter: goldenLimiter{},
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
 	srv, err := New(s, uc, ready, nil)
 	if err != nil {
 		t.Fatal(err)

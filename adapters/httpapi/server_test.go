@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/restreg/restreg/core"
-	"github.com/restreg/restreg/core/usecase"
 	"github.com/restreg/restreg/ports"
 )
 
@@ -115,16 +114,7 @@ func newTestServerWithHasher(t testing.TB, configure func(*core.Settings), find 
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d := &usecase.Deps{
-		Settings: s,
-		Store:    &fakeStore{find: find},
-		Hasher:   hasher,
-		Tokens:   fakeTokens{},
-		Clock:    fixedClock{},
-		Log:      log,
-	}
-	uc := UseCases{Register: usecase.NewRegister(d), Verify: usecase.NewVerifyRegistration(d), Login: usecase.NewLogin(d),
-		Resend: usecase.NewResendVerification(d)}
+	uc := realUseCases(s, realPorts{Store: &fakeStore{find: find}, Hasher: hasher, Tokens: fakeTokens{}, Log: log})
 	srv, err := New(s, uc, nil, log)
 	if err != nil {
 		t.Fatal(err)
