@@ -182,6 +182,8 @@ func withNoStore(r *huma.Response) *huma.Response {
 	return r
 }
 
+// response documents an answer with its examples. A success answer passes a
+// nil schema: Huma takes it from the operation's output Body type.
 func response(desc string, schema *huma.Schema, ex ...example) *huma.Response {
 	return &huma.Response{
 		Description: desc,
@@ -335,10 +337,10 @@ func operations(s core.Settings) opSet {
 				"signature": "q2B3nFzGJ1S3qg7bFf4dT8mJrY1yWcX0vK9hLsPzEaU"}}),
 		DefaultStatus: http.StatusOK,
 		Responses: withErrors(map[string]*huma.Response{
-			"200": withNoStore(response("The user is verified (and active).", nil,
+			"200": response("The user is verified (and active).", nil,
 				example{name: "verified", summary: "Verified", value: map[string]any{"detail": core.MsgUserVerified}},
 				example{name: "verified_with_token", summary: "Verified, with auto-login",
-					value: map[string]any{"detail": core.MsgUserVerified, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}})),
+					value: map[string]any{"detail": core.MsgUserVerified, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}}),
 			"400": withNoStore(badRequest("The link was rejected; nothing changed.",
 				example{name: "field_errors", summary: "Missing or malformed parameters",
 					value: map[string]any{"timestamp": []any{core.MsgInvalidInteger}, "signature": []any{core.MsgRequired}}},
@@ -366,9 +368,9 @@ func operations(s core.Settings) opSet {
 			example{name: "by_email", summary: "By e-mail address", value: map[string]any{"login": "alice@example.com", "password": "correct-horse-battery-staple"}}),
 		DefaultStatus: http.StatusOK,
 		Responses: withErrors(map[string]*huma.Response{
-			"200": withNoStore(response("The credentials are valid.", nil,
+			"200": response("The credentials are valid.", nil,
 				example{name: "with_token", summary: "With a token",
-					value: map[string]any{"detail": core.MsgLoginSuccessful, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}})),
+					value: map[string]any{"detail": core.MsgLoginSuccessful, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}}),
 			"400": withNoStore(badRequest("The credentials were rejected.",
 				example{name: "field_errors", summary: "Missing fields", value: map[string]any{"password": []any{core.MsgRequired}}},
 				detailExample("invalid", "Wrong password, unknown login or user not verified", core.MsgLoginInvalid))),
