@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/restreg/restreg/core"
 )
@@ -50,22 +54,56 @@ type bodyReadError struct{ err error }
 func (e *bodyReadError) Error() string { return "read request body: " + e.err.Error() }
 func (e *bodyReadError) Unwrap() error { return e.err }
 
-// failure is the answer to an error: status, body and, for 429 and 503, how
-// many seconds the client should wait.
-type failure struct {
+// apiError is an answer that is not a success: its status, its DRF body
+// and, for 429 and 503, how many seconds the client should wait. Operations
+// return it as their error; Huma writes it as huma.StatusError and
+// huma.HeadersError, and the DRF renderer (drfJSON) writes body alone. The
+// cause stays in err for the log and never reaches the client.
+type apiError struct {
 	status     int
 	body       any
 	retryAfter int
 	// internal marks answers that hide an unexpected error, which is logged.
 	internal bool
+	err      error
 }
 
-// detail is DRF's general error body.
-func detail(msg string) map[string]string { return map[string]string{"detail": msg} }
+// Error describes the answer and its cause, for logs.
+func (e *apiError) Error() string {
+	if e.err == nil {
+		return strconv.Itoa(e.status) + " " + http.StatusText(e.status)
+	}
+	return strconv.Itoa(e.status) + " " + http.StatusText(e.status) + ": " + e.err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *apiError) Unwrap() error { return e.err }
+
+// GetStatus is the answer's status (huma.StatusError).
+func (e *apiError) GetStatus() int { return e.status }
+
+// GetHeaders carries Retry-After when the client should wait (huma.HeadersError).
+func (e *apiError) GetHeaders() http.Header {
+	if e.retryAfter <= 0 {
+		return nil
+	}
+	return http.Header{"Retry-After": {strconv.Itoa(e.retryAfter)}}
+}
+
+var (
+	_ huma.StatusError  = (*apiError)(nil)
+	_ huma.HeadersError = (*apiError)(nil)
+)
 
 // mapError is the one place where an error becomes an HTTP answer. Anything
 // it does not recognise is a 500 whose body says nothing about the cause.
-func mapError(err error) failure {
+func mapError(err error) *apiError {
+	e := answerFor(err)
+	e.err = err
+	return e
+}
+
+func answerFor(err error) *apiError {
 	var (
 		verr    *core.ValidationError
 		derr    *core.DetailError
@@ -80,36 +118,36 @@ func mapError(err error) failure {
 	case errors.As(err, &thrErr):
 		// DRF's answer to a throttled request: its message and Retry-After
 		// in whole seconds, rounded up.
-		return failure{status: http.StatusTooManyRequests, body: detail(core.ThrottledMessage(thrErr.Wait)), retryAfter: thrErr.WaitSeconds()}
+		return &apiError{status: http.StatusTooManyRequests, body: detailOf(core.ThrottledMessage(thrErr.Wait)), retryAfter: thrErr.WaitSeconds()}
 	case errors.As(err, &verr):
-		return failure{status: http.StatusBadRequest, body: fieldErrorsBody(verr)}
+		return &apiError{status: http.StatusBadRequest, body: fieldErrorsBody(verr)}
 	case errors.As(err, &derr):
-		return failure{status: http.StatusBadRequest, body: detail(derr.Detail)}
+		return &apiError{status: http.StatusBadRequest, body: detailOf(derr.Detail)}
 	case errors.As(err, &jerr):
-		return failure{status: http.StatusBadRequest, body: detail(msgJSONParseError + jerr.msg)}
+		return &apiError{status: http.StatusBadRequest, body: detailOf(msgJSONParseError + jerr.msg)}
 	case errors.As(err, &nerr):
 		msg := "Invalid data. Expected a dictionary, but got " + nerr.typeName + "."
 		if nerr.typeName == "NoneType" {
 			// DRF's serializer says this for a null body instead.
 			msg = msgNoData
 		}
-		return failure{status: http.StatusBadRequest, body: map[string][]string{nonFieldErrorsKey: {msg}}}
+		return &apiError{status: http.StatusBadRequest, body: fieldErrors{nonFieldErrorsKey: {msg}}}
 	case errors.As(err, &merr):
-		return failure{status: http.StatusUnsupportedMediaType, body: detail("Unsupported media type \"" + merr.contentType + "\" in request.")}
+		return &apiError{status: http.StatusUnsupportedMediaType, body: detailOf("Unsupported media type \"" + merr.contentType + "\" in request.")}
 	case errors.As(err, &methErr):
-		return failure{status: http.StatusMethodNotAllowed, body: detail("Method \"" + methErr.method + "\" not allowed.")}
+		return &apiError{status: http.StatusMethodNotAllowed, body: detailOf("Method \"" + methErr.method + "\" not allowed.")}
 	case errors.Is(err, errBodyTooLarge):
-		return failure{status: http.StatusRequestEntityTooLarge, body: detail(msgBodyTooLarge)}
+		return &apiError{status: http.StatusRequestEntityTooLarge, body: detailOf(msgBodyTooLarge)}
 	case errors.As(err, &readErr):
-		return failure{status: http.StatusBadRequest, body: detail(msgUnreadableBody)}
+		return &apiError{status: http.StatusBadRequest, body: detailOf(msgUnreadableBody)}
 	case errors.Is(err, errNotFound), errors.Is(err, core.ErrFlowDisabled):
-		return failure{status: http.StatusNotFound, body: detail(msgNotFound)}
+		return &apiError{status: http.StatusNotFound, body: detailOf(msgNotFound)}
 	case errors.Is(err, core.ErrOverloaded):
-		return failure{status: http.StatusServiceUnavailable, body: detail(msgUnavailable), retryAfter: retryAfterOverloaded}
+		return &apiError{status: http.StatusServiceUnavailable, body: detailOf(msgUnavailable), retryAfter: retryAfterOverloaded}
 	case errors.Is(err, core.ErrUnavailable):
-		return failure{status: http.StatusServiceUnavailable, body: detail(msgUnavailable), retryAfter: retryAfterUnavailable}
+		return &apiError{status: http.StatusServiceUnavailable, body: detailOf(msgUnavailable), retryAfter: retryAfterUnavailable}
 	default:
-		return failure{status: http.StatusInternalServerError, body: detail(msgServerError), internal: true}
+		return &apiError{status: http.StatusInternalServerError, body: detailOf(msgServerError), internal: true}
 	}
 }
 
@@ -126,17 +164,17 @@ func clientGone(ctx context.Context) bool {
 // interrupted, whatever the driver calls it), not a fault of the server:
 // it is answered 499 rather than 5xx. Answers decided on the request's own
 // merits (4xx) keep their status.
-func requestFailure(ctx context.Context, err error) failure {
+func requestFailure(ctx context.Context, err error) *apiError {
 	f := mapError(err)
 	if f.status >= http.StatusInternalServerError && clientGone(ctx) {
-		return failure{status: StatusClientClosedRequest, body: detail(msgClientClosed)}
+		return &apiError{status: StatusClientClosedRequest, body: detailOf(msgClientClosed), err: err}
 	}
 	return f
 }
 
 // fieldErrorsBody is DRF's `{"field": ["message", …]}` body.
-func fieldErrorsBody(e *core.ValidationError) map[string][]string {
-	body := make(map[string][]string, len(e.Fields)+1)
+func fieldErrorsBody(e *core.ValidationError) fieldErrors {
+	body := make(fieldErrors, len(e.Fields)+1)
 	for field, msgs := range e.Fields {
 		body[field] = msgs
 	}
@@ -163,6 +201,37 @@ func encodeJSON(body any) []byte {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
+// rendered is a body drfJSON's transformer has encoded already.
+type rendered []byte
+
+// renderDRF is the Huma transformer of every answer: it encodes the body as
+// DRF's renderer does (an apiError as its DRF body) and declares its length,
+// as Django does.
+func renderDRF(ctx huma.Context, _ string, v any) (any, error) {
+	if e, ok := v.(*apiError); ok {
+		v = e.body
+	}
+	b := encodeJSON(v)
+	ctx.SetHeader("Content-Length", strconv.Itoa(len(b)))
+	return rendered(b), nil
+}
+
+// drfJSON is the JSON format of the Huma API: it writes what renderDRF
+// encoded. Request bodies never reach its Unmarshal (see accountInput).
+var drfJSON = huma.Format{
+	Marshal: func(w io.Writer, v any) error {
+		b, ok := v.(rendered)
+		if !ok {
+			b = encodeJSON(v)
+		}
+		if _, err := w.Write(b); err != nil {
+			return fmt.Errorf("write body: %w", err)
+		}
+		return nil
+	},
+	Unmarshal: json.Unmarshal,
+}
+
 // writeJSON writes a complete JSON response.
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	b := encodeJSON(body)
@@ -173,8 +242,9 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	_, _ = w.Write(b)
 }
 
-// writeFailure writes the answer mapError chose.
-func writeFailure(w http.ResponseWriter, f failure) {
+// writeFailure writes the answer mapError chose, for the answers given
+// before or outside Huma (routing, body limit, panics).
+func writeFailure(w http.ResponseWriter, f *apiError) {
 	if f.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(f.retryAfter))
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -250,18 +251,10 @@ func normalizeOrigin(o string) string {
 	return strings.ToLower(strings.TrimRight(strings.TrimSpace(o), "/"))
 }
 
-// rawBodyKey carries the request body read by readBody to the operation.
-type rawBodyKey struct{}
-
-// rawBody is a request body read in full, with its declared type.
-type rawBody struct {
-	contentType string
-	body        []byte
-}
-
 // readBody reads the whole body of an API request within MAX_BODY_BYTES
-// before Huma sees the request, so that size errors get the contract's 413
-// and the operation decodes the bytes itself.
+// before Huma sees the request, so that size and read errors get the
+// contract's answers; Huma then hands the bytes to the operation as its
+// RawBody.
 func (s *Server) readBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := s.maxBody()
@@ -284,9 +277,7 @@ func (s *Server) readBody(next http.Handler) http.Handler {
 			writeFailure(w, mapError(&bodyReadError{err: err}))
 			return
 		}
-		ctx := context.WithValue(r.Context(), rawBodyKey{}, &rawBody{contentType: r.Header.Get("Content-Type"), body: body})
-		r = r.WithContext(ctx)
-		r.Body = http.NoBody
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
 }

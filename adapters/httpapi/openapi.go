@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -78,13 +79,12 @@ func indentJSON(raw []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// apiConfig is a bare Huma configuration: JSON only, and none of Huma's own
-// routes (documents, docs page, schemas), which this package serves itself.
+// apiConfig is a bare Huma configuration: JSON rendered as DRF renders it,
+// and none of Huma's own routes (documents, docs page, schemas), which this
+// package serves itself.
 func apiConfig(s core.Settings) huma.Config {
 	registry := huma.NewMapRegistry(schemaPrefix, huma.DefaultSchemaNamer)
-	for name, schema := range componentSchemas(s) {
-		registry.Map()[name] = schema
-	}
+	bodySchemas(registry, s)
 	return huma.Config{
 		OpenAPI: &huma.OpenAPI{
 			OpenAPI: "3.1.0",
@@ -114,178 +114,19 @@ func apiConfig(s core.Settings) huma.Config {
 				Responses: componentResponses(),
 			},
 		},
-		Formats:       map[string]huma.Format{mimeJSON: huma.DefaultJSONFormat},
+		Formats:       map[string]huma.Format{mimeJSON: drfJSON},
 		DefaultFormat: mimeJSON,
+		Transformers:  []huma.Transformer{renderDRF},
 	}
 }
 
-// pruneComponents drops what Huma adds for its own error model (schemas and
-// "default" responses), which this API never answers with.
+// pruneComponents drops the schemas of Huma's own error model, which Huma
+// registers for every operation and this API never answers with (its errors
+// are DRF's, see apiError).
 func pruneComponents(o *huma.OpenAPI) {
-	for _, item := range o.Paths {
-		for _, op := range []*huma.Operation{item.Get, item.Post} {
-			if op != nil {
-				delete(op.Responses, "default")
-			}
-		}
-	}
 	m := o.Components.Schemas.Map()
 	delete(m, "ErrorModel")
 	delete(m, "ErrorDetail")
-}
-
-func ref(name string) *huma.Schema { return &huma.Schema{Ref: schemaPrefix + name} }
-
-func intPtr(n int) *int { return &n }
-
-func str(desc string, maxLen int) *huma.Schema {
-	s := &huma.Schema{Type: "string", Description: desc}
-	if maxLen > 0 {
-		s.MaxLength = intPtr(maxLen)
-	}
-	return s
-}
-
-// componentSchemas are the named request and response bodies.
-func componentSchemas(s core.Settings) map[string]*huma.Schema {
-	registerRequired := []string{"username", "password"}
-	confirmDesc := "Ignored: REGISTER_SERIALIZER_PASSWORD_CONFIRM is off on this server."
-	if s.RegisterSerializerPasswordConfirm {
-		registerRequired = append(registerRequired, "password_confirm")
-		confirmDesc = "Must equal `password` (`Passwords don't match` otherwise)."
-	}
-	emailDesc := "E-mail address (surrounding spaces trimmed, domain part lower-cased). "
-	if s.RegisterVerificationEnabled {
-		emailDesc += "Needed on this server: the verification link is sent to it."
-	} else {
-		emailDesc += "Optional on this server."
-	}
-	if s.UserEmailUnique {
-		emailDesc += " One account per address (compared case-insensitively)."
-	}
-	password := &huma.Schema{Type: "string", Format: "password", WriteOnly: true,
-		Description: "Checked against the password policy (similarity, minimum length, common passwords, " +
-			"entirely numeric); at most 4096 characters."}
-	stringList := &huma.Schema{Type: "array", Items: &huma.Schema{Type: "string"}}
-
-	userIDDesc := "What `user_id` holds in the link (USER_VERIFICATION_ID_FIELD=" + s.UserVerificationIDField +
-		"), copied from the link; surrounding spaces are trimmed. A JSON number is accepted too."
-	return map[string]*huma.Schema{
-		"RegisterRequest": {
-			Type:        "object",
-			Description: "A new account. Unknown keys (including `id`, `is_active`, `is_staff`) are ignored.",
-			Properties: map[string]*huma.Schema{
-				"username": str("Letters, digits and @/./+/-/_ (letters are Unicode word characters); "+
-					"NFKC-normalised before it is stored; unique"+caseNote(s)+".", 150),
-				"email":            {Type: "string", Format: "email", MaxLength: intPtr(254), Description: emailDesc},
-				"first_name":       str("Optional; defaults to an empty string.", 150),
-				"last_name":        str("Optional; defaults to an empty string.", 150),
-				"password":         password,
-				"password_confirm": {Type: "string", Format: "password", WriteOnly: true, Description: confirmDesc},
-			},
-			Required: registerRequired,
-		},
-		"VerifyRegistrationRequest": {
-			Type:        "object",
-			Description: "The three parameters of the verification link, as found in its query string.",
-			Properties: map[string]*huma.Schema{
-				"user_id": {Type: "string", Description: userIDDesc},
-				"timestamp": {Type: "integer", Format: "int64", Description: "Unix time the link was signed at. " +
-					"A string of digits (also with a `.0` suffix) is accepted too."},
-				"signature": {Type: "string", Description: "The link's signature."},
-			},
-			Required: []string{"user_id", "timestamp", "signature"},
-		},
-		"LoginRequest": {
-			Type:        "object",
-			Description: "Credentials. Unknown keys are ignored.",
-			Properties: map[string]*huma.Schema{
-				"login":    {Type: "string", Description: "Username or e-mail address (USER_LOGIN_FIELDS=" + strings.Join(s.UserLoginFields, ",") + ")."},
-				"password": {Type: "string", Format: "password", WriteOnly: true, Description: "The account's password."},
-			},
-			Required: []string{"login", "password"},
-		},
-		"ResendVerificationRequest": {
-			Type:        "object",
-			Description: "Who needs a new link. Unknown keys are ignored.",
-			Properties: map[string]*huma.Schema{
-				"login": {Type: "string", Description: "Username or e-mail address (USER_LOGIN_FIELDS=" + strings.Join(s.UserLoginFields, ",") + ")."},
-			},
-			Required: []string{"login"},
-		},
-		"RegisteredUser": {
-			Type:        "object",
-			Description: "The account as stored. The password never appears in a response.",
-			Properties: map[string]*huma.Schema{
-				"id":         {Type: "string", Description: "Stable identifier of the user."},
-				"username":   {Type: "string", Description: "The username as stored (NFKC-normalised)."},
-				"first_name": {Type: "string"},
-				"last_name":  {Type: "string"},
-				"email":      {Type: "string", Description: "The address as stored, or an empty string."},
-			},
-			Required: []string{"id", "username", "first_name", "last_name", "email"},
-		},
-		"VerificationResult": {
-			Type: "object",
-			Properties: map[string]*huma.Schema{
-				"detail": {Type: "string", Description: "`User verified successfully`."},
-				"token": {Type: "string", Pattern: "^[0-9a-f]{40}$",
-					Description: "A login token, present with REGISTER_VERIFICATION_AUTO_LOGIN and LOGIN_RETRIEVE_TOKEN."},
-			},
-			Required: []string{"detail"},
-		},
-		"LoginResult": {
-			Type: "object",
-			Properties: map[string]*huma.Schema{
-				"detail": {Type: "string", Description: "`Login successful`."},
-				"token": {Type: "string", Pattern: "^[0-9a-f]{40}$",
-					Description: "A new login token (160 random bits as 40 lower-case hex digits), present with LOGIN_RETRIEVE_TOKEN."},
-			},
-			Required: []string{"detail"},
-		},
-		"FieldErrors": {
-			Type: "object",
-			Description: "Django REST framework's field errors: each failing request field maps to its messages, " +
-				"in validator order. `non_field_errors` holds errors not tied to one field; it is present " +
-				"(possibly empty) when the password stage of registration fails.",
-			Properties: map[string]*huma.Schema{
-				"non_field_errors": {Type: "array", Items: &huma.Schema{Type: "string"}, Description: "Errors not tied to one field."},
-			},
-			AdditionalProperties: stringList,
-			MinProperties:        intPtr(1),
-		},
-		"Detail": {
-			Type:        "object",
-			Description: "Django REST framework's general error (or success) message.",
-			Properties: map[string]*huma.Schema{
-				"detail": {Type: "string", Description: "The message; part of the contract word for word."},
-			},
-			Required: []string{"detail"},
-		},
-		"ProbeStatus": {
-			Type: "object",
-			Properties: map[string]*huma.Schema{
-				"status": {Type: "string", Description: "`ok` (liveness) or `ready` (readiness)."},
-				"outbox": {
-					Type:        "object",
-					Description: "Readiness only: events recorded and not yet published (held, waiting for the broker, or about to go out). A growing backlog means the broker is away; registrations go on regardless.",
-					Properties: map[string]*huma.Schema{
-						"pending":            {Type: "integer", Description: "How many events wait."},
-						"oldest_age_seconds": {Type: "number", Description: "Age of the oldest waiting event, in seconds (0 when none wait)."},
-					},
-					Required: []string{"pending", "oldest_age_seconds"},
-				},
-			},
-			Required: []string{"status"},
-		},
-	}
-}
-
-func caseNote(s core.Settings) string {
-	if s.UsernameCaseInsensitive {
-		return " compared case-insensitively (`Ann` and `ann` are the same user)"
-	}
-	return " (case-sensitive)"
 }
 
 // example is a named example value.
@@ -302,13 +143,16 @@ func examples(list ...example) map[string]*huma.Example {
 	return m
 }
 
-// requestBody documents a body accepted as JSON and as a form.
-func requestBody(desc, schema string, ex ...example) *huma.RequestBody {
+// requestBody documents a body accepted as JSON and as a form. It is written
+// here rather than derived from an input Body field: Huma would then decode
+// and validate the body itself, and its answers to malformed input are not
+// DRF's (see accountInput).
+func requestBody(desc string, schema *huma.Schema, ex ...example) *huma.RequestBody {
 	return &huma.RequestBody{
 		Description: desc,
 		Content: map[string]*huma.MediaType{
-			mimeJSON: {Schema: ref(schema), Examples: examples(ex...)},
-			mimeForm: {Schema: ref(schema), Examples: examples(ex...)},
+			mimeJSON: {Schema: schema, Examples: examples(ex...)},
+			mimeForm: {Schema: schema, Examples: examples(ex...)},
 		},
 	}
 }
@@ -331,13 +175,15 @@ func componentHeaders() map[string]*huma.Header {
 	}
 }
 
-// noStore documents the Cache-Control header of the answers of operations
-// that may carry a token.
-func noStore(r *huma.Response) *huma.Response {
+// withNoStore documents the Cache-Control header of the error answers of
+// operations that may carry a token (their success outputs declare it).
+func withNoStore(r *huma.Response) *huma.Response {
 	r.Headers["Cache-Control"] = &huma.Param{Ref: headerRef + "CacheControl"}
 	return r
 }
 
+// response documents an answer with its examples. A success answer passes a
+// nil schema: Huma takes it from the operation's output Body type.
 func response(desc string, schema *huma.Schema, ex ...example) *huma.Response {
 	return &huma.Response{
 		Description: desc,
@@ -353,25 +199,25 @@ func detailExample(name, summary, msg string) example {
 // componentResponses are the answers shared by several operations.
 func componentResponses() map[string]*huma.Response {
 	unavailable := response("A dependency (store, mail provider) is unavailable or the server is overloaded; "+
-		"retry after the number of seconds in Retry-After.", ref("Detail"),
+		"retry after the number of seconds in Retry-After.", schemaRef(reflect.TypeFor[detail]()),
 		detailExample("unavailable", "Dependency unavailable or server overloaded", msgUnavailable))
 	unavailable.Headers["Retry-After"] = &huma.Param{Ref: headerRef + "RetryAfter"}
 	throttled := response("A rate limit was reached: too many requests from this client address, or for this "+
 		"target (e-mail address, login or link), within the THROTTLE_* setting's period. Nothing was done; retry "+
 		"after the number of seconds in Retry-After, which the message repeats (Django REST framework's "+
-		"wording, the wait rounded up).", ref("Detail"),
+		"wording, the wait rounded up).", schemaRef(reflect.TypeFor[detail]()),
 		detailExample("throttled", "Rate limit reached", core.ThrottledMessage(37*time.Second)))
 	throttled.Headers["Retry-After"] = &huma.Param{Ref: headerRef + "RetryAfter"}
 	return map[string]*huma.Response{
-		"FlowDisabled": response("The flow is switched off by a setting.", ref("Detail"),
+		"FlowDisabled": response("The flow is switched off by a setting.", schemaRef(reflect.TypeFor[detail]()),
 			detailExample("not_found", "Flow switched off", msgNotFound)),
-		"MethodNotAllowed": response("The method is not POST (or OPTIONS); the Allow header lists the methods.", ref("Detail"),
+		"MethodNotAllowed": response("The method is not POST (or OPTIONS); the Allow header lists the methods.", schemaRef(reflect.TypeFor[detail]()),
 			detailExample("method_not_allowed", "Wrong method", `Method "GET" not allowed.`)),
-		"PayloadTooLarge": response("The body is larger than MAX_BODY_BYTES.", ref("Detail"),
+		"PayloadTooLarge": response("The body is larger than MAX_BODY_BYTES.", schemaRef(reflect.TypeFor[detail]()),
 			detailExample("too_large", "Body too large", msgBodyTooLarge)),
-		"UnsupportedMediaType": response("The body is neither application/json nor application/x-www-form-urlencoded.", ref("Detail"),
+		"UnsupportedMediaType": response("The body is neither application/json nor application/x-www-form-urlencoded.", schemaRef(reflect.TypeFor[detail]()),
 			detailExample("unsupported", "Unsupported content type", `Unsupported media type "text/plain" in request.`)),
-		"ServerError": response("An unexpected error; the body never says more.", ref("Detail"),
+		"ServerError": response("An unexpected error; the body never says more.", schemaRef(reflect.TypeFor[detail]()),
 			detailExample("server_error", "Unexpected error", msgServerError)),
 		"ServiceUnavailable": unavailable,
 		"TooManyRequests":    throttled,
@@ -407,7 +253,7 @@ func malformedExamples() []example {
 }
 
 func badRequest(desc string, ex ...example) *huma.Response {
-	return response(desc, &huma.Schema{OneOf: []*huma.Schema{ref("FieldErrors"), ref("Detail")}},
+	return response(desc, &huma.Schema{OneOf: []*huma.Schema{schemaRef(reflect.TypeFor[fieldErrors]()), schemaRef(reflect.TypeFor[detail]())}},
 		append(ex, malformedExamples()...)...)
 }
 
@@ -453,13 +299,13 @@ func operations(s core.Settings) opSet {
 			"is false.",
 		Tags:     []string{tagAccounts},
 		Security: public(),
-		RequestBody: requestBody("The new account.", "RegisterRequest",
+		RequestBody: requestBody("The new account.", schemaRef(reflect.TypeFor[registerRequest]()),
 			example{name: "new_user", summary: "A new user", value: map[string]any{
 				"username": "alice", "email": "alice@example.com", "first_name": "Alice", "last_name": "Liddell",
 				"password": "correct-horse-battery-staple", "password_confirm": "correct-horse-battery-staple"}}),
 		DefaultStatus: http.StatusCreated,
 		Responses: withErrors(map[string]*huma.Response{
-			"201": response("The user was created (inactive until verified, when verification is on).", ref("RegisteredUser"),
+			"201": response("The user was created (inactive until verified, when verification is on).", nil,
 				example{name: "created", summary: "Created", value: map[string]any{
 					"id": "4f9c1f0e-6a0e-4b1b-9a57-5f0c2a7d3e11", "username": "alice", "first_name": "Alice",
 					"last_name": "Liddell", "email": "alice@example.com"}}),
@@ -485,17 +331,17 @@ func operations(s core.Settings) opSet {
 			"Answers 404 when REGISTER_VERIFICATION_ENABLED is false.",
 		Tags:     []string{tagAccounts},
 		Security: public(),
-		RequestBody: requestBody("The parameters of the verification link.", "VerifyRegistrationRequest",
+		RequestBody: requestBody("The parameters of the verification link.", schemaRef(reflect.TypeFor[verifyRegistrationRequest]()),
 			example{name: "link", summary: "Parameters copied from the link", value: map[string]any{
 				"user_id": "4f9c1f0e-6a0e-4b1b-9a57-5f0c2a7d3e11", "timestamp": 1700000000,
 				"signature": "q2B3nFzGJ1S3qg7bFf4dT8mJrY1yWcX0vK9hLsPzEaU"}}),
 		DefaultStatus: http.StatusOK,
 		Responses: withErrors(map[string]*huma.Response{
-			"200": noStore(response("The user is verified (and active).", ref("VerificationResult"),
+			"200": response("The user is verified (and active).", nil,
 				example{name: "verified", summary: "Verified", value: map[string]any{"detail": core.MsgUserVerified}},
 				example{name: "verified_with_token", summary: "Verified, with auto-login",
-					value: map[string]any{"detail": core.MsgUserVerified, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}})),
-			"400": noStore(badRequest("The link was rejected; nothing changed.",
+					value: map[string]any{"detail": core.MsgUserVerified, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}}),
+			"400": withNoStore(badRequest("The link was rejected; nothing changed.",
 				example{name: "field_errors", summary: "Missing or malformed parameters",
 					value: map[string]any{"timestamp": []any{core.MsgInvalidInteger}, "signature": []any{core.MsgRequired}}},
 				detailExample("invalid_signature", "Signature does not match", core.MsgInvalidSignature),
@@ -517,15 +363,15 @@ func operations(s core.Settings) opSet {
 			"case-insensitively).",
 		Tags:     []string{tagAccounts},
 		Security: public(),
-		RequestBody: requestBody("The credentials.", "LoginRequest",
+		RequestBody: requestBody("The credentials.", schemaRef(reflect.TypeFor[loginRequest]()),
 			example{name: "by_username", summary: "By username", value: map[string]any{"login": "alice", "password": "correct-horse-battery-staple"}},
 			example{name: "by_email", summary: "By e-mail address", value: map[string]any{"login": "alice@example.com", "password": "correct-horse-battery-staple"}}),
 		DefaultStatus: http.StatusOK,
 		Responses: withErrors(map[string]*huma.Response{
-			"200": noStore(response("The credentials are valid.", ref("LoginResult"),
+			"200": response("The credentials are valid.", nil,
 				example{name: "with_token", summary: "With a token",
-					value: map[string]any{"detail": core.MsgLoginSuccessful, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}})),
-			"400": noStore(badRequest("The credentials were rejected.",
+					value: map[string]any{"detail": core.MsgLoginSuccessful, "token": "3f786850e387550fdab836ed7e6dc881de23001b"}}),
+			"400": withNoStore(badRequest("The credentials were rejected.",
 				example{name: "field_errors", summary: "Missing fields", value: map[string]any{"password": []any{core.MsgRequired}}},
 				detailExample("invalid", "Wrong password, unknown login or user not verified", core.MsgLoginInvalid))),
 		}, false),
@@ -549,12 +395,12 @@ func operations(s core.Settings) opSet {
 			"404 when RESEND_VERIFICATION_ENABLED or REGISTER_VERIFICATION_ENABLED is false.",
 		Tags:     []string{tagAccounts},
 		Security: public(),
-		RequestBody: requestBody("Who needs a new link.", "ResendVerificationRequest",
+		RequestBody: requestBody("Who needs a new link.", schemaRef(reflect.TypeFor[resendVerificationRequest]()),
 			example{name: "by_email", summary: "By e-mail address", value: map[string]any{"login": "alice@example.com"}},
 			example{name: "by_username", summary: "By username", value: map[string]any{"login": "alice"}}),
 		DefaultStatus: http.StatusOK,
 		Responses: withErrors(map[string]*huma.Response{
-			"200": response("The request was taken; an e-mail was sent if there was reason to.", ref("Detail"),
+			"200": response("The request was taken; an e-mail was sent if there was reason to.", schemaRef(reflect.TypeFor[detail]()),
 				detailExample("taken", "Always this answer", usecase.MsgResendAnswer)),
 			"400": badRequest("The request is malformed; nothing was sent.",
 				example{name: "field_errors", summary: "Missing login", value: map[string]any{"login": []any{core.MsgRequired}}}),
@@ -562,7 +408,7 @@ func operations(s core.Settings) opSet {
 		SkipValidateBody: true,
 	}
 
-	probeMethod := response("The method is not GET; the Allow header lists the methods.", ref("Detail"),
+	probeMethod := response("The method is not GET; the Allow header lists the methods.", schemaRef(reflect.TypeFor[detail]()),
 		detailExample("method", "Wrong method", `Method "POST" not allowed.`))
 	healthz := huma.Operation{
 		OperationID:   "getHealth",
@@ -574,12 +420,12 @@ func operations(s core.Settings) opSet {
 		Security:      public(),
 		DefaultStatus: http.StatusOK,
 		Responses: map[string]*huma.Response{
-			"200": response("The process is up.", ref("ProbeStatus"),
+			"200": response("The process is up.", nil,
 				example{name: "ok", summary: "Up", value: map[string]any{"status": "ok"}}),
 			"405": probeMethod,
 		},
 	}
-	notReady := response("The store cannot be reached; retry after the number of seconds in Retry-After.", ref("Detail"),
+	notReady := response("The store cannot be reached; retry after the number of seconds in Retry-After.", schemaRef(reflect.TypeFor[detail]()),
 		detailExample("not_ready", "Not ready", msgUnavailable))
 	notReady.Headers["Retry-After"] = &huma.Param{Ref: headerRef + "RetryAfter"}
 	readyz := huma.Operation{
@@ -592,7 +438,7 @@ func operations(s core.Settings) opSet {
 		Security:      public(),
 		DefaultStatus: http.StatusOK,
 		Responses: map[string]*huma.Response{
-			"200": response("Requests can be served.", ref("ProbeStatus"),
+			"200": response("Requests can be served.", nil,
 				example{name: "ready", summary: "Ready", value: map[string]any{"status": "ready", "outbox": map[string]any{"pending": 0, "oldest_age_seconds": 0}}}),
 			"405": probeMethod,
 			"503": notReady,

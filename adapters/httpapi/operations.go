@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"strconv"
@@ -15,61 +16,69 @@ import (
 	"github.com/restreg/restreg/core/usecase"
 )
 
-// noInput is the Huma input of every operation: bodies reach the operation
-// through readBody and are decoded by decodeBody, never by Huma, so that no
-// Huma validation error can reach a client.
-type noInput struct{}
-
-// reply is the Huma output of every operation: the operation writes the
-// whole response itself.
-type reply struct {
-	Body func(huma.Context)
+// accountInput is the input of every account operation: the body as read
+// (within MAX_BODY_BYTES) and its declared type. decodeBody reads it the way
+// DRF's parsers do; Huma neither parses nor validates it, so that no Huma
+// validation error can reach a client.
+type accountInput struct {
+	ContentType string `header:"Content-Type" hidden:"true"`
+	RawBody     []byte
 }
 
-// registeredUser is the body of 201 register/.
-type registeredUser struct {
-	ID        string `json:"id"`
-	Username  string `json:"username"`
-	FirstName string `json:"first_name"`
-	LastName  string `json:"last_name"`
-	Email     string `json:"email"`
+// fields decodes the body. A well-formed body that is not an object answers
+// 404 when the flow is switched off, because DRF checks the flow before the
+// serializer sees the data (while syntax errors and unsupported types come
+// first).
+func (in *accountInput) fields(flowEnabled bool) (map[string]core.Value, error) {
+	f, err := decodeBody(in.ContentType, in.RawBody)
+	var notObject *notObjectError
+	if errors.As(err, &notObject) && !flowEnabled {
+		return nil, core.ErrFlowDisabled
+	}
+	return f, err
 }
 
-// detailToken is the body of 200 verify-registration/ and login/.
-type detailToken struct {
-	Detail string `json:"detail"`
-	Token  string `json:"token,omitempty"`
+// probeInput is the input of the probes: nothing.
+type probeInput struct{}
+
+// registerOutput is the answer of register/.
+type registerOutput struct {
+	Status int
+	Body   registeredUser
 }
 
-// probeStatus is the body of the probes.
-type probeStatus struct {
-	Status string         `json:"status"`
-	Outbox *outboxDetails `json:"outbox,omitempty"`
+// verifyOutput is the answer of verify-registration/.
+type verifyOutput struct {
+	Status       int
+	CacheControl string `header:"Cache-Control" enum:"no-store" doc:"no-store: the answer may carry a login token, which no cache may keep."`
+	Body         verificationResult
 }
 
-// outboxDetails is the relay's backlog as /readyz shows it.
-type outboxDetails struct {
-	Pending          int     `json:"pending"`
-	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+// loginOutput is the answer of login/.
+type loginOutput struct {
+	Status       int
+	CacheControl string `header:"Cache-Control" enum:"no-store" doc:"no-store: the answer carries a login token, which no cache may keep."`
+	Body         loginResult
 }
 
-// jsonReply writes status and body as JSON, with Retry-After when set.
-func jsonReply(status int, body any, retryAfter int) *reply {
-	b := encodeJSON(body)
-	return &reply{Body: func(hc huma.Context) {
-		hc.SetHeader("Content-Type", "application/json")
-		hc.SetHeader("Content-Length", strconv.Itoa(len(b)))
-		if retryAfter > 0 {
-			hc.SetHeader("Retry-After", strconv.Itoa(retryAfter))
-		}
-		hc.SetStatus(status)
-		_, _ = hc.BodyWriter().Write(b)
-	}}
+// resendOutput is the answer of resend-verification/.
+type resendOutput struct {
+	Status int
+	Body   detail
 }
 
-// fail answers err as requestFailure decides, logging what the client is
-// not told.
-func (s *Server) fail(ctx context.Context, op string, err error) *reply {
+// probeOutput is the answer of the probes.
+type probeOutput struct {
+	Status int
+	Body   probeStatus
+}
+
+// noStore is the Cache-Control of answers that may carry a token.
+const noStore = "no-store"
+
+// fail turns err into the answer requestFailure decides, logging what the
+// client is not told.
+func (s *Server) fail(ctx context.Context, op string, err error) error {
 	f := requestFailure(ctx, err)
 	id := core.RequestInfoFrom(ctx).ID
 	switch {
@@ -84,107 +93,92 @@ func (s *Server) fail(ctx context.Context, op string, err error) *reply {
 		s.log.InfoContext(ctx, "request throttled", slog.String("operation", op), slog.String("request_id", id),
 			slog.String("client", core.RequestInfoFrom(ctx).RemoteAddr), slog.Int("retry_after", f.retryAfter))
 	}
-	return jsonReply(f.status, f.body, f.retryAfter)
+	return f
 }
 
-// fields decodes the body readBody stored in ctx. A well-formed body that is
-// not an object answers 404 when the flow is switched off, because DRF
-// checks the flow before the serializer sees the data (while syntax errors
-// and unsupported types come first).
-func fields(ctx context.Context, flowEnabled bool) (map[string]core.Value, error) {
-	raw, _ := ctx.Value(rawBodyKey{}).(*rawBody)
-	if raw == nil {
-		raw = &rawBody{}
-	}
-	f, err := decodeBody(raw.contentType, raw.body)
-	var notObject *notObjectError
-	if errors.As(err, &notObject) && !flowEnabled {
-		return nil, core.ErrFlowDisabled
-	}
-	return f, err
-}
-
-func (s *Server) register(ctx context.Context, _ *noInput) (*reply, error) {
-	in, err := fields(ctx, s.settings.RegisterFlowEnabled)
+func (s *Server) register(ctx context.Context, in *accountInput) (*registerOutput, error) {
+	f, err := in.fields(s.settings.RegisterFlowEnabled)
 	if err != nil {
-		return s.fail(ctx, "register", err), nil
+		return nil, s.fail(ctx, "register", err)
 	}
 	u, err := s.uc.Register.Handle(ctx, usecase.RegisterInput{
-		Username:        in["username"],
-		Email:           in["email"],
-		FirstName:       in["first_name"],
-		LastName:        in["last_name"],
-		Password:        in["password"],
-		PasswordConfirm: in["password_confirm"],
+		Username:        f["username"],
+		Email:           f["email"],
+		FirstName:       f["first_name"],
+		LastName:        f["last_name"],
+		Password:        f["password"],
+		PasswordConfirm: f["password_confirm"],
 	})
 	if err != nil {
-		return s.fail(ctx, "register", err), nil
+		return nil, s.fail(ctx, "register", err)
 	}
-	return jsonReply(http.StatusCreated, registeredUser{
+	return &registerOutput{Status: http.StatusCreated, Body: registeredUser{
 		ID: u.ID, Username: u.Username, FirstName: u.FirstName, LastName: u.LastName, Email: u.Email,
-	}, 0), nil
+	}}, nil
 }
 
-func (s *Server) verifyRegistration(ctx context.Context, _ *noInput) (*reply, error) {
-	in, err := fields(ctx, s.settings.RegisterVerificationEnabled)
+func (s *Server) verifyRegistration(ctx context.Context, in *accountInput) (*verifyOutput, error) {
+	f, err := in.fields(s.settings.RegisterVerificationEnabled)
 	if err != nil {
-		return s.fail(ctx, "verify-registration", err), nil
+		return nil, s.fail(ctx, "verify-registration", err)
 	}
 	res, err := s.uc.Verify.Handle(ctx, usecase.VerifyInput{
-		UserID:    in["user_id"],
-		Timestamp: in["timestamp"],
-		Signature: in["signature"],
+		UserID:    f["user_id"],
+		Timestamp: f["timestamp"],
+		Signature: f["signature"],
 	})
 	if err != nil {
-		return s.fail(ctx, "verify-registration", err), nil
+		return nil, s.fail(ctx, "verify-registration", err)
 	}
-	return jsonReply(http.StatusOK, detailToken{Detail: core.MsgUserVerified, Token: res.Token}, 0), nil
+	return &verifyOutput{Status: http.StatusOK, CacheControl: noStore,
+		Body: verificationResult{Detail: core.MsgUserVerified, Token: res.Token}}, nil
 }
 
-func (s *Server) login(ctx context.Context, _ *noInput) (*reply, error) {
-	in, err := fields(ctx, true)
+func (s *Server) login(ctx context.Context, in *accountInput) (*loginOutput, error) {
+	f, err := in.fields(true)
 	if err != nil {
-		return s.fail(ctx, "login", err), nil
+		return nil, s.fail(ctx, "login", err)
 	}
 	res, err := s.uc.Login.Handle(ctx, usecase.LoginInput{
-		Login:    in["login"],
-		Password: in["password"],
+		Login:    f["login"],
+		Password: f["password"],
 	})
 	if err != nil {
-		return s.fail(ctx, "login", err), nil
+		return nil, s.fail(ctx, "login", err)
 	}
-	return jsonReply(http.StatusOK, detailToken{Detail: core.MsgLoginSuccessful, Token: res.Token}, 0), nil
+	return &loginOutput{Status: http.StatusOK, CacheControl: noStore,
+		Body: loginResult{Detail: core.MsgLoginSuccessful, Token: res.Token}}, nil
 }
 
-func (s *Server) resendVerification(ctx context.Context, _ *noInput) (*reply, error) {
-	in, err := fields(ctx, s.settings.ResendEnabled())
+func (s *Server) resendVerification(ctx context.Context, in *accountInput) (*resendOutput, error) {
+	f, err := in.fields(s.settings.ResendEnabled())
 	if err != nil {
-		return s.fail(ctx, "resend-verification", err), nil
+		return nil, s.fail(ctx, "resend-verification", err)
 	}
 	if s.uc.Resend == nil {
-		return s.fail(ctx, "resend-verification", core.ErrFlowDisabled), nil
+		return nil, s.fail(ctx, "resend-verification", core.ErrFlowDisabled)
 	}
-	if err := s.uc.Resend.Handle(ctx, usecase.ResendInput{Login: in["login"]}); err != nil {
-		return s.fail(ctx, "resend-verification", err), nil
+	if err := s.uc.Resend.Handle(ctx, usecase.ResendInput{Login: f["login"]}); err != nil {
+		return nil, s.fail(ctx, "resend-verification", err)
 	}
-	return jsonReply(http.StatusOK, detail(usecase.MsgResendAnswer), 0), nil
+	return &resendOutput{Status: http.StatusOK, Body: detailOf(usecase.MsgResendAnswer)}, nil
 }
 
-func (s *Server) healthz(context.Context, *noInput) (*reply, error) {
-	return jsonReply(http.StatusOK, probeStatus{Status: "ok"}, 0), nil
+func (s *Server) healthz(context.Context, *probeInput) (*probeOutput, error) {
+	return &probeOutput{Status: http.StatusOK, Body: probeStatus{Status: "ok"}}, nil
 }
 
-func (s *Server) readyz(ctx context.Context, _ *noInput) (*reply, error) {
+func (s *Server) readyz(ctx context.Context, _ *probeInput) (*probeOutput, error) {
 	if s.ready != nil {
 		cctx, cancel := context.WithTimeout(ctx, readinessTimeout)
 		defer cancel()
 		if err := s.ready(cctx); err != nil {
 			if clientGone(ctx) {
 				s.log.DebugContext(ctx, "client closed the readiness probe before the answer", slog.Any("error", err))
-				return jsonReply(StatusClientClosedRequest, detail(msgClientClosed), 0), nil
+				return nil, &apiError{status: StatusClientClosedRequest, body: detailOf(msgClientClosed), err: err}
 			}
 			s.log.WarnContext(ctx, "not ready", slog.Any("error", err))
-			return jsonReply(http.StatusServiceUnavailable, detail(msgUnavailable), retryAfterUnavailable), nil
+			return nil, &apiError{status: http.StatusServiceUnavailable, body: detailOf(msgUnavailable), retryAfter: retryAfterUnavailable, err: err}
 		}
 	}
 	status := probeStatus{Status: "ready"}
@@ -198,7 +192,7 @@ func (s *Server) readyz(ctx context.Context, _ *noInput) (*reply, error) {
 			}
 		}
 	}
-	return jsonReply(http.StatusOK, status, 0), nil
+	return &probeOutput{Status: http.StatusOK, Body: status}, nil
 }
 
 // registerOperations registers every documented operation with Huma.
@@ -212,13 +206,26 @@ func (s *Server) registerOperations() {
 	for _, op := range []huma.Operation{ops.verify, ops.login} {
 		s.router.markNoStore(op.Path)
 	}
-	huma.Register(s.api, ops.register, s.register)
-	huma.Register(s.api, ops.verify, s.verifyRegistration)
-	huma.Register(s.api, ops.login, s.login)
-	huma.Register(s.api, ops.resend, s.resendVerification)
+	registerAccountOp(s.api, ops.register, s.register)
+	registerAccountOp(s.api, ops.verify, s.verifyRegistration)
+	registerAccountOp(s.api, ops.login, s.login)
+	registerAccountOp(s.api, ops.resend, s.resendVerification)
 	huma.Register(s.api, ops.healthz, s.healthz)
 	huma.Register(s.api, ops.readyz, s.readyz)
 	pruneComponents(s.api.OpenAPI())
+}
+
+// registerAccountOp registers an account operation whose input is
+// accountInput. A RawBody makes Huma document the body as a required opaque
+// binary and refuse an empty one; these operations take an optional object,
+// as JSON or as a form, that decodeBody reads. op.RequestBody is shared with
+// the registered operation, so the documented body is put back after
+// registration, in the document and for the request path alike.
+func registerAccountOp[O any](api huma.API, op huma.Operation, handler func(context.Context, *accountInput) (*O, error)) {
+	documented := *op.RequestBody
+	documented.Content = maps.Clone(op.RequestBody.Content)
+	huma.Register(api, op, handler)
+	*op.RequestBody = documented
 }
 
 // registerDocuments serves the OpenAPI document in both versions and formats.

@@ -30,12 +30,36 @@ var Module = fx.Module("httpapi",
 	fx.Provide(New),
 )
 
-// UseCases are the account use cases the operations call.
+// UseCases are the account use cases the operations call. Each is the one
+// method the operation needs, so that tests can stand in for any of them.
 type UseCases struct {
-	Register *usecase.Register
-	Verify   *usecase.VerifyRegistration
-	Login    *usecase.Login
-	Resend   *usecase.ResendVerification
+	Register Registerer
+	Verify   RegistrationVerifier
+	Login    LoginChecker
+	// Resend may be nil: resend-verification/ then answers 404.
+	Resend VerificationResender
+}
+
+// Registerer creates an account (usecase.Register).
+type Registerer interface {
+	Handle(context.Context, usecase.RegisterInput) (core.PublicUser, error)
+}
+
+// RegistrationVerifier activates an account from its link
+// (usecase.VerifyRegistration).
+type RegistrationVerifier interface {
+	Handle(context.Context, usecase.VerifyInput) (usecase.VerifyResult, error)
+}
+
+// LoginChecker checks credentials (usecase.Login).
+type LoginChecker interface {
+	Handle(context.Context, usecase.LoginInput) (usecase.LoginResult, error)
+}
+
+// VerificationResender mails a fresh verification link
+// (usecase.ResendVerification).
+type VerificationResender interface {
+	Handle(context.Context, usecase.ResendInput) error
 }
 
 // Readiness reports whether the server can serve requests now (the store is

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/restreg/restreg/core"
-	"github.com/restreg/restreg/core/usecase"
 	"github.com/restreg/restreg/ports"
 )
 
@@ -115,16 +114,7 @@ func newTestServerWithHasher(t testing.TB, configure func(*core.Settings), find 
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d := &usecase.Deps{
-		Settings: s,
-		Store:    &fakeStore{find: find},
-		Hasher:   hasher,
-		Tokens:   fakeTokens{},
-		Clock:    fixedClock{},
-		Log:      log,
-	}
-	uc := UseCases{Register: usecase.NewRegister(d), Verify: usecase.NewVerifyRegistration(d), Login: usecase.NewLogin(d),
-		Resend: usecase.NewResendVerification(d)}
+	uc := realUseCases(s, realPorts{Store: &fakeStore{find: find}, Hasher: hasher, Tokens: fakeTokens{}, Log: log})
 	srv, err := New(s, uc, nil, log)
 	if err != nil {
 		t.Fatal(err)
@@ -298,21 +288,21 @@ func TestMapError(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		err   error
-		want  failure
+		want  apiError
 		wantJ string
 	}{
-		{"field errors", &core.ValidationError{Fields: map[string][]string{"username": {"a", "b"}}}, failure{status: 400}, `{"username":["a","b"]}`},
+		{"field errors", &core.ValidationError{Fields: map[string][]string{"username": {"a", "b"}}}, apiError{status: 400}, `{"username":["a","b"]}`},
 		{"password stage shows empty non_field_errors", &core.ValidationError{Fields: map[string][]string{"password_confirm": {core.MsgPasswordsMismatch}}, ShowNonFieldErrors: true},
-			failure{status: 400}, `{"password_confirm":["Passwords don't match"],"non_field_errors":[]}`},
-		{"non-field errors", &core.ValidationError{NonFieldErrors: []string{"x"}}, failure{status: 400}, `{"non_field_errors":["x"]}`},
-		{"detail, wrapped", errors.Join(errors.New("context"), core.Detail(core.MsgInvalidSignature)), failure{status: 400}, `{"detail":"Invalid signature"}`},
-		{"flow disabled", core.ErrFlowDisabled, failure{status: 404}, `{"detail":"Not found."}`},
-		{"unavailable", errors.Join(core.ErrUnavailable, errors.New("dial tcp: refused")), failure{status: 503, retryAfter: 5}, `{"detail":"Service temporarily unavailable, please try again later."}`},
-		{"overloaded", core.ErrOverloaded, failure{status: 503, retryAfter: 1}, `{"detail":"Service temporarily unavailable, please try again later."}`},
-		{"overloaded wins over unavailable", errors.Join(core.ErrUnavailable, core.ErrOverloaded), failure{status: 503, retryAfter: 1}, `{"detail":"Service temporarily unavailable, please try again later."}`},
-		{"unexpected", errors.New("secret=hunter2 leaked in a message"), failure{status: 500, internal: true}, `{"detail":"A server error occurred."}`},
-		{"method", &methodNotAllowedError{method: "GET"}, failure{status: 405}, `{"detail":"Method \"GET\" not allowed."}`},
-		{"too large", errBodyTooLarge, failure{status: 413}, `{"detail":"Request body too large."}`},
+			apiError{status: 400}, `{"password_confirm":["Passwords don't match"],"non_field_errors":[]}`},
+		{"non-field errors", &core.ValidationError{NonFieldErrors: []string{"x"}}, apiError{status: 400}, `{"non_field_errors":["x"]}`},
+		{"detail, wrapped", errors.Join(errors.New("context"), core.Detail(core.MsgInvalidSignature)), apiError{status: 400}, `{"detail":"Invalid signature"}`},
+		{"flow disabled", core.ErrFlowDisabled, apiError{status: 404}, `{"detail":"Not found."}`},
+		{"unavailable", errors.Join(core.ErrUnavailable, errors.New("dial tcp: refused")), apiError{status: 503, retryAfter: 5}, `{"detail":"Service temporarily unavailable, please try again later."}`},
+		{"overloaded", core.ErrOverloaded, apiError{status: 503, retryAfter: 1}, `{"detail":"Service temporarily unavailable, please try again later."}`},
+		{"overloaded wins over unavailable", errors.Join(core.ErrUnavailable, core.ErrOverloaded), apiError{status: 503, retryAfter: 1}, `{"detail":"Service temporarily unavailable, please try again later."}`},
+		{"unexpected", errors.New("secret=hunter2 leaked in a message"), apiError{status: 500, internal: true}, `{"detail":"A server error occurred."}`},
+		{"method", &methodNotAllowedError{method: "GET"}, apiError{status: 405}, `{"detail":"Method \"GET\" not allowed."}`},
+		{"too large", errBodyTooLarge, apiError{status: 413}, `{"detail":"Request body too large."}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := mapError(c.err)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/restreg/restreg/core"
-	"github.com/restreg/restreg/core/usecase"
 )
 
 const resend = "/api/v1/accounts/resend-verification/"
@@ -112,16 +111,14 @@ func newThrottledServer(t *testing.T, limit int, configure func(*core.Settings))
 	if configure != nil {
 		configure(&s)
 	}
-	d := &usecase.Deps{
-		Settings: s,
+	uc := realUseCases(s, realPorts{
 		Store: &fakeStore{find: func(context.Context, core.LookupField, string) (core.User, error) {
 			return core.User{}, core.ErrNotFound
 		}},
 		Hasher:  fakeHasher{},
-		Clock:   fixedClock{},
 		Limiter: &countingLimiter{limit: limit},
-	}
-	srv, err := New(s, UseCases{Login: usecase.NewLogin(d), Resend: usecase.NewResendVerification(d)}, nil, nil)
+	})
+	srv, err := New(s, UseCases{Login: uc.Login, Resend: uc.Resend}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,8 +217,7 @@ func (h *countingHasher) Check(ctx context.Context, password, encoded string) (b
 func TestUnknownLoginCostsAPasswordCheck(t *testing.T) {
 	hasher := &countingHasher{}
 	s := testSettings()
-	d := &usecase.Deps{
-		Settings: s,
+	uc := realUseCases(s, realPorts{
 		Store: &fakeStore{find: func(_ context.Context, field core.LookupField, key string) (core.User, error) {
 			if field == core.ByUsernameKey && key == "ann" {
 				return core.User{ID: "u1", Username: "ann", IsActive: true, PasswordHash: "stored"}, nil
@@ -230,9 +226,8 @@ func TestUnknownLoginCostsAPasswordCheck(t *testing.T) {
 		}},
 		Hasher: hasher,
 		Tokens: fakeTokens{},
-		Clock:  fixedClock{},
-	}
-	srv, err := New(s, UseCases{Login: usecase.NewLogin(d)}, nil, nil)
+	})
+	srv, err := New(s, UseCases{Login: uc.Login}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,25 +41,28 @@ type LoginRequest struct {
 
 // LoginResult defines model for LoginResult.
 type LoginResult struct {
-	// Detail `Login successful`.
+	// Detail Login successful.
 	Detail string `json:"detail"`
 
 	// Token A new login token (160 random bits as 40 lower-case hex digits), present with LOGIN_RETRIEVE_TOKEN.
 	Token *string `json:"token,omitempty"`
 }
 
+// OutboxDetails Readiness only: events recorded and not yet published (held, waiting for the broker, or about to go out). A growing backlog means the broker is away; registrations go on regardless.
+type OutboxDetails struct {
+	// OldestAgeSeconds Age of the oldest waiting event, in seconds (0 when none wait).
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+
+	// Pending How many events wait.
+	Pending int64 `json:"pending"`
+}
+
 // ProbeStatus defines model for ProbeStatus.
 type ProbeStatus struct {
 	// Outbox Readiness only: events recorded and not yet published (held, waiting for the broker, or about to go out). A growing backlog means the broker is away; registrations go on regardless.
-	Outbox *struct {
-		// OldestAgeSeconds Age of the oldest waiting event, in seconds (0 when none wait).
-		OldestAgeSeconds float32 `json:"oldest_age_seconds"`
+	Outbox *OutboxDetails `json:"outbox,omitempty"`
 
-		// Pending How many events wait.
-		Pending int `json:"pending"`
-	} `json:"outbox,omitempty"`
-
-	// Status `ok` (liveness) or `ready` (readiness).
+	// Status ok (liveness) or ready (readiness).
 	Status string `json:"status"`
 }
 
@@ -106,7 +109,7 @@ type ResendVerificationRequest struct {
 
 // VerificationResult defines model for VerificationResult.
 type VerificationResult struct {
-	// Detail `User verified successfully`.
+	// Detail User verified successfully.
 	Detail string `json:"detail"`
 
 	// Token A login token, present with REGISTER_VERIFICATION_AUTO_LOGIN and LOGIN_RETRIEVE_TOKEN.
@@ -118,7 +121,7 @@ type VerifyRegistrationRequest struct {
 	// Signature The link's signature.
 	Signature string `json:"signature"`
 
-	// Timestamp Unix time the link was signed at. A string of digits (also with a `.0` suffix) is accepted too.
+	// Timestamp Unix time the link was signed at. A string of digits (also with a .0 suffix) is accepted too.
 	Timestamp int64 `json:"timestamp"`
 
 	// UserId What `user_id` holds in the link (USER_VERIFICATION_ID_FIELD=id), copied from the link; surrounding spaces are trimmed. A JSON number is accepted too.

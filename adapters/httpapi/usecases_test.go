@@ -1,0 +1,69 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/core/usecase"
+	"github.com/restreg/restreg/ports"
+)
+
+// realPorts are the ports the real use cases run over in the tests that
+// check the contract end to end (messages, validation order).
+type realPorts struct {
+	Store   ports.UserStore
+	Hasher  ports.PasswordHasher
+	Policy  *core.PasswordPolicy
+	Signer  ports.Signer
+	Tokens  ports.TokenIssuer
+	Limiter ports.RateLimiter
+	Log     *slog.Logger
+}
+
+// realUseCases builds the real use cases for settings s over p, with the
+// fixed clock; it is the one place these tests construct them.
+func realUseCases(s core.Settings, p realPorts) UseCases {
+	d := &usecase.Deps{
+		Settings: s,
+		Store:    p.Store,
+		Hasher:   p.Hasher,
+		Policy:   p.Policy,
+		Signer:   p.Signer,
+		Tokens:   p.Tokens,
+		Clock:    fixedClock{},
+		Limiter:  p.Limiter,
+		Log:      p.Log,
+	}
+	return UseCases{Register: usecase.NewRegister(d), Verify: usecase.NewVerifyRegistration(d), Login: usecase.NewLogin(d),
+		Resend: usecase.NewResendVerification(d)}
+}
+
+// The fakes below stand in for one use case each: a function with the
+// use case's signature.
+
+// registerFunc is a fake Registerer.
+type registerFunc func(context.Context, usecase.RegisterInput) (core.PublicUser, error)
+
+func (f registerFunc) Handle(ctx context.Context, in usecase.RegisterInput) (core.PublicUser, error) {
+	return f(ctx, in)
+}
+
+// verifyFunc is a fake RegistrationVerifier.
+type verifyFunc func(context.Context, usecase.VerifyInput) (usecase.VerifyResult, error)
+
+func (f verifyFunc) Handle(ctx context.Context, in usecase.VerifyInput) (usecase.VerifyResult, error) {
+	return f(ctx, in)
+}
+
+// loginFunc is a fake LoginChecker.
+type loginFunc func(context.Context, usecase.LoginInput) (usecase.LoginResult, error)
+
+func (f loginFunc) Handle(ctx context.Context, in usecase.LoginInput) (usecase.LoginResult, error) {
+	return f(ctx, in)
+}
+
+// resendFunc is a fake VerificationResender.
+type resendFunc func(context.Context, usecase.ResendInput) error
+
+func (f resendFunc) Handle(ctx context.Context, in usecase.ResendInput) error { return f(ctx, in) }
