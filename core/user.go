@@ -47,6 +47,17 @@ type User struct {
 	Mail PendingMail
 }
 
+// Token is a login token as the store keeps it: only the digest of the key,
+// never the key.
+type Token struct {
+	// Digest is the hex SHA-256 of the key.
+	Digest string
+	// UserID is the user the token logs in.
+	UserID string
+	// CreatedAt is when it was issued (AUTH_TOKEN_TTL counts from it).
+	CreatedAt time.Time
+}
+
 // UnusablePassword is the hash of an account that can never log in with a
 // password; like Django's unusable passwords it starts with "!", which no
 // hasher produces.

@@ -90,6 +90,27 @@ type TokenStore interface {
 	// UserIDForToken returns the user a token digest belongs to. Errors:
 	// core.ErrNotFound, core.ErrUnavailable.
 	UserIDForToken(ctx context.Context, digest string) (string, error)
+
+	// FindToken returns the token a digest names together with the user it
+	// belongs to, in one read: every authenticated request asks it. Errors:
+	// core.ErrNotFound (no such token, or its user is gone),
+	// core.ErrUnavailable.
+	FindToken(ctx context.Context, digest string) (core.Token, core.User, error)
+
+	// LatestToken returns the newest token of userID (the one
+	// django-rest-framework's one-token-per-user mode hands out again).
+	// Errors: core.ErrNotFound, core.ErrUnavailable.
+	LatestToken(ctx context.Context, userID string) (core.Token, error)
+
+	// DeleteToken removes the token with that digest (logout); removing an
+	// unknown one does nothing. Errors: core.ErrUnavailable.
+	DeleteToken(ctx context.Context, digest string) error
+
+	// DeleteUserTokens removes every token of userID but the one whose
+	// digest is keep ("" keeps none) and reports how many it removed
+	// (password changes and resets log the other sessions out). Errors:
+	// core.ErrUnavailable.
+	DeleteUserTokens(ctx context.Context, userID, keep string) (int, error)
 }
 
 // MailQueue is the store side of e-mail delivery: the e-mails users owe

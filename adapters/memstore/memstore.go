@@ -44,7 +44,7 @@ type Store struct {
 	events []core.Event
 	// eventUser maps an event ID to the user whose change recorded it.
 	eventUser map[string]string
-	tokens    map[string]string
+	tokens    map[string]core.Token
 }
 
 var _ ports.Store = (*Store)(nil)
@@ -58,7 +58,7 @@ func New() *Store {
 		byUsernameEmail: map[string]string{},
 		byEmail:         map[string][]string{},
 		eventUser:       map[string]string{},
-		tokens:          map[string]string{},
+		tokens:          map[string]core.Token{},
 	}
 }
 
@@ -145,8 +145,8 @@ func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
 		delete(s.eventUser, ev.ID)
 		return true
 	})
-	for digest, owner := range s.tokens {
-		if owner == id {
+	for digest, tok := range s.tokens {
+		if tok.UserID == id {
 			delete(s.tokens, digest)
 		}
 	}
@@ -389,13 +389,13 @@ func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
 }
 
 // SaveToken records that digest belongs to userID.
-func (s *Store) SaveToken(ctx context.Context, digest, userID string, _ time.Time) error {
+func (s *Store) SaveToken(ctx context.Context, digest, userID string, created time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: save token: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tokens[digest] = userID
+	s.tokens[digest] = core.Token{Digest: digest, UserID: userID, CreatedAt: created}
 	return nil
 }
 
@@ -406,9 +406,75 @@ func (s *Store) UserIDForToken(ctx context.Context, digest string) (string, erro
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	id, ok := s.tokens[digest]
+	tok, ok := s.tokens[digest]
+	id := tok.UserID
 	if !ok {
 		return "", fmt.Errorf("memstore: user for token: %w", core.ErrNotFound)
 	}
 	return id, nil
+}
+
+// FindToken returns the token with that digest and its user.
+func (s *Store) FindToken(ctx context.Context, digest string) (core.Token, core.User, error) {
+	if err := ctx.Err(); err != nil {
+		return core.Token{}, core.User{}, fmt.Errorf("memstore: find token: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	tok, ok := s.tokens[digest]
+	if !ok {
+		return core.Token{}, core.User{}, fmt.Errorf("memstore: find token: %w", core.ErrNotFound)
+	}
+	u, ok := s.users[tok.UserID]
+	if !ok {
+		return core.Token{}, core.User{}, fmt.Errorf("memstore: find token: its user is gone: %w", core.ErrNotFound)
+	}
+	return tok, u, nil
+}
+
+// LatestToken returns the newest token of userID.
+func (s *Store) LatestToken(ctx context.Context, userID string) (core.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return core.Token{}, fmt.Errorf("memstore: latest token: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var latest core.Token
+	for _, tok := range s.tokens {
+		if tok.UserID == userID && (latest.Digest == "" || tok.CreatedAt.After(latest.CreatedAt)) {
+			latest = tok
+		}
+	}
+	if latest.Digest == "" {
+		return core.Token{}, fmt.Errorf("memstore: latest token: %w", core.ErrNotFound)
+	}
+	return latest, nil
+}
+
+// DeleteToken removes one token.
+func (s *Store) DeleteToken(ctx context.Context, digest string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: delete token: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.tokens, digest)
+	return nil
+}
+
+// DeleteUserTokens removes a user's tokens but keep.
+func (s *Store) DeleteUserTokens(ctx context.Context, userID, keep string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memstore: delete user tokens: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for digest, tok := range s.tokens {
+		if tok.UserID == userID && digest != keep {
+			delete(s.tokens, digest)
+			n++
+		}
+	}
+	return n, nil
 }

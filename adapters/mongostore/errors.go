@@ -104,3 +104,10 @@ func duplicateIndex(err error) string {
 	}
 	return ""
 }
+
+// isIndexNotFound reports whether err says the index to drop does not exist
+// (IndexNotFound, code 27): dropping an index that is already gone is done.
+func isIndexNotFound(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCode(27)
+}

@@ -291,7 +291,10 @@ const (
 	indexOutboxAvail      = "outbox_available_at"
 	indexOutboxEventID    = "outbox_event_id"
 	indexMailDue          = "mail_due_at"
-	indexTokenUser        = "user_id"
+	indexTokenUser        = "user_id_created_at"
+	// indexTokenUserOnly is the index on user_id alone that earlier builds
+	// created; indexTokenUser, which starts with user_id, replaces it.
+	indexTokenUserOnly = "user_id"
 )
 
 // createIndexes creates each index on its own: FerretDB v1.24 panics on a
@@ -315,12 +318,18 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "mail.due_at", Value: 1}}, Options: options.Index().SetName(indexMailDue).SetSparse(true)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "outbox.available_at", Value: 1}}, Options: options.Index().SetName(indexOutboxAvail)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "outbox.event_id", Value: 1}}, Options: options.Index().SetName(indexOutboxEventID)}},
-		{s.tokens, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}}, Options: options.Index().SetName(indexTokenUser)}},
+		// LatestToken reads a user's newest token from the end of its range.
+		{s.tokens, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "created_at", Value: 1}}, Options: options.Index().SetName(indexTokenUser)}},
 	}
 	for _, ix := range indexes {
 		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {
 			return wrap("create index on "+ix.coll.Name(), err)
 		}
+	}
+	// Every lookup by user_id alone uses indexTokenUser too; the old index
+	// would only cost a second update on each login.
+	if err := s.tokens.Indexes().DropOne(ctx, indexTokenUserOnly); err != nil && !isIndexNotFound(err) {
+		return wrap("drop index "+indexTokenUserOnly+" on "+s.tokens.Name(), err)
 	}
 	return nil
 }

@@ -176,3 +176,27 @@ func BenchmarkCourierMail(b *testing.B) {
 		done += len(claimed)
 	}
 }
+
+// BenchmarkFindToken measures the read behind every authenticated request:
+// a token and its user in one statement, among 10,000 users with one token
+// each.
+func BenchmarkFindToken(b *testing.B) {
+	s, _ := openFresh(b)
+	ctx := context.Background()
+	users := seed(b, s, "token", 10000)
+	digests := make([]string, len(users))
+	for i, u := range users {
+		digests[i] = fmt.Sprintf("%064x", i)
+		if err := s.SaveToken(ctx, digests[i], u.ID, u.CreatedAt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, _, err := s.FindToken(ctx, digests[i%len(digests)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

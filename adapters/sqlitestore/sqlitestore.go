@@ -94,6 +94,7 @@ type Store struct {
 	insertEvent         *sql.Stmt
 	activate            *sql.Stmt
 	release             *sql.Stmt
+	findToken           *sql.Stmt
 }
 
 var _ ports.Store = (*Store)(nil)
@@ -210,6 +211,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		VALUES (?, ?, ?, ?, ?, ?)`)
 	s.activate = prep(s.writer, `UPDATE users SET is_active = 1 WHERE id = ? AND is_active = 0`)
 	s.release = prep(s.writer, `UPDATE outbox SET available_at = occurred_at WHERE user_id = ? AND available_at > occurred_at`)
+	s.findToken = prep(s.reader, findTokenQuery)
 	return err
 }
 
@@ -220,7 +222,7 @@ func (s *Store) Close() error {
 	}
 	s.stopWriter()
 	for _, st := range []*sql.Stmt{s.findByID, s.findByUsername, s.findByEmail, s.findByUsernameEmail,
-		s.insertUser, s.insertLoginKey, s.insertEvent, s.activate, s.release} {
+		s.insertUser, s.insertLoginKey, s.insertEvent, s.activate, s.release, s.findToken} {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -482,14 +484,18 @@ func (s *Store) FindUser(ctx context.Context, field core.LookupField, key string
 	return core.User{}, fmt.Errorf("sqlite: %s: %w", op, core.ErrAmbiguous)
 }
 
-func scanUser(rows *sql.Rows) (core.User, error) {
+func scanUser(rows *sql.Rows) (core.User, error) { return scanUserAnd(rows) }
+
+// scanUserAnd reads a row of userColumns followed by the columns extra
+// scans into, from a *sql.Rows or a *sql.Row.
+func scanUserAnd(row interface{ Scan(...any) error }, extra ...any) (core.User, error) {
 	var u core.User
 	var created int64
 	var sent, due sql.NullInt64
 	var kind string
-	err := rows.Scan(&u.ID, &u.Username, &u.UsernameKey, &u.Email, &u.EmailKey, &u.UniqueEmailKey,
+	err := row.Scan(append([]any{&u.ID, &u.Username, &u.UsernameKey, &u.Email, &u.EmailKey, &u.UniqueEmailKey,
 		&u.UsernameEmailKey, &u.FirstName, &u.LastName, &u.PasswordHash, &u.IsActive, &created, &sent,
-		&kind, &u.Mail.To, &due, &u.Mail.Attempts)
+		&kind, &u.Mail.To, &due, &u.Mail.Attempts}, extra...)...)
 	u.CreatedAt = fromMicros(created)
 	if sent.Valid {
 		u.VerificationSentAt = fromMicros(sent.Int64)

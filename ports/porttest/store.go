@@ -84,6 +84,7 @@ func Store(t *testing.T, newStore func(t *testing.T) ports.Store, opts StoreOpti
 	t.Run("verification e-mail times", func(t *testing.T) { storeVerificationSent(t, newStore) })
 	t.Run("login namespace", func(t *testing.T) { storeNamespace(t, newStore) })
 	t.Run("mail queue", func(t *testing.T) { storeMailQueue(t, newStore) })
+	t.Run("tokens", func(t *testing.T) { storeTokens(t, newStore) })
 	t.Run("cancelled context", func(t *testing.T) { storeCancelled(t, newStore) })
 	t.Run("concurrency", func(t *testing.T) {
 		if opts.SkipConcurrency != "" {
@@ -743,6 +744,13 @@ func storeCancelled(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		"Backlog":        func() error { _, _, err := s.Backlog(ctx); return err },
 		"SaveToken":      func() error { return s.SaveToken(ctx, strings.Repeat("12", 32), u.ID, storeEpoch) },
 		"UserIDForToken": func() error { _, err := s.UserIDForToken(ctx, strings.Repeat("12", 32)); return err },
+		"FindToken":      func() error { _, _, err := s.FindToken(ctx, strings.Repeat("12", 32)); return err },
+		"LatestToken":    func() error { _, err := s.LatestToken(ctx, u.ID); return err },
+		"DeleteToken":    func() error { return s.DeleteToken(ctx, strings.Repeat("12", 32)) },
+		"DeleteUserTokens": func() error {
+			_, err := s.DeleteUserTokens(ctx, u.ID, "")
+			return err
+		},
 	}
 	for name, call := range calls {
 		t.Run(name+" fails", func(t *testing.T) {
