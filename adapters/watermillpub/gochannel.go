@@ -51,12 +51,12 @@ func NewGoChannel(log *slog.Logger) *gochannel.GoChannel {
 	return gochannel.NewGoChannel(gochannel.Config{
 		Persistent:                     false,
 		BlockPublishUntilSubscriberAck: false,
-	}, watermillLogger(log))
+	}, Logger(log))
 }
 
-// watermillLogger adapts log for Watermill, demoting its Info messages (one
+// Logger adapts log for Watermill, demoting its Info messages (one
 // per message nobody subscribed to, one per connection) to Debug.
-func watermillLogger(log *slog.Logger) watermill.LoggerAdapter {
+func Logger(log *slog.Logger) watermill.LoggerAdapter {
 	if log == nil {
 		log = slog.Default()
 	}

@@ -17,7 +17,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/adapters/httpapi"
-	"github.com/restreg/restreg/app/loadtest"
 	"github.com/restreg/restreg/core"
 )
 
@@ -38,8 +37,6 @@ func Main(ctx context.Context, args []string, getenv func(string) (string, bool)
 		return checkCmd(args, getenv, stdout, stderr)
 	case "openapi":
 		return openapiCmd(args, getenv, stdout, stderr)
-	case "loadtest":
-		return loadtest.Main(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "restreg", versionString())
 		return 0
@@ -57,7 +54,6 @@ commands:
   serve     serve the API (default) [--config FILE] [--dev]
   check     validate the settings and exit non-zero on problems [--config FILE] [--dev]
   openapi   print the OpenAPI document [--format yaml|json] [--openapi 3.1|3.0]
-  loadtest  drive a server on this machine; print requests/s, latency, errors, peak RSS and raw hasher speed
   version   print the version
 
 Settings come from the defaults, then the YAML file given by --config, then

@@ -1,4 +1,4 @@
-package watermillpub
+package brokers
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 
+	"github.com/restreg/restreg/adapters/watermillpub"
 	"github.com/restreg/restreg/core"
 )
 
@@ -24,7 +25,7 @@ var NATSModule = brokerModule("nats", func(s core.Settings) (dialer, error) {
 	if strings.TrimSpace(s.EventsURL) == "" {
 		return nil, errors.New("EVENTS_URL is required when EVENTS_BACKEND is nats (nats://host:4222)")
 	}
-	topics := []string{Topic(s.EventsTopicPrefix, core.EventUserRegistered), Topic(s.EventsTopicPrefix, core.EventUserActivated)}
+	topics := []string{watermillpub.Topic(s.EventsTopicPrefix, core.EventUserRegistered), watermillpub.Topic(s.EventsTopicPrefix, core.EventUserActivated)}
 	return func(log *slog.Logger) (message.Publisher, error) {
 		return DialNATS(s.EventsURL, topics, log)
 	}, nil
@@ -76,7 +77,7 @@ func DialNATS(url string, topics []string, log *slog.Logger) (message.Publisher,
 			TrackMsgId:     true,
 			ConnectOptions: jsOpts,
 		},
-	}, watermillLogger(log))
+	}, watermillpub.Logger(log))
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("nats: publisher: %w", err)

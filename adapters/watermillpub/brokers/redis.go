@@ -1,4 +1,4 @@
-package watermillpub
+package brokers
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/restreg/restreg/adapters/watermillpub"
 	"github.com/restreg/restreg/core"
 )
 
@@ -55,7 +56,7 @@ func DialRedis(opts *redis.Options, log *slog.Logger) (message.Publisher, error)
 		_ = client.Close()
 		return nil, fmt.Errorf("redis: ping: %w", err)
 	}
-	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: client}, watermillLogger(log))
+	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: client}, watermillpub.Logger(log))
 	if err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("redis: publisher: %w", err)

@@ -1,4 +1,4 @@
-package watermillpub
+package brokers
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/restreg/restreg/adapters/watermillpub"
 	"github.com/restreg/restreg/core"
 )
 
@@ -65,7 +66,7 @@ func AMQPConfig(url string) wmamqp.Config {
 // DialAMQP connects to RabbitMQ at url and returns a Watermill publisher that
 // reconnects by itself after losing the connection.
 func DialAMQP(url string, log *slog.Logger) (message.Publisher, error) {
-	pub, err := wmamqp.NewPublisher(AMQPConfig(url), watermillLogger(log))
+	pub, err := wmamqp.NewPublisher(AMQPConfig(url), watermillpub.Logger(log))
 	if err != nil {
 		return nil, fmt.Errorf("amqp: %w", err)
 	}
