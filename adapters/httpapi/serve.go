@@ -11,7 +11,6 @@ import (
 
 	"go.uber.org/fx"
 
-	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/usecase"
 	"github.com/restreg/restreg/ports"
 )
@@ -25,8 +24,9 @@ var Edge = fx.Options(Module, CoreUseCases, Serve)
 // builds (its use cases and the ports.UserStore).
 var CoreUseCases = fx.Provide(newUseCases, newReadiness)
 
-// Serve listens on LISTEN_ADDR, serves the *Server and drains in-flight
-// requests on stop; it provides *Listener to learn the address.
+// Serve listens on the ServeConfig's address (LISTEN_ADDR), serves the
+// *Server and drains in-flight requests on stop; it provides *Listener to
+// learn the address.
 var Serve = fx.Options(fx.Provide(newListener), fx.Invoke(serveHTTP))
 
 func newUseCases(r *usecase.Register, v *usecase.VerifyRegistration, l *usecase.Login, rs *usecase.ResendVerification) UseCases {
@@ -35,6 +35,17 @@ func newUseCases(r *usecase.Register, v *usecase.VerifyRegistration, l *usecase.
 
 func newReadiness(store ports.UserStore) Readiness {
 	return store.Ping
+}
+
+// ServeConfig is what Serve needs.
+type ServeConfig struct {
+	// ListenAddr is the HTTP listen address; a port of 0 picks a free one.
+	ListenAddr string `setting:"LISTEN_ADDR"`
+}
+
+// DefaultServeConfig returns the documented defaults.
+func DefaultServeConfig() ServeConfig {
+	return ServeConfig{ListenAddr: "127.0.0.1:8000"}
 }
 
 // Listener is the HTTP address the server listens on (known once started,
@@ -56,7 +67,7 @@ func newListener() *Listener { return &Listener{} }
 // serveHTTP listens at start and drains in-flight requests at stop. Invoke
 // it after Core, so its stop hook runs first: no request arrives at a relay,
 // store or mailer that is already closed.
-func serveHTTP(lc fx.Lifecycle, s core.Settings, srv *Server, l *Listener, log *slog.Logger) {
+func serveHTTP(lc fx.Lifecycle, c ServeConfig, srv *Server, l *Listener, log *slog.Logger) {
 	httpServer := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -68,9 +79,9 @@ func serveHTTP(lc fx.Lifecycle, s core.Settings, srv *Server, l *Listener, log *
 	}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
-			ln, err := net.Listen("tcp", s.ListenAddr)
+			ln, err := net.Listen("tcp", c.ListenAddr)
 			if err != nil {
-				return fmt.Errorf("listen on %s: %w", s.ListenAddr, err)
+				return fmt.Errorf("listen on %s: %w", c.ListenAddr, err)
 			}
 			l.ln = ln
 			go func() {

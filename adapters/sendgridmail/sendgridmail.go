@@ -26,14 +26,14 @@ import (
 	"github.com/restreg/restreg/ports"
 )
 
-// Module provides the SendGrid mailer as ports.Mailer, configured by
-// SENDGRID_API_KEY and SENDGRID_HOST; its idle connections are closed on stop.
+// Module provides the SendGrid mailer as ports.Mailer, configured by the
+// Config in the graph (SENDGRID_API_KEY and SENDGRID_HOST); its idle connections are closed on stop.
 var Module = fx.Module("sendgridmail",
-	fx.Provide(fx.Annotate(fromSettings, fx.As(new(ports.Mailer)))),
+	fx.Provide(fx.Annotate(newForApp, fx.As(new(ports.Mailer)))),
 )
 
-func fromSettings(lc fx.Lifecycle, s core.Settings, log *slog.Logger) (*Mailer, error) {
-	m, err := New(s.SendGridAPIKey, s.SendGridHost, WithLogger(log))
+func newForApp(lc fx.Lifecycle, c Config, log *slog.Logger) (*Mailer, error) {
+	m, err := New(c.APIKey, c.Host, WithLogger(log))
 	if err != nil {
 		return nil, err
 	}

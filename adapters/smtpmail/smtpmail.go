@@ -30,14 +30,15 @@ import (
 	"github.com/restreg/restreg/ports"
 )
 
-// Module provides the SMTP mailer as ports.Mailer, configured by SMTP_URL;
+// Module provides the SMTP mailer as ports.Mailer, configured by the Config
+// in the graph (SMTP_URL);
 // on stop it waits for the connections still closing in the background.
 var Module = fx.Module("smtpmail",
-	fx.Provide(fx.Annotate(fromSettings, fx.As(new(ports.Mailer)))),
+	fx.Provide(fx.Annotate(newForApp, fx.As(new(ports.Mailer)))),
 )
 
-func fromSettings(lc fx.Lifecycle, s core.Settings, log *slog.Logger) (*Mailer, error) {
-	m, err := New(s.SMTPURL, WithLogger(log))
+func newForApp(lc fx.Lifecycle, c Config, log *slog.Logger) (*Mailer, error) {
+	m, err := New(c.URL, WithLogger(log))
 	if err != nil {
 		return nil, err
 	}

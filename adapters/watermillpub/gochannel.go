@@ -10,7 +10,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"go.uber.org/fx"
 
-	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
 )
 
@@ -26,7 +25,7 @@ var GoChannelModule = fx.Module("events-gochannel",
 	fx.Provide(
 		func(g *gochannel.GoChannel) message.Subscriber { return g },
 		fx.Annotate(
-			func(g *gochannel.GoChannel, s core.Settings) *Publisher { return NewPublisher(g, s.EventsTopicPrefix) },
+			func(g *gochannel.GoChannel, c Config) *Publisher { return NewPublisher(g, c.TopicPrefix) },
 			fx.As(new(ports.EventPublisher)),
 		),
 	),

@@ -64,7 +64,6 @@ func (s *countingStore) count() int {
 func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 	t.Helper()
 	s := core.DefaultSettings()
-	s.Store = "memory"
 	configure(&s)
 	if err := s.Validate(); err != nil {
 		t.Fatalf("settings: %v", err)

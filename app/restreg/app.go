@@ -31,11 +31,10 @@ import (
 	"github.com/restreg/restreg/adapters/sqlitestore"
 	"github.com/restreg/restreg/adapters/watermillpub"
 	"github.com/restreg/restreg/adapters/watermillpub/brokers"
-	"github.com/restreg/restreg/core"
 )
 
 // StoreModule returns the fx module of the store STORE names.
-func StoreModule(s core.Settings) (fx.Option, error) {
+func StoreModule(s Config) (fx.Option, error) {
 	switch s.Store {
 	case "memory":
 		return memstore.Module, nil
@@ -50,7 +49,7 @@ func StoreModule(s core.Settings) (fx.Option, error) {
 }
 
 // MailModule returns the fx module of the mailer MAIL_BACKEND names.
-func MailModule(s core.Settings) (fx.Option, error) {
+func MailModule(s Config) (fx.Option, error) {
 	switch s.MailBackend {
 	case "file":
 		return filemail.Module, nil
@@ -65,7 +64,7 @@ func MailModule(s core.Settings) (fx.Option, error) {
 }
 
 // EventsModule returns the fx module of the publisher EVENTS_BACKEND names.
-func EventsModule(s core.Settings) (fx.Option, error) {
+func EventsModule(s Config) (fx.Option, error) {
 	switch s.EventsBackend {
 	case "gochannel":
 		return watermillpub.GoChannelModule, nil
@@ -81,7 +80,7 @@ func EventsModule(s core.Settings) (fx.Option, error) {
 
 // RateLimitModule returns the fx module of the limiter RATE_LIMIT_BACKEND
 // names: memory (one process), redis (shared by every instance) or off.
-func RateLimitModule(s core.Settings) (fx.Option, error) {
+func RateLimitModule(s Config) (fx.Option, error) {
 	switch s.RateLimitBackend {
 	case "memory":
 		return memlimit.Module, nil
@@ -94,8 +93,9 @@ func RateLimitModule(s core.Settings) (fx.Option, error) {
 }
 
 // Modules returns everything a server configured by s needs: the settings,
-// logger and clock, Core, the chosen adapters, and the HTTP listener.
-func Modules(s core.Settings, log *slog.Logger) (fx.Option, error) {
+// each adapter's Config, the logger and clock, Core, the chosen adapters,
+// and the HTTP listener.
+func Modules(s Config, log *slog.Logger) (fx.Option, error) {
 	store, err := StoreModule(s)
 	if err != nil {
 		return nil, err
@@ -113,7 +113,8 @@ func Modules(s core.Settings, log *slog.Logger) (fx.Option, error) {
 		return nil, err
 	}
 	return fx.Options(
-		fx.Supply(s, log),
+		fx.Supply(s.Settings, log, s.ServeConfig, s.Operations, s.metrics()),
+		fx.Supply(s.sqlite(), s.Postgres, s.MongoDB, s.fileMail(), s.SMTP, s.SendGrid, s.Events, s.RedisLimit),
 		kernel.SystemClock,
 		// Metrics wrap the ports Core receives; decorating in this scope
 		// leaves the top level free for a library user's own fx.Decorate.
@@ -138,7 +139,7 @@ type Listener = httpapi.Listener
 
 // New builds the fx app for s; extra options (fx.Decorate, fx.Replace,
 // fx.Populate…) are applied last, so they can replace any port.
-func New(s core.Settings, log *slog.Logger, extra ...fx.Option) (*fx.App, error) {
+func New(s Config, log *slog.Logger, extra ...fx.Option) (*fx.App, error) {
 	// Embedding programs get the same refusal as `restreg serve`: a weak
 	// SECRET_KEY must never sign a link.
 	if err := s.Validate(); err != nil {
@@ -181,7 +182,7 @@ func (r *Running) Stop(ctx context.Context) error { return r.app.Stop(ctx) }
 
 // Start builds the server for s (see New) and starts it, for programs and
 // tests that embed restreg; LISTEN_ADDR=127.0.0.1:0 picks a free port.
-func Start(ctx context.Context, s core.Settings, log *slog.Logger, extra ...fx.Option) (*Running, error) {
+func Start(ctx context.Context, s Config, log *slog.Logger, extra ...fx.Option) (*Running, error) {
 	r := &Running{}
 	app, err := New(s, log, append(extra, fx.Populate(&r.listener, &r.admin))...)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/restreg/restreg/adapters/watermillpub"
-	"github.com/restreg/restreg/core"
 )
 
 // AMQPModule publishes signals to RabbitMQ (EVENTS_BACKEND=amqp,
@@ -20,16 +19,16 @@ import (
 // and Publish waits for the broker's publisher confirm. Consumers bind their
 // own queues to the exchange; like any fanout, RabbitMQ drops a signal
 // published while no queue is bound.
-var AMQPModule = brokerModule("amqp", func(s core.Settings) (dialer, error) {
-	if s.EventsURL == "" {
+var AMQPModule = brokerModule("amqp", func(c watermillpub.Config) (dialer, error) {
+	if c.URL == "" {
 		return nil, errors.New("EVENTS_URL is required when EVENTS_BACKEND is amqp (amqp://user:pass@host:5672/)")
 	}
-	if _, err := amqp.ParseURI(s.EventsURL); err != nil {
+	if _, err := amqp.ParseURI(c.URL); err != nil {
 		// The error would repeat the URL, password included.
 		return nil, errors.New("EVENTS_URL is not a valid amqp:// or amqps:// URL (value not shown)")
 	}
 	return func(log *slog.Logger) (message.Publisher, error) {
-		return DialAMQP(s.EventsURL, log)
+		return DialAMQP(c.URL, log)
 	}, nil
 })
 

@@ -11,7 +11,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/adapters/watermillpub"
-	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
 )
 
@@ -24,11 +23,11 @@ type dialer func(log *slog.Logger) (message.Publisher, error)
 // for the broker: the module connects in the background at start and again on
 // the next publish if that failed, so registrations keep working while the
 // broker is down and the relay delivers once it is back.
-func brokerModule(backend string, prepare func(s core.Settings) (dialer, error)) fx.Option {
+func brokerModule(backend string, prepare func(c watermillpub.Config) (dialer, error)) fx.Option {
 	return fx.Module("events-"+backend,
 		fx.Provide(fx.Annotate(
-			func(lc fx.Lifecycle, s core.Settings, log *slog.Logger) (*watermillpub.Publisher, error) {
-				dial, err := prepare(s)
+			func(lc fx.Lifecycle, c watermillpub.Config, log *slog.Logger) (*watermillpub.Publisher, error) {
+				dial, err := prepare(c)
 				if err != nil {
 					return nil, err
 				}
@@ -43,7 +42,7 @@ func brokerModule(backend string, prepare func(s core.Settings) (dialer, error))
 					},
 					OnStop: func(context.Context) error { return lazy.Close() },
 				})
-				return watermillpub.NewPublisher(lazy, s.EventsTopicPrefix), nil
+				return watermillpub.NewPublisher(lazy, c.TopicPrefix), nil
 			},
 			fx.As(new(ports.EventPublisher)),
 		)),

@@ -139,7 +139,7 @@ func TestNATSPublisherContract(t *testing.T) {
 		}
 	})
 	var pub ports.EventPublisher
-	startApp(t, testSettings("nats", natsURL, prefix), brokers.NATSModule, fx.Populate(&pub))
+	startApp(t, testConfig(natsURL, prefix), brokers.NATSModule, fx.Populate(&pub))
 	streams := waitForStreams(t, js, bothTopics(prefix))
 	for i, topic := range bothTopics(prefix) {
 		if streams[i] != brokers.NATSStreamName(topic) {
@@ -179,7 +179,7 @@ func TestAMQPPublisherContract(t *testing.T) {
 	prefix := uniquePrefix(t)
 	t.Cleanup(func() { deleteAMQPExchanges(t, amqpURL, bothTopics(prefix)) })
 	var pub ports.EventPublisher
-	startApp(t, testSettings("amqp", amqpURL, prefix), brokers.AMQPModule, fx.Populate(&pub))
+	startApp(t, testConfig(amqpURL, prefix), brokers.AMQPModule, fx.Populate(&pub))
 
 	cfg := brokers.AMQPConfig(amqpURL)
 	// The test's queues go away with it; the exchanges match the publisher's.
@@ -228,7 +228,7 @@ func TestRedisPublisherContract(t *testing.T) {
 		_ = client.Close()
 	})
 	var pub ports.EventPublisher
-	startApp(t, testSettings("redis", redisURL, prefix), brokers.RedisModule, fx.Populate(&pub))
+	startApp(t, testConfig(redisURL, prefix), brokers.RedisModule, fx.Populate(&pub))
 
 	sub, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
 		Client:                        client,
@@ -259,7 +259,7 @@ func TestBrokerDownAtStartDoesNotStopStartUp(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.backend, func(t *testing.T) {
 			var pub ports.EventPublisher
-			startApp(t, testSettings(c.backend, c.url, "app."), c.module, fx.Populate(&pub))
+			startApp(t, testConfig(c.url, "app."), c.module, fx.Populate(&pub))
 			for attempt := 1; attempt <= 2; attempt++ {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				err := pub.Publish(ctx, sampleEvent(core.EventUserRegistered))
@@ -287,7 +287,7 @@ func TestBrokerModulesRefuseBadSettingsWithoutShowingSecrets(t *testing.T) {
 	}
 	for _, c := range cases {
 		var pub ports.EventPublisher
-		app := fx.New(fx.NopLogger, fx.Supply(testSettings(c.backend, c.url, "app.")), fx.Supply(testLogger()), c.module, fx.Populate(&pub))
+		app := fx.New(fx.NopLogger, fx.Supply(testConfig(c.url, "app.")), fx.Supply(testLogger()), c.module, fx.Populate(&pub))
 		err := app.Err()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s with EVENTS_URL %q: error %v, want one saying %q", c.backend, c.url, err, c.want)

@@ -21,13 +21,13 @@ import (
 // one already covers its subject; Publish returns once JetStream stored the
 // message, and the message id (= event id) lets JetStream drop a repeat sent
 // within its duplicate window.
-var NATSModule = brokerModule("nats", func(s core.Settings) (dialer, error) {
-	if strings.TrimSpace(s.EventsURL) == "" {
+var NATSModule = brokerModule("nats", func(c watermillpub.Config) (dialer, error) {
+	if strings.TrimSpace(c.URL) == "" {
 		return nil, errors.New("EVENTS_URL is required when EVENTS_BACKEND is nats (nats://host:4222)")
 	}
-	topics := []string{watermillpub.Topic(s.EventsTopicPrefix, core.EventUserRegistered), watermillpub.Topic(s.EventsTopicPrefix, core.EventUserActivated)}
+	topics := []string{watermillpub.Topic(c.TopicPrefix, core.EventUserRegistered), watermillpub.Topic(c.TopicPrefix, core.EventUserActivated)}
 	return func(log *slog.Logger) (message.Publisher, error) {
-		return DialNATS(s.EventsURL, topics, log)
+		return DialNATS(c.URL, topics, log)
 	}, nil
 })
 

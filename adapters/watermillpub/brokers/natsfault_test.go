@@ -100,7 +100,7 @@ func TestRelayDeliversEveryEventOnceAfterNATSComesBack(t *testing.T) {
 	topic := watermillpub.Topic(prefix, core.EventUserRegistered)
 
 	var pub ports.EventPublisher
-	startApp(t, testSettings("nats", natsURL, prefix), brokers.NATSModule, fx.Populate(&pub))
+	startApp(t, testConfig(natsURL, prefix), brokers.NATSModule, fx.Populate(&pub))
 	probe, js := connectNATS(t, natsURL)
 	waitForStreams(t, js, []string{topic})
 	probe.Close()

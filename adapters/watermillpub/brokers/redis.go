@@ -12,18 +12,17 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/restreg/restreg/adapters/watermillpub"
-	"github.com/restreg/restreg/core"
 )
 
 // RedisModule publishes signals to Redis Streams (EVENTS_BACKEND=redis,
 // EVENTS_URL=redis://host:6379/0): one stream per topic, never trimmed, so a
 // consumer group that falls behind loses nothing. Publish returns once Redis
 // appended the message.
-var RedisModule = brokerModule("redis", func(s core.Settings) (dialer, error) {
-	if s.EventsURL == "" {
+var RedisModule = brokerModule("redis", func(c watermillpub.Config) (dialer, error) {
+	if c.URL == "" {
 		return nil, errors.New("EVENTS_URL is required when EVENTS_BACKEND is redis (redis://host:6379/0)")
 	}
-	opts, err := redis.ParseURL(s.EventsURL)
+	opts, err := redis.ParseURL(c.URL)
 	if err != nil {
 		// The error may repeat the URL, password included.
 		return nil, errors.New("EVENTS_URL is not a valid redis:// or rediss:// URL (value not shown)")

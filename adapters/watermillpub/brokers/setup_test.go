@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/restreg/restreg/adapters/watermillpub"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports/porttest"
 )
@@ -26,15 +27,13 @@ func uniquePrefix(t *testing.T) string {
 
 func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func testSettings(backend, url, prefix string) core.Settings {
-	s := core.DefaultSettings()
-	s.EventsBackend, s.EventsURL, s.EventsTopicPrefix = backend, url, prefix
-	return s
+func testConfig(url, prefix string) watermillpub.Config {
+	return watermillpub.Config{URL: url, TopicPrefix: prefix}
 }
 
 // startApp starts an fx application made of module and opts with s and a
 // logger in the graph, and stops it when the test ends.
-func startApp(t *testing.T, s core.Settings, module fx.Option, opts ...fx.Option) {
+func startApp(t *testing.T, s watermillpub.Config, module fx.Option, opts ...fx.Option) {
 	t.Helper()
 	app := fx.New(append([]fx.Option{fx.NopLogger, fx.Supply(s), fx.Supply(testLogger()), module}, opts...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
