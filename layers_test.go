@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -28,6 +29,10 @@ func adapterOf(path string) string {
 	return name
 }
 
+// ioPackages are the standard library's doors to files, processes and the
+// network, which core leaves to adapters and the composition.
+var ioPackages = []string{"os", "os/exec", "io/ioutil", "net", "net/http", "database/sql", "syscall"}
+
 // layerViolation names the rule an import from pkg to imp breaks, or "".
 // The rules keep the hexagon's promise: the core decides without I/O
 // libraries, ports name no technology, an adapter is chosen on its own, and
@@ -36,6 +41,9 @@ func layerViolation(pkg, imp string) string {
 	within := func(root string) bool { return pkg == root || strings.HasPrefix(pkg, root+"/") }
 	switch {
 	case within(module + "/core"):
+		if slices.Contains(ioPackages, imp) {
+			return "core does no I/O: the application reads files and talks to the network"
+		}
 		if !isStdlib(imp) && !strings.HasPrefix(imp, "golang.org/x/") && !strings.HasPrefix(imp, module+"/core") && imp != module+"/ports" {
 			return "core imports only the standard library, golang.org/x, core and ports"
 		}
@@ -92,6 +100,7 @@ func TestImportsKeepToTheLayers(t *testing.T) {
 func TestLayerRulesRefuseWrongImports(t *testing.T) {
 	for _, c := range []struct{ pkg, imp string }{
 		{module + "/core", "github.com/google/uuid"},
+		{module + "/core/email", "os"},
 		{module + "/core/usecase", module + "/adapters/memstore"},
 		{module + "/ports", module + "/adapters/memstore"},
 		{module + "/adapters/httpapi", module + "/adapters/prommetrics"},
@@ -107,6 +116,7 @@ func TestLayerRulesRefuseWrongImports(t *testing.T) {
 	for _, c := range []struct{ pkg, imp string }{
 		{module + "/core/usecase", "golang.org/x/crypto/argon2"},
 		{module + "/core/usecase", module + "/ports"},
+		{module + "/core", "net/mail"},
 		{module + "/adapters/watermillpub/brokers", module + "/adapters/watermillpub"},
 		{module, "go.uber.org/fx"},
 		{module + "/app/restreg", module + "/adapters/memstore"},

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"go.uber.org/fx"
 
@@ -69,12 +70,37 @@ func newComposer(s core.Settings) (ports.EmailComposer, error) {
 	if !s.RegisterVerificationEnabled && !s.RegisterEnumerationSafe {
 		return noVerificationMail{}, nil
 	}
-	c, err := email.NewComposer(templates.Register, s.RegisterVerificationEmailTemplates, s.VerificationFromEmail, s.ReplyTo(),
-		email.WithAccountExistsTemplates(templates.AccountExists, s.AccountExistsEmailTemplates))
+	register, err := TemplateDir(s.RegisterVerificationEmailTemplates)
+	if err != nil {
+		return nil, fmt.Errorf("e-mail templates: %w", err)
+	}
+	exists, err := TemplateDir(s.AccountExistsEmailTemplates)
+	if err != nil {
+		return nil, fmt.Errorf("e-mail templates: %w", err)
+	}
+	c, err := email.NewComposer(templates.Register, register, s.VerificationFromEmail, s.ReplyTo(),
+		email.WithAccountExistsTemplates(templates.AccountExists, exists))
 	if err != nil {
 		return nil, fmt.Errorf("e-mail templates: %w", err)
 	}
 	return c, nil
+}
+
+// TemplateDir opens the template directory at path (a setting such as
+// REGISTER_VERIFICATION_EMAIL_TEMPLATES) for email.NewComposer; "" is the
+// zero Dir, which overrides nothing. The composer itself reads no disk.
+func TemplateDir(path string) (email.Dir, error) {
+	if path == "" {
+		return email.Dir{}, nil
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return email.Dir{}, fmt.Errorf("email: template directory: %w", err)
+	}
+	if !info.IsDir() {
+		return email.Dir{}, fmt.Errorf("email: template directory %s is not a directory", path)
+	}
+	return email.Dir{FS: os.DirFS(path), Path: path}, nil
 }
 
 // noVerificationMail stands in for the composer when neither verification

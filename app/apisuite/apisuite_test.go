@@ -80,8 +80,8 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	composer, err := email.NewComposer(templates.Register, s.RegisterVerificationEmailTemplates, s.VerificationFromEmail, s.ReplyTo(),
-		email.WithAccountExistsTemplates(templates.AccountExists, s.AccountExistsEmailTemplates))
+	composer, err := email.NewComposer(templates.Register, email.Dir{}, s.VerificationFromEmail, s.ReplyTo(),
+		email.WithAccountExistsTemplates(templates.AccountExists, email.Dir{}))
 	if err != nil {
 		t.Fatal(err)
 	}
