@@ -305,4 +305,3 @@ func TestModuleFailsOnAnUnusableDataDir(t *testing.T) {
 		t.Fatalf("building the application = %v, want core.ErrUnavailable", err)
 	}
 }
-
