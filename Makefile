@@ -13,8 +13,9 @@ E2E_FLAGS     ?=
 run: ## serve on SQLite + file mail + in-process events, data in ./data
 	$(GO) run ./app/cmd/restreg serve --dev
 
-build: ## build bin/restreg
+build: ## build bin/restreg and the load tool bin/restreg-load
 	$(GO) build -trimpath -o bin/restreg ./app/cmd/restreg
+	$(GO) build -trimpath -o bin/restreg-load ./app/cmd/restreg-load
 
 test: ## unit, contract, integration and HTTP-level tests, with the race detector
 	$(GO) test $(TEST_FLAGS) $(PKGS)

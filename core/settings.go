@@ -12,8 +12,12 @@ import (
 	"unicode/utf8"
 )
 
-// Settings is every knob restreg has. Each field's `setting` tag is its name
-// in YAML files and the environment; `secret` marks values never printed.
+// Settings is restreg's domain policy: the flows, periods, password rules,
+// throttles and templates the use cases follow, and the HTTP contract's
+// shape (base path, body size, CORS, trusted proxies) and hash cost, which
+// the contract suites vary. Each adapter owns the rest of its configuration
+// (its own Config). Each field's `setting` tag is its name in YAML files and
+// the environment; `secret` marks values never printed.
 type Settings struct {
 	RegisterFlowEnabled                bool          `setting:"REGISTER_FLOW_ENABLED"`
 	RegisterSerializerPasswordConfirm  bool          `setting:"REGISTER_SERIALIZER_PASSWORD_CONFIRM"`
@@ -43,12 +47,9 @@ type Settings struct {
 	AccountExistsEmailTemplates string `setting:"ACCOUNT_EXISTS_EMAIL_TEMPLATES"`
 
 	// RateLimitBackend is where request counts live: memory, redis or off.
+	// It names an adapter, but stays here because the contract suites switch
+	// throttling on and off with it.
 	RateLimitBackend string `setting:"RATE_LIMIT_BACKEND"`
-	// RateLimitRedisURL is the Redis server of RATE_LIMIT_BACKEND=redis.
-	RateLimitRedisURL string `setting:"RATE_LIMIT_REDIS_URL" secret:"true"`
-	// RateLimitKeyPrefix starts every Redis key, so deployments can share one
-	// Redis server.
-	RateLimitKeyPrefix string `setting:"RATE_LIMIT_KEY_PREFIX"`
 	// TrustedProxies are the addresses (IPs and CIDR ranges) whose
 	// X-Forwarded-For header is believed.
 	TrustedProxies []string `setting:"TRUSTED_PROXIES"`
@@ -65,7 +66,6 @@ type Settings struct {
 
 	SecretKey          string   `setting:"SECRET_KEY" secret:"true"`
 	SecretKeyFallbacks []string `setting:"SECRET_KEY_FALLBACKS" secret:"true"`
-	ListenAddr         string   `setting:"LISTEN_ADDR"`
 	BasePath           string   `setting:"BASE_PATH"`
 
 	UsernameCaseInsensitive bool     `setting:"USERNAME_CASE_INSENSITIVE"`
@@ -85,33 +85,6 @@ type Settings struct {
 	// HashQueueWait bounds how long one request waits for a slot before 503.
 	HashQueueWait time.Duration `setting:"HASH_QUEUE_WAIT"`
 
-	Store           string `setting:"STORE"`
-	DataDir         string `setting:"DATA_DIR"`
-	MongoDBURI      string `setting:"MONGODB_URI" secret:"true"`
-	MongoDBDatabase string `setting:"MONGODB_DATABASE"`
-	// DatabaseURL is the PostgreSQL server of STORE=postgres (postgres://…).
-	DatabaseURL string `setting:"DATABASE_URL" secret:"true"`
-	// DatabaseMaxConns bounds the PostgreSQL connection pool of one instance.
-	DatabaseMaxConns int `setting:"DATABASE_MAX_CONNS"`
-	// DatabaseConnectTimeout bounds one attempt to connect to PostgreSQL.
-	DatabaseConnectTimeout time.Duration `setting:"DATABASE_CONNECT_TIMEOUT"`
-	// DatabaseStatementTimeout makes PostgreSQL cancel a statement that runs
-	// or waits for a lock longer, so a stuck database answers 503 in time.
-	DatabaseStatementTimeout time.Duration `setting:"DATABASE_STATEMENT_TIMEOUT"`
-	// SQLiteSynchronous is SQLite's synchronous pragma for STORE=sqlite:
-	// FULL makes every commit durable before it is answered; NORMAL may lose
-	// the last commits to a power cut.
-	SQLiteSynchronous string `setting:"SQLITE_SYNCHRONOUS"`
-
-	MailBackend    string `setting:"MAIL_BACKEND"`
-	MailFileDir    string `setting:"MAIL_FILE_DIR"`
-	SMTPURL        string `setting:"SMTP_URL" secret:"true"`
-	SendGridAPIKey string `setting:"SENDGRID_API_KEY" secret:"true"`
-	SendGridHost   string `setting:"SENDGRID_HOST"`
-
-	EventsBackend     string `setting:"EVENTS_BACKEND"`
-	EventsURL         string `setting:"EVENTS_URL" secret:"true"`
-	EventsTopicPrefix string `setting:"EVENTS_TOPIC_PREFIX"`
 	// OutboxPollInterval is how often the relay looks for events to publish
 	// when it was not woken by a new one.
 	OutboxPollInterval time.Duration `setting:"OUTBOX_POLL_INTERVAL"`
@@ -123,20 +96,6 @@ type Settings struct {
 	MaxBodyBytes         int64    `setting:"MAX_BODY_BYTES"`
 	CORSAllowedOrigins   []string `setting:"CORS_ALLOWED_ORIGINS"`
 	CORSAllowCredentials bool     `setting:"CORS_ALLOW_CREDENTIALS"`
-	// ShutdownTimeout bounds how long in-flight requests and the relay get to
-	// finish on SIGTERM.
-	ShutdownTimeout time.Duration `setting:"SHUTDOWN_TIMEOUT"`
-	LogLevel        string        `setting:"LOG_LEVEL"`
-	LogFormat       string        `setting:"LOG_FORMAT"`
-	// PprofAddr is the older name of AdminListenAddr, still honoured.
-	PprofAddr string `setting:"PPROF_ADDR"`
-	// AdminListenAddr, when set, serves /metrics and Go's profiler
-	// (/debug/pprof/) on a second listener, never on the public one; bind it
-	// to a private address. Empty: neither is served.
-	AdminListenAddr string `setting:"ADMIN_LISTEN_ADDR"`
-	// DocsEnabled serves the API reference page at /docs/; false answers 404
-	// (the OpenAPI documents stay served).
-	DocsEnabled bool `setting:"DOCS_ENABLED"`
 }
 
 // DefaultSettings returns the documented defaults. SECRET_KEY,
@@ -153,7 +112,6 @@ func DefaultSettings() Settings {
 		ResendVerificationEnabled:         true,
 		ResendVerificationInterval:        60 * time.Second,
 		RateLimitBackend:                  "memory",
-		RateLimitKeyPrefix:                "restreg:ratelimit:",
 		ThrottleRegisterIP:                "60/hour",
 		ThrottleRegisterEmail:             "5/hour",
 		ThrottleVerifyIP:                  "120/minute",
@@ -162,7 +120,6 @@ func DefaultSettings() Settings {
 		ThrottleLoginAccount:              "10/minute",
 		ThrottleResendIP:                  "30/hour",
 		ThrottleResendAccount:             "5/hour",
-		ListenAddr:                        "127.0.0.1:8000",
 		BasePath:                          "/api/v1/accounts",
 		UsernameCaseInsensitive:           true,
 		UserEmailUnique:                   true,
@@ -177,34 +134,10 @@ func DefaultSettings() Settings {
 		HashConcurrency:                   runtime.NumCPU(),
 		HashQueueSize:                     256,
 		HashQueueWait:                     10 * time.Second,
-		Store:                             "sqlite",
-		DataDir:                           "./data",
-		SQLiteSynchronous:                 "FULL",
-		MongoDBDatabase:                   "restreg",
-		DatabaseMaxConns:                  16,
-		DatabaseConnectTimeout:            5 * time.Second,
-		DatabaseStatementTimeout:          10 * time.Second,
-		MailBackend:                       "file",
-		SendGridHost:                      "https://api.sendgrid.com",
-		EventsBackend:                     "gochannel",
-		EventsTopicPrefix:                 "restreg.",
 		OutboxPollInterval:                time.Second,
 		MailSendTimeout:                   60 * time.Second,
 		MaxBodyBytes:                      65536,
-		ShutdownTimeout:                   15 * time.Second,
-		LogLevel:                          "info",
-		LogFormat:                         "text",
-		DocsEnabled:                       true,
 	}
-}
-
-// AdminAddr returns where the admin listener (/metrics, /debug/pprof/)
-// listens: ADMIN_LISTEN_ADDR, or PPROF_ADDR, its older name; "" for none.
-func (s *Settings) AdminAddr() string {
-	if s.AdminListenAddr != "" {
-		return s.AdminListenAddr
-	}
-	return s.PprofAddr
 }
 
 // The rules a signing key must meet, Django's deployment check (W009):
@@ -264,14 +197,6 @@ func (s *Settings) ReplyTo() string {
 		return s.VerificationReplyToEmail
 	}
 	return s.VerificationFromEmail
-}
-
-// EffectiveMailFileDir returns MAIL_FILE_DIR, defaulting to DATA_DIR/mail.
-func (s *Settings) EffectiveMailFileDir() string {
-	if s.MailFileDir != "" {
-		return s.MailFileDir
-	}
-	return strings.TrimRight(s.DataDir, "/") + "/mail"
 }
 
 // Validate returns one error per problem (joined), each a single line that
@@ -348,13 +273,6 @@ func (s *Settings) Validate() error {
 		add("VERIFICATION_FROM_EMAIL is required when REGISTER_ENUMERATION_SAFE is true (the owner of a taken address is told by e-mail)")
 	}
 	oneOf("RATE_LIMIT_BACKEND", s.RateLimitBackend, "memory", "redis", "off")
-	if s.RateLimitBackend == "redis" {
-		if s.RateLimitRedisURL == "" {
-			add("RATE_LIMIT_REDIS_URL is required when RATE_LIMIT_BACKEND is redis")
-		} else if u, err := url.Parse(s.RateLimitRedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			add("RATE_LIMIT_REDIS_URL must look like redis://host:6379/0 or rediss://… (value not shown)")
-		}
-	}
 	if _, err := ParsePrefixes(s.TrustedProxies); err != nil {
 		add("TRUSTED_PROXIES: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
@@ -376,9 +294,6 @@ func (s *Settings) Validate() error {
 	if !strings.HasPrefix(s.BasePath, "/") || strings.ContainsAny(s.BasePath, " ?#") {
 		add("BASE_PATH must be a path starting with / (got %q)", s.BasePath)
 	}
-	if s.ListenAddr == "" {
-		add("LISTEN_ADDR is required")
-	}
 	atLeast("PASSWORD_MIN_LENGTH", int64(s.PasswordMinLength), 1)
 	for _, v := range s.PasswordValidators {
 		oneOf("PASSWORD_VALIDATORS", v, "similarity", "length", "common", "numeric")
@@ -395,52 +310,6 @@ func (s *Settings) Validate() error {
 	atLeast("HASH_QUEUE_SIZE", int64(s.HashQueueSize), 0)
 	positive("HASH_QUEUE_WAIT", s.HashQueueWait)
 
-	oneOf("STORE", s.Store, "sqlite", "mongodb", "postgres", "memory")
-	if s.Store == "sqlite" && s.DataDir == "" {
-		add("DATA_DIR is required when STORE is sqlite")
-	}
-	if v := strings.ToUpper(s.SQLiteSynchronous); v != "FULL" && v != "NORMAL" {
-		add("SQLITE_SYNCHRONOUS must be FULL or NORMAL (got %q)", s.SQLiteSynchronous)
-	}
-	if s.Store == "mongodb" && s.MongoDBURI == "" {
-		add("MONGODB_URI is required when STORE is mongodb")
-	}
-	if s.Store == "mongodb" && s.MongoDBDatabase == "" {
-		add("MONGODB_DATABASE must not be empty")
-	}
-	if s.Store == "postgres" {
-		if s.DatabaseURL == "" {
-			add("DATABASE_URL is required when STORE is postgres")
-		} else if u, err := url.Parse(s.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			add("DATABASE_URL must look like postgres://user:pass@host:5432/dbname (value not shown)")
-		}
-		atLeast("DATABASE_MAX_CONNS", int64(s.DatabaseMaxConns), 1)
-		positive("DATABASE_CONNECT_TIMEOUT", s.DatabaseConnectTimeout)
-		positive("DATABASE_STATEMENT_TIMEOUT", s.DatabaseStatementTimeout)
-	}
-	oneOf("MAIL_BACKEND", s.MailBackend, "file", "smtp", "sendgrid", "console")
-	if s.MailBackend == "smtp" {
-		if s.SMTPURL == "" {
-			add("SMTP_URL is required when MAIL_BACKEND is smtp")
-		} else if u, err := url.Parse(s.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
-			add("SMTP_URL must look like smtp://user:pass@host:port or smtps://… (value not shown)")
-		}
-	}
-	if s.MailBackend == "sendgrid" && s.SendGridAPIKey == "" {
-		add("SENDGRID_API_KEY is required when MAIL_BACKEND is sendgrid")
-	}
-	if s.MailBackend == "sendgrid" {
-		if u, err := url.Parse(s.SendGridHost); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("SENDGRID_HOST must be an http or https URL (got %q)", s.SendGridHost)
-		}
-	}
-	if s.MailBackend == "file" && s.EffectiveMailFileDir() == "" {
-		add("MAIL_FILE_DIR is required when MAIL_BACKEND is file")
-	}
-	oneOf("EVENTS_BACKEND", s.EventsBackend, "gochannel", "nats", "amqp", "redis")
-	if s.EventsBackend != "gochannel" && s.EventsURL == "" {
-		add("EVENTS_URL is required when EVENTS_BACKEND is %s", s.EventsBackend)
-	}
 	positive("OUTBOX_POLL_INTERVAL", s.OutboxPollInterval)
 	positive("MAIL_SEND_TIMEOUT", s.MailSendTimeout)
 	atLeast("MAX_BODY_BYTES", s.MaxBodyBytes, 1024)
@@ -449,19 +318,6 @@ func (s *Settings) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 			add("CORS_ALLOWED_ORIGINS entry %q must be an origin like https://app.example.com", o)
 		}
-	}
-	positive("SHUTDOWN_TIMEOUT", s.ShutdownTimeout)
-	oneOf("LOG_LEVEL", s.LogLevel, "debug", "info", "warn", "error")
-	oneOf("LOG_FORMAT", s.LogFormat, "text", "json")
-	if s.AdminListenAddr != "" && s.PprofAddr != "" && s.AdminListenAddr != s.PprofAddr {
-		add("PPROF_ADDR is the older name of ADMIN_LISTEN_ADDR: set only ADMIN_LISTEN_ADDR")
-	}
-	if admin := s.AdminAddr(); admin != "" && admin == s.ListenAddr && !strings.HasSuffix(admin, ":0") {
-		name := "ADMIN_LISTEN_ADDR"
-		if s.AdminListenAddr == "" {
-			name = "PPROF_ADDR"
-		}
-		add("%s must differ from LISTEN_ADDR: metrics and the profiler never share the public listener", name)
 	}
 	return errors.Join(errs...)
 }

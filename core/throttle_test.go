@@ -86,12 +86,10 @@ func TestThrottleSettingsAreValidated(t *testing.T) {
 		change func(*core.Settings)
 		want   string
 	}{
-		"backend":      {func(s *core.Settings) { s.RateLimitBackend = "memcached" }, "RATE_LIMIT_BACKEND must be one of memory, redis, off"},
-		"redis url":    {func(s *core.Settings) { s.RateLimitBackend = "redis" }, "RATE_LIMIT_REDIS_URL is required when RATE_LIMIT_BACKEND is redis"},
-		"redis scheme": {func(s *core.Settings) { s.RateLimitBackend = "redis"; s.RateLimitRedisURL = "http://u:pw@host" }, "RATE_LIMIT_REDIS_URL must look like redis://"},
-		"rate":         {func(s *core.Settings) { s.ThrottleLoginAccount = "10/week" }, `THROTTLE_LOGIN_ACCOUNT must be N/second, N/minute, N/hour, N/day or off (got "10/week")`},
-		"proxies":      {func(s *core.Settings) { s.TrustedProxies = []string{"10.0.0.0/8", "lb.internal"} }, `TRUSTED_PROXIES: "lb.internal" is not an IP address or CIDR range`},
-		"interval":     {func(s *core.Settings) { s.ResendVerificationInterval = -time.Second }, "RESEND_VERIFICATION_INTERVAL must not be negative"},
+		"backend":  {func(s *core.Settings) { s.RateLimitBackend = "memcached" }, "RATE_LIMIT_BACKEND must be one of memory, redis, off"},
+		"rate":     {func(s *core.Settings) { s.ThrottleLoginAccount = "10/week" }, `THROTTLE_LOGIN_ACCOUNT must be N/second, N/minute, N/hour, N/day or off (got "10/week")`},
+		"proxies":  {func(s *core.Settings) { s.TrustedProxies = []string{"10.0.0.0/8", "lb.internal"} }, `TRUSTED_PROXIES: "lb.internal" is not an IP address or CIDR range`},
+		"interval": {func(s *core.Settings) { s.ResendVerificationInterval = -time.Second }, "RESEND_VERIFICATION_INTERVAL must not be negative"},
 		"safe needs from": {func(s *core.Settings) {
 			s.RegisterVerificationEnabled = false
 			s.VerificationFromEmail = ""
@@ -101,7 +99,7 @@ func TestThrottleSettingsAreValidated(t *testing.T) {
 		t.Run(name, func(t *testing.T) { expectOneProblem(t, tc.change, tc.want) })
 	}
 	s := validSettings()
-	s.RateLimitBackend, s.RateLimitRedisURL = "redis", "rediss://:secret@redis.internal:6380/2"
+	s.RateLimitBackend = "redis"
 	s.TrustedProxies = []string{"10.0.0.0/8", "::1"}
 	s.ThrottleRegisterIP = "off"
 	if err := s.Validate(); err != nil {

@@ -28,7 +28,7 @@ func TestBuiltInSetsShowNoUserChosenText(t *testing.T) {
 		LastName:  markers["last_name"],
 		Email:     "ann@example.com",
 	}
-	c, err := email.NewComposer(templates.Register, "", "noreply@example.com", "", email.WithAccountExistsTemplates(templates.AccountExists, ""))
+	c, err := email.NewComposer(templates.Register, email.Dir{}, "noreply@example.com", "", email.WithAccountExistsTemplates(templates.AccountExists, email.Dir{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,14 +20,14 @@ import (
 	"github.com/restreg/restreg/ports"
 )
 
-// Module provides the file mailer as ports.Mailer, writing into
-// core.Settings.EffectiveMailFileDir().
+// Module provides the file mailer as ports.Mailer, writing into the Dir of
+// the Config in the graph.
 var Module = fx.Module("filemail",
-	fx.Provide(fx.Annotate(fromSettings, fx.As(new(ports.Mailer)))),
+	fx.Provide(fx.Annotate(newForApp, fx.As(new(ports.Mailer)))),
 )
 
-func fromSettings(s core.Settings, log *slog.Logger) (*Mailer, error) {
-	m, err := New(s.EffectiveMailFileDir())
+func newForApp(c Config, log *slog.Logger) (*Mailer, error) {
+	m, err := New(c.Dir)
 	if err != nil {
 		return nil, err
 	}

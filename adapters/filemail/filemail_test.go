@@ -192,11 +192,10 @@ func TestNewFailsWhenTheDirectoryCannotBeCreated(t *testing.T) {
 }
 
 func TestModuleWritesIntoMailFileDir(t *testing.T) {
-	s := core.DefaultSettings()
-	s.DataDir = t.TempDir()
+	c := filemail.Config{Dir: filepath.Join(t.TempDir(), "mail")}
 	var mailer ports.Mailer
 	app := fx.New(fx.NopLogger,
-		fx.Supply(s, slog.New(slog.NewTextHandler(io.Discard, nil))),
+		fx.Supply(c, slog.New(slog.NewTextHandler(io.Discard, nil))),
 		filemail.Module,
 		fx.Populate(&mailer),
 	)
@@ -206,9 +205,9 @@ func TestModuleWritesIntoMailFileDir(t *testing.T) {
 	if err := mailer.Send(t.Context(), msg); err != nil {
 		t.Fatal(err)
 	}
-	got := readDir(t, filepath.Join(s.DataDir, "mail"))
+	got := readDir(t, c.Dir)
 	if len(got) != 1 || got[0].Subject != msg.Subject {
-		t.Fatalf("DATA_DIR/mail holds %v, want the message sent", got)
+		t.Fatalf("the Config's Dir holds %v, want the message sent", got)
 	}
 }
 

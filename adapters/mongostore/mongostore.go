@@ -38,7 +38,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.uber.org/fx"
 
-	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
 )
 
@@ -108,7 +107,8 @@ func (s *Store) lockUser(id string) func() {
 
 var _ ports.Store = (*Store)(nil)
 
-// Module opens the store named by MONGODB_URI and MONGODB_DATABASE and
+// Module opens the store the Config in the graph names (MONGODB_URI and
+// MONGODB_DATABASE) and
 // provides it as every store port; start-up fails (wrapping
 // core.ErrUnavailable) within a bounded time when the server is down.
 var Module = fx.Module("mongostore",
@@ -123,8 +123,8 @@ var Module = fx.Module("mongostore",
 
 // newForApp builds the store without I/O and connects it in OnStart, so that
 // constructing the graph (e.g. for `restreg check`) never touches the network.
-func newForApp(lc fx.Lifecycle, settings core.Settings) (*Store, error) {
-	s, err := newStore(settings.MongoDBURI, settings.MongoDBDatabase)
+func newForApp(lc fx.Lifecycle, c Config) (*Store, error) {
+	s, err := newStore(c.URI, c.Database)
 	if err != nil {
 		return nil, err
 	}

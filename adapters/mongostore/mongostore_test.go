@@ -177,11 +177,8 @@ func TestOutageIsUnavailableAndTheSameStoreRecovers(t *testing.T) {
 }
 
 func TestModuleProvidesOneStoreForEveryPortAndDisconnectsOnStop(t *testing.T) {
-	settings := core.DefaultSettings()
-	settings.Store = "mongodb"
-	settings.MongoDBURI = sharedURI
-	settings.MongoDBDatabase = freshDatabase("module")
-	t.Cleanup(func() { dropDatabase(t, sharedURI, settings.MongoDBDatabase) })
+	settings := mongostore.Config{URI: sharedURI, Database: freshDatabase("module")}
+	t.Cleanup(func() { dropDatabase(t, sharedURI, settings.Database) })
 
 	var (
 		store  ports.Store
@@ -229,9 +226,8 @@ func TestModuleStartFailsPromptlyWhenTheServerIsDown(t *testing.T) {
 	addr := l.Addr().String()
 	_ = l.Close()
 
-	settings := core.DefaultSettings()
-	settings.Store = "mongodb"
-	settings.MongoDBURI = "mongodb://" + addr + "/"
+	settings := mongostore.DefaultConfig()
+	settings.URI = "mongodb://" + addr + "/"
 	var store ports.Store
 	app := fx.New(fx.NopLogger, fx.Supply(settings), mongostore.Module, fx.Populate(&store))
 	if err := app.Err(); err != nil {

@@ -67,16 +67,7 @@ type Options struct {
 	ClaimLease time.Duration
 }
 
-// OptionsFrom returns the options the settings ask for.
-func OptionsFrom(s core.Settings) Options {
-	return Options{
-		MaxConns:         s.DatabaseMaxConns,
-		ConnectTimeout:   s.DatabaseConnectTimeout,
-		StatementTimeout: s.DatabaseStatementTimeout,
-	}
-}
-
-// Module connects to DATABASE_URL when the application starts, migrates the
+// Module connects to the Config's URL (DATABASE_URL) when the application starts, migrates the
 // schema, provides the store as every store port and closes it when the
 // application stops. Start-up fails (wrapping core.ErrUnavailable) within a
 // bounded time when the server cannot be reached.
@@ -92,8 +83,8 @@ var Module = fx.Module("pgstore",
 
 // newForApp builds the store without I/O and connects it in OnStart, so that
 // constructing the graph (e.g. for `restreg check`) never touches the network.
-func newForApp(lc fx.Lifecycle, settings core.Settings) (*Store, error) {
-	s, err := newStore(settings.DatabaseURL, OptionsFrom(settings))
+func newForApp(lc fx.Lifecycle, c Config) (*Store, error) {
+	s, err := newStore(c.URL, c.Options())
 	if err != nil {
 		return nil, err
 	}

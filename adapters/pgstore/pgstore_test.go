@@ -346,9 +346,8 @@ func TestAStatementStuckBehindALockIsUnavailable(t *testing.T) {
 }
 
 func TestModuleConnectsToDatabaseURL(t *testing.T) {
-	settings := core.DefaultSettings()
-	settings.Store = "postgres"
-	settings.DatabaseURL = testDB.NewSchemaT(t)
+	settings := DefaultConfig()
+	settings.URL = testDB.NewSchemaT(t)
 	var (
 		users  ports.UserStore
 		outbox ports.Outbox
@@ -379,17 +378,16 @@ func TestModuleConnectsToDatabaseURL(t *testing.T) {
 		t.Errorf("Ping after the application stopped = %v, want core.ErrUnavailable", err)
 	}
 
-	reopened := openOn(t, settings.DatabaseURL, Options{})
+	reopened := openOn(t, settings.URL, Options{})
 	if _, err := reopened.FindUser(ctx, core.ByUsernameKey, u.UsernameKey); err != nil {
 		t.Errorf("user written through the module not found after reopening: %v", err)
 	}
 }
 
 func TestModuleBuildsWithoutTheServerAndFailsToStartWithoutIt(t *testing.T) {
-	settings := core.DefaultSettings()
-	settings.Store = "postgres"
-	settings.DatabaseURL = "postgres://restreg@" + closedAddr(t) + "/restreg"
-	settings.DatabaseConnectTimeout = 2 * time.Second
+	settings := DefaultConfig()
+	settings.URL = "postgres://restreg@" + closedAddr(t) + "/restreg"
+	settings.ConnectTimeout = 2 * time.Second
 	app := fx.New(fx.NopLogger, fx.Supply(settings), Module, fx.Invoke(func(ports.Store) {}))
 	if err := app.Err(); err != nil {
 		t.Fatalf("building the application touched the network: %v", err)

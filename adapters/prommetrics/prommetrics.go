@@ -23,12 +23,12 @@ import (
 	"github.com/restreg/restreg/ports"
 )
 
-// Module provides *Metrics, built from core.Settings (which names the mail
-// and events backends used as labels). It holds no fx.Decorate: fx applies a
+// Module provides *Metrics, built from the Config in the graph (which names
+// the mail and events backends used as labels). It holds no fx.Decorate: fx applies a
 // decoration only within the module that declares it and that module's
 // children, and the ports are consumed elsewhere; see Decorators.
 var Module = fx.Module("prommetrics",
-	fx.Provide(FromSettings),
+	fx.Provide(FromConfig),
 )
 
 // Decorators instruments ports.Mailer, ports.UserStore,
@@ -94,10 +94,15 @@ type Metrics struct {
 	now       func() time.Time
 }
 
-// FromSettings returns Metrics labelled with the MAIL_BACKEND and
-// EVENTS_BACKEND of s.
-func FromSettings(s core.Settings) *Metrics {
-	return New(s.MailBackend, s.EventsBackend)
+// Config names the backends the mail and event counters are labelled with.
+type Config struct {
+	MailBackend   string
+	EventsBackend string
+}
+
+// FromConfig returns Metrics labelled with the backends c names.
+func FromConfig(c Config) *Metrics {
+	return New(c.MailBackend, c.EventsBackend)
 }
 
 // New returns Metrics whose mail and event counters carry the given backend

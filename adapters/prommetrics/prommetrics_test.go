@@ -455,7 +455,7 @@ func testDecoratorsReachConsumers(t *testing.T, arrange func(consumers fx.Option
 	}))
 	opts := []fx.Option{
 		fx.NopLogger,
-		fx.Supply(core.Settings{MailBackend: "file", EventsBackend: "gochannel"}),
+		fx.Supply(Config{MailBackend: "file", EventsBackend: "gochannel"}),
 		fx.Module("mail", fx.Provide(fx.Annotate(func() *fakeMailer { return &fakeMailer{} }, fx.As(new(ports.Mailer))))),
 		fx.Module("store", fx.Provide(fx.Annotate(func() *fakeStore { return &fakeStore{activated: true} }, fx.As(new(ports.UserStore))))),
 		fx.Module("events", fx.Provide(fx.Annotate(func() *fakePublisher { return &fakePublisher{} }, fx.As(new(ports.EventPublisher))))),

@@ -38,7 +38,7 @@ const (
 	startPingTimeout   = 3 * time.Second
 )
 
-// Module connects to RATE_LIMIT_REDIS_URL and provides the limiter as
+// Module connects to the Config's URL (RATE_LIMIT_REDIS_URL) and provides the limiter as
 // ports.RateLimiter; it closes the connections when the app stops. A Redis
 // that is down at start-up is logged, not fatal: requests go through
 // unthrottled until it answers.
@@ -46,11 +46,11 @@ var Module = fx.Module("redislimit",
 	fx.Provide(fx.Annotate(newForApp, fx.As(new(ports.RateLimiter)))),
 )
 
-func newForApp(lc fx.Lifecycle, s core.Settings, log *slog.Logger) (*Limiter, error) {
-	if s.RateLimitRedisURL == "" {
+func newForApp(lc fx.Lifecycle, c Config, log *slog.Logger) (*Limiter, error) {
+	if c.URL == "" {
 		return nil, errors.New("redislimit: RATE_LIMIT_REDIS_URL is required when RATE_LIMIT_BACKEND is redis")
 	}
-	l, err := New(s.RateLimitRedisURL, s.RateLimitKeyPrefix)
+	l, err := New(c.URL, c.KeyPrefix)
 	if err != nil {
 		return nil, err
 	}

@@ -143,10 +143,7 @@ func TestInvalidURLIsRefusedWithoutShowingIt(t *testing.T) {
 }
 
 func TestModuleProvidesTheLimiterAndStartsWithRedisDown(t *testing.T) {
-	s := core.DefaultSettings()
-	s.RateLimitBackend = "redis"
-	s.RateLimitRedisURL = redisURL()
-	s.RateLimitKeyPrefix = freshPrefix(t)
+	s := redislimit.Config{URL: redisURL(), KeyPrefix: freshPrefix(t)}
 	var l ports.RateLimiter
 	app := fxtest.New(t, fx.Supply(s, slog.Default()), redislimit.Module, fx.Populate(&l))
 	app.RequireStart()
@@ -159,7 +156,7 @@ func TestModuleProvidesTheLimiterAndStartsWithRedisDown(t *testing.T) {
 	}
 	app.RequireStop()
 
-	s.RateLimitRedisURL = "redis://127.0.0.1:1/0"
+	s.URL = "redis://127.0.0.1:1/0"
 	down := fxtest.New(t, fx.Supply(s, slog.New(slog.DiscardHandler)), redislimit.Module, fx.Populate(&l))
 	down.RequireStart() // sign-ups must not depend on the limiter
 	down.RequireStop()

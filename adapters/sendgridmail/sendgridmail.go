@@ -26,14 +26,14 @@ import (
 	"github.com/restreg/restreg/ports"
 )
 
-// Module provides the SendGrid mailer as ports.Mailer, configured by
-// SENDGRID_API_KEY and SENDGRID_HOST; its idle connections are closed on stop.
+// Module provides the SendGrid mailer as ports.Mailer, configured by the
+// Config in the graph (SENDGRID_API_KEY and SENDGRID_HOST); its idle connections are closed on stop.
 var Module = fx.Module("sendgridmail",
-	fx.Provide(fx.Annotate(fromSettings, fx.As(new(ports.Mailer)))),
+	fx.Provide(fx.Annotate(newForApp, fx.As(new(ports.Mailer)))),
 )
 
-func fromSettings(lc fx.Lifecycle, s core.Settings, log *slog.Logger) (*Mailer, error) {
-	m, err := New(s.SendGridAPIKey, s.SendGridHost, WithLogger(log))
+func newForApp(lc fx.Lifecycle, c Config, log *slog.Logger) (*Mailer, error) {
+	m, err := New(c.APIKey, c.Host, WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -60,26 +60,19 @@ var _ ports.Mailer = (*Mailer)(nil)
 // Mailer sends each message with one API request, retried when SendGrid
 // says a later attempt may succeed. It is safe for concurrent use.
 type Mailer struct {
-	apiKey      string
-	host        string
-	httpClient  *http.Client
-	attempts    int
-	baseDelay   time.Duration
-	maxDelay    time.Duration
-	maxWait     time.Duration
-	wait        func(ctx context.Context, d time.Duration) error
-	log         *slog.Logger
-	ownedClient bool
+	apiKey     string
+	host       string
+	httpClient *http.Client
+	attempts   int
+	baseDelay  time.Duration
+	maxDelay   time.Duration
+	maxWait    time.Duration
+	wait       func(ctx context.Context, d time.Duration) error
+	log        *slog.Logger
 }
 
 // Option configures a Mailer.
 type Option func(*Mailer)
-
-// WithHTTPClient replaces the HTTP client (proxies, custom TLS). Its Timeout
-// bounds each attempt.
-func WithHTTPClient(c *http.Client) Option {
-	return func(m *Mailer) { m.httpClient, m.ownedClient = c, false }
-}
 
 // WithAttempts sets how many requests one message may take in total (1
 // disables retries).
@@ -124,15 +117,14 @@ func New(apiKey, host string, opts ...Option) (*Mailer, error) {
 		return nil, fmt.Errorf("sendgridmail: host must be an http or https URL (got %q)", host)
 	}
 	m := &Mailer{
-		apiKey:      apiKey,
-		host:        strings.TrimRight(host, "/"),
-		httpClient:  &http.Client{Timeout: DefaultRequestTimeout},
-		ownedClient: true,
-		attempts:    DefaultAttempts,
-		baseDelay:   DefaultBaseDelay,
-		maxDelay:    DefaultMaxDelay,
-		maxWait:     DefaultMaxWait,
-		wait:        sleep,
+		apiKey:     apiKey,
+		host:       strings.TrimRight(host, "/"),
+		httpClient: &http.Client{Timeout: DefaultRequestTimeout},
+		attempts:   DefaultAttempts,
+		baseDelay:  DefaultBaseDelay,
+		maxDelay:   DefaultMaxDelay,
+		maxWait:    DefaultMaxWait,
+		wait:       sleep,
 	}
 	for _, o := range opts {
 		o(m)
@@ -140,11 +132,9 @@ func New(apiKey, host string, opts ...Option) (*Mailer, error) {
 	return m, nil
 }
 
-// Close releases idle connections of the mailer's own HTTP client.
+// Close releases the idle connections of the mailer's HTTP client.
 func (m *Mailer) Close() {
-	if m.ownedClient {
-		m.httpClient.CloseIdleConnections()
-	}
+	m.httpClient.CloseIdleConnections()
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

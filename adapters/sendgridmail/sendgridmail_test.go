@@ -375,10 +375,7 @@ func TestNewValidatesItsSettings(t *testing.T) {
 
 func TestModuleUsesSettingsAndStops(t *testing.T) {
 	f := newFake(t, reply{status: http.StatusAccepted})
-	s := core.DefaultSettings()
-	s.MailBackend = "sendgrid"
-	s.SendGridAPIKey = apiKey
-	s.SendGridHost = f.URL + "/"
+	s := sendgridmail.Config{APIKey: apiKey, Host: f.URL + "/"}
 	var mailer ports.Mailer
 	app := fx.New(fx.NopLogger,
 		fx.Supply(s, slog.New(slog.NewTextHandler(io.Discard, nil))),

@@ -30,14 +30,15 @@ import (
 	"github.com/restreg/restreg/ports"
 )
 
-// Module provides the SMTP mailer as ports.Mailer, configured by SMTP_URL;
+// Module provides the SMTP mailer as ports.Mailer, configured by the Config
+// in the graph (SMTP_URL);
 // on stop it waits for the connections still closing in the background.
 var Module = fx.Module("smtpmail",
-	fx.Provide(fx.Annotate(fromSettings, fx.As(new(ports.Mailer)))),
+	fx.Provide(fx.Annotate(newForApp, fx.As(new(ports.Mailer)))),
 )
 
-func fromSettings(lc fx.Lifecycle, s core.Settings, log *slog.Logger) (*Mailer, error) {
-	m, err := New(s.SMTPURL, WithLogger(log))
+func newForApp(lc fx.Lifecycle, c Config, log *slog.Logger) (*Mailer, error) {
+	m, err := New(c.URL, WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -97,11 +98,16 @@ func parseStarttls(rawQuery string, implicitTLS bool) (starttlsMode, error) {
 	return 0, fmt.Errorf("smtpmail: SMTP_URL starttls=%q is not one of required, optional, off (or never)", values[0])
 }
 
-// Defaults for the options below.
-const (
-	DefaultTimeout        = 30 * time.Second
-	DefaultMaxConnections = 8
-)
+// DefaultTimeout bounds one send unless WithTimeout says otherwise.
+const DefaultTimeout = 30 * time.Second
+
+// MaxConnections bounds how many connections a Mailer opens at once; further
+// sends wait (within their deadline) for a free one, so a burst of
+// registrations does not trip the server's per-client connection limit.
+const MaxConnections = 8
+
+// localName is the name the mailer introduces itself with (EHLO).
+const localName = "localhost"
 
 var _ ports.Mailer = (*Mailer)(nil)
 
@@ -117,7 +123,6 @@ type Mailer struct {
 	password    string
 	tlsConfig   *tls.Config
 	timeout     time.Duration
-	localName   string
 	// insecureAuth allows credentials over an unencrypted connection to a
 	// host other than the loopback.
 	insecureAuth bool
@@ -153,23 +158,10 @@ func WithTimeout(d time.Duration) Option {
 	return func(m *Mailer) { m.timeout = d }
 }
 
-// WithMaxConnections bounds how many connections are open at once; further
-// sends wait (within their deadline) for a free one, so a burst of
-// registrations does not trip the server's per-client connection limit.
-func WithMaxConnections(n int) Option {
-	return func(m *Mailer) { m.slots = make(chan struct{}, max(n, 1)) }
-}
-
 // WithLogger sets where the mailer reports why a send was refused (e.g. a
 // server without STARTTLS); slog.Default() otherwise.
 func WithLogger(l *slog.Logger) Option {
 	return func(m *Mailer) { m.log = l }
-}
-
-// WithLocalName sets the name the mailer introduces itself with (EHLO);
-// "localhost" by default.
-func WithLocalName(name string) Option {
-	return func(m *Mailer) { m.localName = name }
 }
 
 // WithDialer replaces how TCP connections to the server are opened (a
@@ -195,7 +187,7 @@ func New(rawURL string, opts ...Option) (*Mailer, error) {
 	if err != nil {
 		return nil, errors.New("smtpmail: SMTP_URL is not a valid URL (value not shown)")
 	}
-	m := &Mailer{timeout: DefaultTimeout, now: time.Now, localName: "localhost"}
+	m := &Mailer{timeout: DefaultTimeout, now: time.Now}
 	switch u.Scheme {
 	case "smtp":
 	case "smtps":
@@ -228,13 +220,8 @@ func New(rawURL string, opts ...Option) (*Mailer, error) {
 	if m.log == nil {
 		m.log = slog.Default()
 	}
-	if m.localName == "" {
-		m.localName = "localhost"
-	}
 	m.abandon, m.abandonAll = context.WithCancel(context.Background())
-	if m.slots == nil {
-		m.slots = make(chan struct{}, DefaultMaxConnections)
-	}
+	m.slots = make(chan struct{}, MaxConnections)
 	if m.tlsConfig == nil {
 		m.tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
@@ -311,7 +298,7 @@ func (m *Mailer) deliver(ctx context.Context, conn net.Conn, env email.Envelope,
 	}
 	// Said explicitly so that a failing EHLO is reported as such, not as a
 	// missing extension.
-	if err := c.Hello(m.localName); err != nil {
+	if err := c.Hello(localName); err != nil {
 		return nil, m.fail(ctx, "EHLO", err)
 	}
 	if !m.implicitTLS && m.starttls != starttlsOff {

@@ -349,9 +349,7 @@ func TestNewNeverShowsTheURL(t *testing.T) {
 // waits for the QUIT still under way in the background.
 func TestModuleUsesSMTPURLAndWaitsForQUITOnStop(t *testing.T) {
 	srv := startServer(t, serverConfig{quitDelay: 500 * time.Millisecond})
-	s := core.DefaultSettings()
-	s.MailBackend = "smtp"
-	s.SMTPURL = inClear(srv.addr, false)
+	s := smtpmail.Config{URL: inClear(srv.addr, false)}
 	var mailer ports.Mailer
 	app := fx.New(fx.NopLogger,
 		fx.Supply(s, slog.New(slog.NewTextHandler(io.Discard, nil))),
@@ -379,9 +377,7 @@ func TestModuleUsesSMTPURLAndWaitsForQUITOnStop(t *testing.T) {
 
 // A mistyped starttls value stops start-up instead of guessing.
 func TestModuleRefusesAnUnknownStarttlsValue(t *testing.T) {
-	s := core.DefaultSettings()
-	s.MailBackend = "smtp"
-	s.SMTPURL = smtpURL("smtp", "127.0.0.1:2525", true) + "?starttls=sometimes"
+	s := smtpmail.Config{URL: smtpURL("smtp", "127.0.0.1:2525", true) + "?starttls=sometimes"}
 	app := fx.New(fx.NopLogger,
 		fx.Supply(s, slog.New(slog.NewTextHandler(io.Discard, nil))),
 		smtpmail.Module,

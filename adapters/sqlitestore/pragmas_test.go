@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"go.uber.org/fx/fxtest"
-
-	"github.com/restreg/restreg/core"
 )
 
 // synchronousOnFreshConnection returns PRAGMA synchronous on a connection
@@ -39,11 +37,8 @@ func TestSynchronousSetting(t *testing.T) {
 		setting string
 		want    int
 	}{{"FULL", 2}, {"NORMAL", 1}, {"normal", 1}} {
-		settings := core.DefaultSettings()
-		settings.DataDir = t.TempDir()
-		settings.SQLiteSynchronous = c.setting
 		lc := fxtest.NewLifecycle(t)
-		s, err := newForSettings(lc, settings)
+		s, err := newForApp(lc, Config{DataDir: t.TempDir(), Synchronous: c.setting})
 		if err != nil {
 			t.Fatalf("%s: %v", c.setting, err)
 		}

@@ -37,10 +37,11 @@ const FileName = "restreg.db"
 // holds before the store reports core.ErrUnavailable.
 const busyTimeout = 5 * time.Second
 
-// Module opens DATA_DIR/restreg.db (creating DATA_DIR), migrates it, provides
-// it as every store port and closes it when the application stops.
+// Module opens DataDir/restreg.db of the Config in the graph (creating the
+// directory), migrates it, provides it as every store port and closes it
+// when the application stops.
 var Module = fx.Module("sqlitestore",
-	fx.Provide(fx.Annotate(newForSettings,
+	fx.Provide(fx.Annotate(newForApp,
 		fx.As(new(ports.Store)),
 		fx.As(new(ports.UserStore)),
 		fx.As(new(ports.Outbox)),
@@ -49,17 +50,17 @@ var Module = fx.Module("sqlitestore",
 	)),
 )
 
-func newForSettings(lc fx.Lifecycle, settings core.Settings) (*Store, error) {
-	if settings.DataDir == "" {
+func newForApp(lc fx.Lifecycle, c Config) (*Store, error) {
+	if c.DataDir == "" {
 		return nil, errors.New("sqlite: DATA_DIR is empty")
 	}
 	// The database holds password hashes: keep the directory private.
-	if err := os.MkdirAll(settings.DataDir, 0o700); err != nil {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create DATA_DIR: %w: %v", core.ErrUnavailable, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := OpenWith(ctx, filepath.Join(settings.DataDir, FileName), Options{Synchronous: settings.SQLiteSynchronous})
+	s, err := OpenWith(ctx, filepath.Join(c.DataDir, FileName), Options{Synchronous: c.Synchronous})
 	if err != nil {
 		return nil, err
 	}

@@ -253,7 +253,7 @@ func TestUnavailableWhenAnotherProcessHoldsTheWriteLock(t *testing.T) {
 }
 
 func TestModuleOpensTheDatabaseInDataDir(t *testing.T) {
-	settings := core.DefaultSettings()
+	settings := DefaultConfig()
 	settings.DataDir = filepath.Join(t.TempDir(), "nested", "data")
 	var (
 		users  ports.UserStore
@@ -298,7 +298,7 @@ func TestModuleFailsOnAnUnusableDataDir(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	settings := core.DefaultSettings()
+	settings := DefaultConfig()
 	settings.DataDir = filepath.Join(file, "data")
 	app := fx.New(fx.NopLogger, fx.Supply(settings), Module, fx.Invoke(func(ports.Store) {}))
 	if err := app.Err(); !errors.Is(err, core.ErrUnavailable) {

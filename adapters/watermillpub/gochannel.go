@@ -10,7 +10,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"go.uber.org/fx"
 
-	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
 )
 
@@ -26,7 +25,7 @@ var GoChannelModule = fx.Module("events-gochannel",
 	fx.Provide(
 		func(g *gochannel.GoChannel) message.Subscriber { return g },
 		fx.Annotate(
-			func(g *gochannel.GoChannel, s core.Settings) *Publisher { return NewPublisher(g, s.EventsTopicPrefix) },
+			func(g *gochannel.GoChannel, c Config) *Publisher { return NewPublisher(g, c.TopicPrefix) },
 			fx.As(new(ports.EventPublisher)),
 		),
 	),
@@ -51,12 +50,12 @@ func NewGoChannel(log *slog.Logger) *gochannel.GoChannel {
 	return gochannel.NewGoChannel(gochannel.Config{
 		Persistent:                     false,
 		BlockPublishUntilSubscriberAck: false,
-	}, watermillLogger(log))
+	}, Logger(log))
 }
 
-// watermillLogger adapts log for Watermill, demoting its Info messages (one
+// Logger adapts log for Watermill, demoting its Info messages (one
 // per message nobody subscribed to, one per connection) to Debug.
-func watermillLogger(log *slog.Logger) watermill.LoggerAdapter {
+func Logger(log *slog.Logger) watermill.LoggerAdapter {
 	if log == nil {
 		log = slog.Default()
 	}

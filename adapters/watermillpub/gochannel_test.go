@@ -31,15 +31,13 @@ func uniquePrefix(t *testing.T) string {
 
 func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func testSettings(backend, url, prefix string) core.Settings {
-	s := core.DefaultSettings()
-	s.EventsBackend, s.EventsURL, s.EventsTopicPrefix = backend, url, prefix
-	return s
+func testConfig(url, prefix string) watermillpub.Config {
+	return watermillpub.Config{URL: url, TopicPrefix: prefix}
 }
 
 // startApp starts an fx application made of module and opts with s and a
 // logger in the graph, and stops it when the test ends.
-func startApp(t *testing.T, s core.Settings, module fx.Option, opts ...fx.Option) {
+func startApp(t *testing.T, s watermillpub.Config, module fx.Option, opts ...fx.Option) {
 	t.Helper()
 	app := fx.New(append([]fx.Option{fx.NopLogger, fx.Supply(s), fx.Supply(testLogger()), module}, opts...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -88,14 +86,14 @@ func TestGoChannelPublisherContract(t *testing.T) {
 	prefix := uniquePrefix(t)
 	var pub ports.EventPublisher
 	var sub message.Subscriber
-	startApp(t, testSettings("gochannel", "", prefix), watermillpub.Module, fx.Populate(&pub, &sub))
+	startApp(t, testConfig("", prefix), watermillpub.Module, fx.Populate(&pub, &sub))
 	porttest.EventPublisher(t, pub, watermillReceiver(sub), prefix)
 }
 
 func TestGoChannelPublishingDoesNotWaitForListeners(t *testing.T) {
 	var pub ports.EventPublisher
 	var sub message.Subscriber
-	startApp(t, testSettings("gochannel", "", "app."), watermillpub.GoChannelModule, fx.Populate(&pub, &sub))
+	startApp(t, testConfig("", "app."), watermillpub.GoChannelModule, fx.Populate(&pub, &sub))
 
 	// A subscriber that never reads must not hold up the relay.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -135,7 +133,7 @@ func TestReceiverGetsSignalsAndAgainAfterAnError(t *testing.T) {
 		return nil
 	}
 	activated := make(chan core.Event, 4)
-	startApp(t, testSettings("gochannel", "", "app."), watermillpub.GoChannelModule,
+	startApp(t, testConfig("", "app."), watermillpub.GoChannelModule,
 		watermillpub.Receiver(core.EventUserRegistered, handler),
 		watermillpub.Receiver(core.EventUserActivated, func(_ context.Context, ev core.Event) error { activated <- ev; return nil }),
 		fx.Populate(&pub))

@@ -62,11 +62,11 @@ func Listen(ctx context.Context, sub message.Subscriber, prefix string, typ core
 //			return crm.AddContact(ctx, ev.User.Email)
 //		}))
 func Receiver(typ core.EventType, handler Handler) fx.Option {
-	return fx.Invoke(func(lc fx.Lifecycle, sub message.Subscriber, s core.Settings) {
+	return fx.Invoke(func(lc fx.Lifecycle, sub message.Subscriber, c Config) {
 		ctx, cancel := context.WithCancel(context.Background())
 		lc.Append(fx.Hook{
 			OnStart: func(context.Context) error {
-				if err := Listen(ctx, sub, s.EventsTopicPrefix, typ, handler); err != nil {
+				if err := Listen(ctx, sub, c.TopicPrefix, typ, handler); err != nil {
 					cancel()
 					return err
 				}

@@ -165,23 +165,3 @@ func TestPublisherReportsBrokerFailuresAsUnavailable(t *testing.T) {
 		t.Errorf("Publish with a cancelled context = %v after %d calls, want context.Canceled and none", err, len(rec.calls))
 	}
 }
-
-func TestBackendModuleKnowsEveryDocumentedBackend(t *testing.T) {
-	for _, name := range []string{"", "gochannel", "nats", "amqp", "redis"} {
-		if m, err := watermillpub.BackendModule(name); err != nil || m == nil {
-			t.Errorf("BackendModule(%q) = %v, %v", name, m, err)
-		}
-	}
-	if _, err := watermillpub.BackendModule("kafka"); err == nil || !strings.Contains(err.Error(), "EVENTS_BACKEND") {
-		t.Errorf("BackendModule(kafka) = %v, want an error naming EVENTS_BACKEND", err)
-	}
-}
-
-func TestNATSStreamNameIsValidForJetStream(t *testing.T) {
-	if got := watermillpub.NATSStreamName("restreg.user_registered"); got != "restreg_user_registered" {
-		t.Errorf("NATSStreamName = %q", got)
-	}
-	if got := watermillpub.NATSStreamName("a.b*c>d e/f\\g"); strings.ContainsAny(got, ".*> /\\") {
-		t.Errorf("NATSStreamName kept a forbidden character: %q", got)
-	}
-}

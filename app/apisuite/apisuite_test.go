@@ -64,7 +64,6 @@ func (s *countingStore) count() int {
 func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 	t.Helper()
 	s := core.DefaultSettings()
-	s.Store = "memory"
 	configure(&s)
 	if err := s.Validate(); err != nil {
 		t.Fatalf("settings: %v", err)
@@ -81,8 +80,8 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	composer, err := email.NewComposer(templates.Register, s.RegisterVerificationEmailTemplates, s.VerificationFromEmail, s.ReplyTo(),
-		email.WithAccountExistsTemplates(templates.AccountExists, s.AccountExistsEmailTemplates))
+	composer, err := email.NewComposer(templates.Register, email.Dir{}, s.VerificationFromEmail, s.ReplyTo(),
+		email.WithAccountExistsTemplates(templates.AccountExists, email.Dir{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-// Package loadtest is `restreg loadtest`: it drives a restreg server on this
+// Package loadtest is `restreg-load`: it drives a restreg server on this
 // machine over HTTP (register, verify, or both at once) for a bounded time
 // and prints requests/s, latency percentiles, errors by status, the
 // server's peak memory, and the raw throughput of the password hasher, the
@@ -57,7 +57,7 @@ type config struct {
 	hashDuration   time.Duration
 }
 
-const usage = `usage: restreg loadtest --base URL [flags]
+const usage = `usage: restreg-load --base URL [flags]
 
 Drives a restreg server on this machine (127.0.0.1 or localhost only) for
 --duration and prints requests/s, p50/p90/p99 latency, errors by status, the
@@ -72,7 +72,7 @@ verify).
 flags:
 `
 
-// Main runs `restreg loadtest` with args (without the command name) and
+// Main runs `restreg-load` with args (without the command name) and
 // returns the exit code: 0 when the run completed (whatever the server
 // answered), 1 when it could not run, 2 on a usage error.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -81,12 +81,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintln(stderr, "restreg loadtest:", err)
+		fmt.Fprintln(stderr, "restreg-load:", err)
 		return 2
 	}
 	rep, err := run(ctx, cfg, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "restreg loadtest:", err)
+		fmt.Fprintln(stderr, "restreg-load:", err)
 		return 1
 	}
 	if cfg.json {
@@ -95,7 +95,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = rep.writeText(stdout)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "restreg loadtest: write report:", err)
+		fmt.Fprintln(stderr, "restreg-load: write report:", err)
 		return 1
 	}
 	return 0

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/app/apisuite"
+	"github.com/restreg/restreg/app/restreg"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/usecase"
 )
@@ -23,19 +24,19 @@ func BenchmarkUseCasesByStore(b *testing.B) {
 	var db atomic.Int64
 	for _, store := range []struct {
 		name      string
-		configure func(b *testing.B, s *core.Settings)
+		configure func(b *testing.B, s *restreg.Config)
 	}{
-		{"memory", func(_ *testing.B, s *core.Settings) { s.Store = "memory" }},
-		{"sqlite", func(b *testing.B, s *core.Settings) { s.Store = "sqlite"; s.DataDir = b.TempDir() }},
-		{"mongodb", func(_ *testing.B, s *core.Settings) {
+		{"memory", func(_ *testing.B, s *restreg.Config) { s.Store = "memory" }},
+		{"sqlite", func(b *testing.B, s *restreg.Config) { s.Store = "sqlite"; s.DataDir = b.TempDir() }},
+		{"mongodb", func(_ *testing.B, s *restreg.Config) {
 			s.Store = "mongodb"
-			s.MongoDBURI = mongoURI
-			s.MongoDBDatabase = fmt.Sprintf("restreg_bench_%d", db.Add(1))
+			s.MongoDB.URI = mongoURI
+			s.MongoDB.Database = fmt.Sprintf("restreg_bench_%d", db.Add(1))
 		}},
-		{"postgres", func(b *testing.B, s *core.Settings) { s.Store = "postgres"; s.DatabaseURL = postgresURL(b) }},
+		{"postgres", func(b *testing.B, s *restreg.Config) { s.Store = "postgres"; s.Postgres.URL = postgresURL(b) }},
 	} {
 		b.Run(store.name, func(b *testing.B) {
-			s := core.DefaultSettings()
+			s := restreg.DefaultConfig()
 			s.SecretKey = apisuite.SecretKey
 			s.RegisterVerificationURL = "https://frontend-host/verify-user/"
 			s.VerificationFromEmail = "noreply@example.com"

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/app/apisuite"
+	"github.com/restreg/restreg/app/restreg"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
 	"github.com/restreg/restreg/ports/porttest"
@@ -58,15 +59,15 @@ func (s *countingStore) DeleteInactiveUser(ctx context.Context, id string) error
 
 // composedStart starts the real fx composition with the given store settings
 // on a free port, observing mail, events and users through decorators.
-func composedStart(base func(t *testing.T, s *core.Settings)) apisuite.Start {
+func composedStart(base func(t *testing.T, s *restreg.Config)) apisuite.Start {
 	return func(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 		t.Helper()
-		s := core.DefaultSettings()
+		s := restreg.DefaultConfig()
 		s.ListenAddr = "127.0.0.1:0"
 		s.MailBackend = "console"
 		s.OutboxPollInterval = 50 * time.Millisecond
 		base(t, &s)
-		configure(&s)
+		configure(&s.Settings)
 		if err := s.Validate(); err != nil {
 			t.Fatalf("settings: %v", err)
 		}
@@ -87,7 +88,7 @@ func composedStart(base func(t *testing.T, s *core.Settings)) apisuite.Start {
 		)
 		return &apisuite.Env{
 			BaseURL:  srv.URL(),
-			Settings: s,
+			Settings: s.Settings,
 			Mails:    mailer.Messages,
 			Events: func() []core.Event {
 				// Pending first: an event published meanwhile is then
@@ -117,11 +118,11 @@ func composedStart(base func(t *testing.T, s *core.Settings)) apisuite.Start {
 }
 
 func TestHTTPContractOnMemoryStore(t *testing.T) {
-	apisuite.Run(t, composedStart(func(_ *testing.T, s *core.Settings) { s.Store = "memory" }))
+	apisuite.Run(t, composedStart(func(_ *testing.T, s *restreg.Config) { s.Store = "memory" }))
 }
 
 func TestHTTPContractOnSQLiteStore(t *testing.T) {
-	apisuite.Run(t, composedStart(func(t *testing.T, s *core.Settings) {
+	apisuite.Run(t, composedStart(func(t *testing.T, s *restreg.Config) {
 		s.Store = "sqlite"
 		s.DataDir = t.TempDir()
 	}))
@@ -134,17 +135,17 @@ func TestHTTPContractOnMongoDBStore(t *testing.T) {
 		opts.SkipAtomicity = "the MongoDB protocol is served by an embedded FerretDB v1, whose conditional updates are not atomic " +
 			"(several concurrent activations can win there); set MONGODB_TEST_URI to a real MongoDB to run these cases"
 	}
-	apisuite.Run(t, composedStart(func(t *testing.T, s *core.Settings) {
+	apisuite.Run(t, composedStart(func(t *testing.T, s *restreg.Config) {
 		s.Store = "mongodb"
-		s.MongoDBURI = mongoURI
-		s.MongoDBDatabase = fmt.Sprintf("restreg_apisuite_%d_%d", os.Getpid(), n.next())
+		s.MongoDB.URI = mongoURI
+		s.MongoDB.Database = fmt.Sprintf("restreg_apisuite_%d_%d", os.Getpid(), n.next())
 	}), opts)
 }
 
 func TestHTTPContractOnPostgresStore(t *testing.T) {
-	apisuite.Run(t, composedStart(func(t *testing.T, s *core.Settings) {
+	apisuite.Run(t, composedStart(func(t *testing.T, s *restreg.Config) {
 		s.Store = "postgres"
-		s.DatabaseURL = postgresURL(t)
+		s.Postgres.URL = postgresURL(t)
 	}))
 }
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/restreg/restreg/app/restreg"
-	"github.com/restreg/restreg/core"
 )
 
 func envOf(m map[string]string) func(string) (string, bool) {
@@ -21,7 +20,7 @@ func TestSettingsLayerDefaultsThenFileThenEnvironment(t *testing.T) {
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := restreg.LoadSettings(core.DefaultSettings(), file, envOf(map[string]string{
+	s, err := restreg.LoadSettings(restreg.DefaultConfig(), file, envOf(map[string]string{
 		"LISTEN_ADDR":                        "127.0.0.1:9100",
 		"REGISTER_VERIFICATION_ONE_TIME_USE": "true",
 		"SECRET_KEY_FALLBACKS":               "old-1, old-2",
@@ -48,7 +47,7 @@ func TestSettingsLayerDefaultsThenFileThenEnvironment(t *testing.T) {
 }
 
 func TestUnparseableValuesAreReportedOneLineEachWithoutSecrets(t *testing.T) {
-	_, err := restreg.LoadSettings(core.DefaultSettings(), "", envOf(map[string]string{
+	_, err := restreg.LoadSettings(restreg.DefaultConfig(), "", envOf(map[string]string{
 		"REGISTER_VERIFICATION_PERIOD": "a week",
 		"PASSWORD_MIN_LENGTH":          "eight",
 		"REGISTER_FLOW_ENABLED":        "maybe",
@@ -71,7 +70,7 @@ func TestUnparseableValuesAreReportedOneLineEachWithoutSecrets(t *testing.T) {
 			t.Errorf("missing %q in %q", want, joined)
 		}
 	}
-	_, err = restreg.LoadSettings(core.DefaultSettings(), "", envOf(map[string]string{"ARGON2ID_ITERATIONS": "x", "SECRET_KEY_FALLBACKS": "a"}))
+	_, err = restreg.LoadSettings(restreg.DefaultConfig(), "", envOf(map[string]string{"ARGON2ID_ITERATIONS": "x", "SECRET_KEY_FALLBACKS": "a"}))
 	if err == nil {
 		t.Fatal("accepted")
 	}
@@ -82,7 +81,7 @@ func TestUnknownKeysInTheFileAreProblems(t *testing.T) {
 	if err := os.WriteFile(file, []byte("REGISTER_VERIFICATON_URL: https://typo\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := restreg.LoadSettings(core.DefaultSettings(), file, envOf(nil))
+	_, err := restreg.LoadSettings(restreg.DefaultConfig(), file, envOf(nil))
 	if err == nil || !strings.Contains(err.Error(), "unknown setting REGISTER_VERIFICATON_URL") {
 		t.Fatalf("typo not reported: %v", err)
 	}
@@ -116,5 +115,127 @@ func TestEverySettingOfTheContractHasAName(t *testing.T) {
 		if !restreg.IsSecretSetting(secret) {
 			t.Errorf("%s must be marked secret", secret)
 		}
+	}
+}
+
+func validConfig() restreg.Config {
+	c := restreg.DefaultConfig()
+	c.SecretKey = "config-test-secret-key-6b1e9d3a7c5f2048e1a3c5b7d9f0a2c4"
+	c.RegisterVerificationURL = "https://app.example.com/verify-user/"
+	c.VerificationFromEmail = "noreply@example.com"
+	return c
+}
+
+// Each adapter checks its own settings when it is chosen, one line per
+// problem naming the setting.
+func TestEachAdapterProblemIsOneLineNamingTheSetting(t *testing.T) {
+	if err := validConfig().Validate(); err != nil {
+		t.Fatalf("valid configuration rejected: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		change func(*restreg.Config)
+		want   string
+	}{
+		"store":              {func(c *restreg.Config) { c.Store = "cassandra" }, "STORE must be one of sqlite, mongodb, postgres, memory"},
+		"sqlite data dir":    {func(c *restreg.Config) { c.DataDir = "" }, "DATA_DIR is required when STORE is sqlite"},
+		"sqlite synchronous": {func(c *restreg.Config) { c.SQLite.Synchronous = "OFF" }, `SQLITE_SYNCHRONOUS must be FULL or NORMAL (got "OFF")`},
+		"mongo uri":          {func(c *restreg.Config) { c.Store = "mongodb" }, "MONGODB_URI is required when STORE is mongodb"},
+		"database url":       {func(c *restreg.Config) { c.Store = "postgres" }, "DATABASE_URL is required when STORE is postgres"},
+		"database pool": {func(c *restreg.Config) {
+			c.Store, c.Postgres.URL, c.Postgres.MaxConns = "postgres", "postgres://db/x", 0
+		}, "DATABASE_MAX_CONNS must be at least 1"},
+		"mail backend":      {func(c *restreg.Config) { c.MailBackend = "pigeon" }, "MAIL_BACKEND must be one of file, smtp, sendgrid, console"},
+		"smtp url":          {func(c *restreg.Config) { c.MailBackend = "smtp" }, "SMTP_URL is required when MAIL_BACKEND is smtp"},
+		"sendgrid key":      {func(c *restreg.Config) { c.MailBackend = "sendgrid" }, "SENDGRID_API_KEY is required when MAIL_BACKEND is sendgrid"},
+		"events url":        {func(c *restreg.Config) { c.EventsBackend = "nats" }, "EVENTS_URL is required when EVENTS_BACKEND is nats"},
+		"redis url":         {func(c *restreg.Config) { c.RateLimitBackend = "redis" }, "RATE_LIMIT_REDIS_URL is required when RATE_LIMIT_BACKEND is redis"},
+		"redis scheme":      {func(c *restreg.Config) { c.RateLimitBackend, c.RedisLimit.URL = "redis", "http://u:pw@host" }, "RATE_LIMIT_REDIS_URL must look like redis://"},
+		"listen address":    {func(c *restreg.Config) { c.ListenAddr = "" }, "LISTEN_ADDR is required"},
+		"shutdown":          {func(c *restreg.Config) { c.ShutdownTimeout = 0 }, "SHUTDOWN_TIMEOUT must be a positive duration"},
+		"log level":         {func(c *restreg.Config) { c.LogLevel = "loud" }, "LOG_LEVEL must be one of debug, info, warn, error"},
+		"admin on public":   {func(c *restreg.Config) { c.AdminListenAddr = c.ListenAddr }, "ADMIN_LISTEN_ADDR must differ from LISTEN_ADDR"},
+		"pprof on public":   {func(c *restreg.Config) { c.PprofAddr = c.ListenAddr }, "PPROF_ADDR must differ from LISTEN_ADDR"},
+		"pprof and admin":   {func(c *restreg.Config) { c.PprofAddr, c.AdminListenAddr = "127.0.0.1:6060", "127.0.0.1:9090" }, "PPROF_ADDR is the older name of ADMIN_LISTEN_ADDR"},
+		"domain rule, too":  {func(c *restreg.Config) { c.BasePath = "api" }, "BASE_PATH must be a path starting with /"},
+		"unchosen adapters": {func(c *restreg.Config) { c.MongoDB.Database, c.SMTP.URL = "", "not a url" }, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := validConfig()
+			tc.change(&c)
+			err := c.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("settings of adapters not chosen were checked: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], tc.want) {
+				t.Fatalf("problems = %q, want one line starting %q", lines, tc.want)
+			}
+		})
+	}
+}
+
+func TestSecretsNeverAppearInProblems(t *testing.T) {
+	for name, change := range map[string]func(*restreg.Config){
+		"smtp": func(c *restreg.Config) { c.MailBackend, c.SMTP.URL = "smtp", "ftp://user:hunter2-secret@host" },
+		"postgres": func(c *restreg.Config) {
+			c.Store, c.Postgres.URL = "postgres", "mysql://restreg:hunter2-secret@db/restreg"
+		},
+		"redis": func(c *restreg.Config) {
+			c.RateLimitBackend, c.RedisLimit.URL = "redis", "http://u:hunter2-secret@host"
+		},
+	} {
+		c := validConfig()
+		change(&c)
+		if err := c.Validate(); err == nil || strings.Contains(err.Error(), "hunter2-secret") {
+			t.Errorf("%s: problem text leaks the password or is missing: %v", name, err)
+		}
+	}
+}
+
+// Each adapter's settings land in that adapter's own Config, and MAIL_FILE_DIR
+// defaults to DATA_DIR/mail.
+func TestSettingsLandInEachAdaptersConfig(t *testing.T) {
+	c, err := restreg.LoadSettings(restreg.DefaultConfig(), "", envOf(map[string]string{
+		"DATA_DIR":              "/srv/restreg",
+		"SQLITE_SYNCHRONOUS":    "NORMAL",
+		"MONGODB_URI":           "mongodb://db/",
+		"DATABASE_URL":          "postgres://db/restreg",
+		"DATABASE_MAX_CONNS":    "4",
+		"SMTP_URL":              "smtp://mail:25",
+		"SENDGRID_API_KEY":      "SG.key",
+		"EVENTS_URL":            "nats://broker:4222",
+		"EVENTS_TOPIC_PREFIX":   "accounts.",
+		"RATE_LIMIT_REDIS_URL":  "redis://cache:6379/0",
+		"RATE_LIMIT_KEY_PREFIX": "rl:",
+		"LISTEN_ADDR":           "0.0.0.0:8080",
+		"ADMIN_LISTEN_ADDR":     "127.0.0.1:9090",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/srv/restreg" || c.SQLite.Synchronous != "NORMAL" || c.MailFileDir() != "/srv/restreg/mail" {
+		t.Errorf("SQLite and file mail: %+v, %+v, %q", c.DataDir, c.SQLite, c.MailFileDir())
+	}
+	if c.MongoDB.URI != "mongodb://db/" || c.MongoDB.Database != "restreg" || c.Postgres.URL != "postgres://db/restreg" || c.Postgres.MaxConns != 4 {
+		t.Errorf("stores: %+v, %+v", c.MongoDB, c.Postgres)
+	}
+	if c.SMTP.URL != "smtp://mail:25" || c.SendGrid.APIKey != "SG.key" || c.SendGrid.Host != "https://api.sendgrid.com" {
+		t.Errorf("mailers: %+v, %+v", c.SMTP, c.SendGrid)
+	}
+	if c.Events.URL != "nats://broker:4222" || c.Events.TopicPrefix != "accounts." || c.RedisLimit.URL != "redis://cache:6379/0" || c.RedisLimit.KeyPrefix != "rl:" {
+		t.Errorf("events and limiter: %+v, %+v", c.Events, c.RedisLimit)
+	}
+	if c.ListenAddr != "0.0.0.0:8080" || c.AdminAddr() != "127.0.0.1:9090" {
+		t.Errorf("listeners: %q, %q", c.ListenAddr, c.AdminAddr())
+	}
+	c, err = restreg.LoadSettings(restreg.DefaultConfig(), "", envOf(map[string]string{"DATA_DIR": "/srv/restreg", "MAIL_FILE_DIR": "/var/mail/restreg"}))
+	if err != nil || c.MailFileDir() != "/var/mail/restreg" {
+		t.Errorf("MAIL_FILE_DIR = %q, %v; want it to win over DATA_DIR/mail", c.MailFileDir(), err)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/restreg/restreg/app/restreg"
-	"github.com/restreg/restreg/core"
 )
 
 // timingTestKey is a signing key strong enough for any start-up check.
@@ -24,12 +23,12 @@ const timingTestKey = "t1m1ng-Test-Key-4f9c2a7e1b8d6035c9e2f7a1d4b8c6e0-zQ"
 // within noise: the test prints both medians over 40 requests each on
 // SQLite with the default password hash, and asserts only the answers.
 func TestEnumerationSafeTiming(t *testing.T) {
-	s := core.DefaultSettings()
+	s := restreg.DefaultConfig()
 	s.SecretKey = timingTestKey
 	s.Store = "sqlite"
 	s.DataDir = t.TempDir()
 	s.MailBackend = "file"
-	s.MailFileDir = t.TempDir()
+	s.FileMail.Dir = t.TempDir()
 	s.RegisterVerificationURL = "https://frontend.example/verify-user/"
 	s.VerificationFromEmail = "noreply@example.com"
 	s.RegisterEnumerationSafe = true

@@ -26,7 +26,7 @@ func TestImportedLegacyHashLogsInOnlyWithPasswordLegacyHashers(t *testing.T) {
 	)
 	for _, legacy := range []bool{false, true} {
 		t.Run("PASSWORD_LEGACY_HASHERS="+strconv.FormatBool(legacy), func(t *testing.T) {
-			s, err := restreg.LoadSettings(core.DefaultSettings(), "", envOf(map[string]string{
+			s, err := restreg.LoadSettings(restreg.DefaultConfig(), "", envOf(map[string]string{
 				"PASSWORD_LEGACY_HASHERS":       strconv.FormatBool(legacy),
 				"LISTEN_ADDR":                   "127.0.0.1:0",
 				"STORE":                         "memory",

@@ -17,7 +17,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/adapters/httpapi"
-	"github.com/restreg/restreg/app/loadtest"
 	"github.com/restreg/restreg/core"
 )
 
@@ -38,8 +37,6 @@ func Main(ctx context.Context, args []string, getenv func(string) (string, bool)
 		return checkCmd(args, getenv, stdout, stderr)
 	case "openapi":
 		return openapiCmd(args, getenv, stdout, stderr)
-	case "loadtest":
-		return loadtest.Main(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "restreg", versionString())
 		return 0
@@ -57,7 +54,6 @@ commands:
   serve     serve the API (default) [--config FILE] [--dev]
   check     validate the settings and exit non-zero on problems [--config FILE] [--dev]
   openapi   print the OpenAPI document [--format yaml|json] [--openapi 3.1|3.0]
-  loadtest  drive a server on this machine; print requests/s, latency, errors, peak RSS and raw hasher speed
   version   print the version
 
 Settings come from the defaults, then the YAML file given by --config, then
@@ -77,8 +73,8 @@ func versionString() string {
 }
 
 // devDefaults are the settings a local demo needs and has no natural value for.
-func devDefaults() core.Settings {
-	s := core.DefaultSettings()
+func devDefaults() Config {
+	s := DefaultConfig()
 	s.RegisterVerificationURL = "http://localhost:3000/verify-user/"
 	s.VerificationFromEmail = "restreg <noreply@localhost>"
 	// A local demo and the load tool send everything from 127.0.0.1; set
@@ -88,15 +84,15 @@ func devDefaults() core.Settings {
 }
 
 // loadFor parses the flags shared by serve and check and loads the settings.
-func loadFor(name string, args []string, getenv func(string) (string, bool), stderr io.Writer) (core.Settings, bool, error) {
+func loadFor(name string, args []string, getenv func(string) (string, bool), stderr io.Writer) (Config, bool, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "YAML settings file")
 	dev := fs.Bool("dev", false, "local demo defaults (generated SECRET_KEY kept in DATA_DIR)")
 	if err := fs.Parse(args); err != nil {
-		return core.Settings{}, false, usageError{err}
+		return Config{}, false, usageError{err}
 	}
-	base := core.DefaultSettings()
+	base := DefaultConfig()
 	if *dev {
 		base = devDefaults()
 	}
@@ -197,7 +193,7 @@ func openapiCmd(args []string, getenv func(string) (string, bool), stdout, stder
 func DocumentSettings() core.Settings {
 	s := devDefaults()
 	s.SecretKey = "unused-for-documents"
-	return s
+	return s.Settings
 }
 
 func serveCmd(ctx context.Context, args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
@@ -208,9 +204,9 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) (string, b
 		}
 		return 1
 	}
-	log := NewLogger(s, stderr)
+	log := NewLogger(s.Operations, stderr)
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		debug.SetMemoryLimit(MemoryTarget(s))
+		debug.SetMemoryLimit(MemoryTarget(s.Settings))
 	}
 	app, err := New(s, log, fx.Invoke(func(l *Listener, admin *AdminListener, lc fx.Lifecycle) {
 		lc.Append(fx.Hook{OnStart: func(context.Context) error {
@@ -240,7 +236,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) (string, b
 }
 
 // printWhere tells a person where the API, its docs and the mail are.
-func printWhere(w io.Writer, s core.Settings, l *Listener, admin *AdminListener, dev bool) {
+func printWhere(w io.Writer, s Config, l *Listener, admin *AdminListener, dev bool) {
 	base := l.URL()
 	fmt.Fprintf(w, "restreg %s listening on %s\n", versionString(), base)
 	fmt.Fprintf(w, "  API:      %s%s/register/\n", base, strings.TrimRight(s.BasePath, "/"))
@@ -254,7 +250,7 @@ func printWhere(w io.Writer, s core.Settings, l *Listener, admin *AdminListener,
 	}
 	switch s.MailBackend {
 	case "file":
-		fmt.Fprintf(w, "  mail:     %s (one .eml file per message)\n", s.EffectiveMailFileDir())
+		fmt.Fprintf(w, "  mail:     %s (one .eml file per message)\n", s.MailFileDir())
 	default:
 		fmt.Fprintf(w, "  mail:     %s\n", s.MailBackend)
 	}
@@ -281,7 +277,7 @@ func MemoryTarget(s core.Settings) int64 {
 }
 
 // NewLogger returns the slog logger LOG_LEVEL and LOG_FORMAT ask for.
-func NewLogger(s core.Settings, w io.Writer) *slog.Logger {
+func NewLogger(s Operations, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(s.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}

@@ -16,7 +16,6 @@ import (
 	"github.com/restreg/restreg/adapters/httpapi"
 	"github.com/restreg/restreg/adapters/passhash"
 	"github.com/restreg/restreg/adapters/prommetrics"
-	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/usecase"
 )
 
@@ -60,7 +59,7 @@ func adminHandler(m *prommetrics.Metrics) http.Handler {
 
 // serveAdmin listens on ADMIN_LISTEN_ADDR (or PPROF_ADDR, its older name)
 // when it is set.
-func serveAdmin(lc fx.Lifecycle, s core.Settings, m *prommetrics.Metrics, l *AdminListener, log *slog.Logger) {
+func serveAdmin(lc fx.Lifecycle, s Operations, m *prommetrics.Metrics, l *AdminListener, log *slog.Logger) {
 	addr := s.AdminAddr()
 	if addr == "" {
 		return
@@ -96,7 +95,7 @@ func serveAdmin(lc fx.Lifecycle, s core.Settings, m *prommetrics.Metrics, l *Adm
 	})
 }
 
-func mountOperational(s core.Settings, srv *httpapi.Server, m *prommetrics.Metrics, h *passhash.Hasher, relay *usecase.Relay) {
+func mountOperational(s Operations, srv *httpapi.Server, m *prommetrics.Metrics, h *passhash.Hasher, relay *usecase.Relay) {
 	srv.Observe(func(r httpapi.RequestRecord) { m.ObserveRequest(r.Route, r.Method, r.Status, r.Duration) })
 	if s.DocsEnabled {
 		srv.Mount(apidocs.Path, apidocs.Handler("/openapi.json"))

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/restreg/restreg/app/apisuite"
-	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/app/restreg"
 )
 
 func get(t *testing.T, url string) int {
@@ -21,9 +21,9 @@ func get(t *testing.T, url string) int {
 }
 
 // operationalSettings are a quick in-memory server on a free port.
-func operationalSettings() core.Settings {
-	s := core.DefaultSettings()
-	apisuite.Configure(&s)
+func operationalSettings() restreg.Config {
+	s := restreg.DefaultConfig()
+	apisuite.Configure(&s.Settings)
 	s.ListenAddr = "127.0.0.1:0"
 	s.Store = "memory"
 	s.MailBackend = "console"

@@ -56,10 +56,10 @@ func TestMongoDBOutageAnswers503AndRecoversWithoutRestart(t *testing.T) {
 			db.Stop()
 		}
 	}()
-	env := composedStart(func(_ *testing.T, s *core.Settings) {
+	env := composedStart(func(_ *testing.T, s *restreg.Config) {
 		s.Store = "mongodb"
-		s.MongoDBURI = db.URI
-		s.MongoDBDatabase = "restreg_outage"
+		s.MongoDB.URI = db.URI
+		s.MongoDB.Database = "restreg_outage"
 	})(t, apisuite.Configure)
 	api := env.BaseURL + env.Settings.BasePath
 
@@ -113,11 +113,11 @@ func TestMongoDBOutageAnswers503AndRecoversWithoutRestart(t *testing.T) {
 // restart.
 func TestPostgresOutageAnswers503AndRecoversWithoutRestart(t *testing.T) {
 	proxy, dbURL := pgtest.StartProxyT(t, postgresURL(t))
-	env := composedStart(func(_ *testing.T, s *core.Settings) {
+	env := composedStart(func(_ *testing.T, s *restreg.Config) {
 		s.Store = "postgres"
-		s.DatabaseURL = dbURL
-		s.DatabaseConnectTimeout = 2 * time.Second
-		s.DatabaseStatementTimeout = 2 * time.Second
+		s.Postgres.URL = dbURL
+		s.Postgres.ConnectTimeout = 2 * time.Second
+		s.Postgres.StatementTimeout = 2 * time.Second
 	})(t, apisuite.Configure)
 	api := env.BaseURL + env.Settings.BasePath
 
@@ -185,8 +185,8 @@ func (p *blockingPublisher) Publish(context.Context, ...core.Event) error {
 // full answer, and every event of every stored user survives — published,
 // or kept in the outbox for the next start.
 func TestGracefulShutdownFinishesRequestsAndKeepsEvents(t *testing.T) {
-	s := core.DefaultSettings()
-	apisuite.Configure(&s)
+	s := restreg.DefaultConfig()
+	apisuite.Configure(&s.Settings)
 	s.ListenAddr = "127.0.0.1:0"
 	s.Store = "sqlite"
 	s.DataDir = t.TempDir()

@@ -10,12 +10,11 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/app/restreg"
-	"github.com/restreg/restreg/core"
 )
 
 // startT starts the composed server for s, quietly, and stops it (checking
 // the stop) when the test ends.
-func startT(t testing.TB, s core.Settings, extra ...fx.Option) *restreg.Running {
+func startT(t testing.TB, s restreg.Config, extra ...fx.Option) *restreg.Running {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

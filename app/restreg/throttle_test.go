@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/restreg/restreg/app/apisuite"
+	"github.com/restreg/restreg/app/restreg"
 	"github.com/restreg/restreg/core"
 )
 
@@ -68,12 +69,14 @@ func postLogin(t *testing.T, env *apisuite.Env) (int, http.Header) {
 // by either.
 func TestThrottleIsSharedByInstancesThroughRedis(t *testing.T) {
 	prefix := redisPrefix(t)
-	start := composedStart(func(_ *testing.T, s *core.Settings) { s.Store = "memory" })
+	start := composedStart(func(_ *testing.T, s *restreg.Config) {
+		s.Store = "memory"
+		s.RedisLimit.URL = rateLimitRedisURL()
+		s.RedisLimit.KeyPrefix = prefix
+	})
 	configure := func(s *core.Settings) {
 		apisuite.Configure(s)
 		s.RateLimitBackend = "redis"
-		s.RateLimitRedisURL = rateLimitRedisURL()
-		s.RateLimitKeyPrefix = prefix
 		s.ThrottleLoginIP = "4/minute"
 		s.ThrottleLoginAccount = "off"
 	}
@@ -94,11 +97,13 @@ func TestThrottleIsSharedByInstancesThroughRedis(t *testing.T) {
 // A limiter that cannot be reached must not stop sign-ups: requests go
 // through unthrottled, and the server starts at all.
 func TestRedisDownDoesNotBlockSignUps(t *testing.T) {
-	start := composedStart(func(_ *testing.T, s *core.Settings) { s.Store = "memory" })
+	start := composedStart(func(_ *testing.T, s *restreg.Config) {
+		s.Store = "memory"
+		s.RedisLimit.URL = "redis://127.0.0.1:1/0"
+	})
 	env := start(t, func(s *core.Settings) {
 		apisuite.Configure(s)
 		s.RateLimitBackend = "redis"
-		s.RateLimitRedisURL = "redis://127.0.0.1:1/0"
 		s.ThrottleLoginIP = "1/minute"
 	})
 	for i := range 3 {

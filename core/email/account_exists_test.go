@@ -13,7 +13,7 @@ import (
 
 func newExistsComposer(t *testing.T, dir string) *email.Composer {
 	t.Helper()
-	c, err := email.NewComposer(templates.Register, "", from, replyTo, email.WithAccountExistsTemplates(templates.AccountExists, dir))
+	c, err := email.NewComposer(templates.Register, email.Dir{}, from, replyTo, email.WithAccountExistsTemplates(templates.AccountExists, dirOf(dir)))
 	if err != nil {
 		t.Fatalf("NewComposer: %v", err)
 	}
@@ -76,12 +76,12 @@ func TestAccountExistsOverrideIsItsOwn(t *testing.T) {
 
 func TestBrokenAccountExistsTemplateStopsStartUp(t *testing.T) {
 	dir := overrideDir(t, map[string]string{"body.txt": "Hello {{.verification_url}}\n"})
-	_, err := email.NewComposer(templates.Register, "", from, replyTo, email.WithAccountExistsTemplates(templates.AccountExists, dir))
+	_, err := email.NewComposer(templates.Register, email.Dir{}, from, replyTo, email.WithAccountExistsTemplates(templates.AccountExists, dirOf(dir)))
 	if err == nil || !strings.Contains(err.Error(), "verification_url") {
 		t.Fatalf("NewComposer error = %v; the notice has no link, a template using one must stop start-up", err)
 	}
 	dir = overrideDir(t, map[string]string{"subject.txt": "{{.user.username"})
-	_, err = email.NewComposer(templates.Register, "", from, replyTo, email.WithAccountExistsTemplates(templates.AccountExists, dir))
+	_, err = email.NewComposer(templates.Register, email.Dir{}, from, replyTo, email.WithAccountExistsTemplates(templates.AccountExists, dirOf(dir)))
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "subject.txt")) {
 		t.Fatalf("NewComposer error = %v, want one naming the file", err)
 	}

@@ -13,7 +13,6 @@ import (
 	htmltemplate "html/template"
 	"io/fs"
 	"net/mail"
-	"os"
 	"path/filepath"
 	"strings"
 	texttemplate "text/template"
@@ -47,12 +46,20 @@ func WithContextFunc(f ContextFunc) Option {
 // WithAccountExistsTemplates gives the Composer the template set of the
 // "someone tried to register with your address" notice
 // (ComposeAccountExists): defaults holds its built-in files
-// (templates.AccountExists) and overrideDir, when not empty, replaces them
+// (templates.AccountExists) and override, when not the zero Dir, replaces them
 // by the same rules as the verification set's override directory.
-func WithAccountExistsTemplates(defaults fs.FS, overrideDir string) Option {
+func WithAccountExistsTemplates(defaults fs.FS, override Dir) Option {
 	return func(c *Composer) {
-		c.existsDefaults, c.existsDir, c.existsWanted = defaults, overrideDir, true
+		c.existsDefaults, c.existsDir, c.existsWanted = defaults, override, true
 	}
+}
+
+// Dir is a directory of template files that replace built-in ones. FS
+// reads them (the composer does no I/O of its own: the application opens the
+// directory) and Path names them in errors. The zero Dir replaces nothing.
+type Dir struct {
+	FS   fs.FS
+	Path string
 }
 
 // Composer renders the account e-mails (ports.EmailComposer). It is safe for
@@ -66,7 +73,7 @@ type Composer struct {
 	contextFuncs  []ContextFunc
 
 	existsDefaults fs.FS
-	existsDir      string
+	existsDir      Dir
 	existsWanted   bool
 }
 
@@ -81,7 +88,7 @@ type parsedSet struct {
 
 // NewComposer parses the template set once, at start-up. defaults holds
 // subject.txt, body.txt and body.html at its root (templates.Register).
-// overrideDir, when not empty, is a directory whose files replace the
+// override, when not the zero Dir, is a directory whose files replace the
 // defaults: subject.txt on its own; the bodies as a pair, so the text and HTML
 // parts always come from the same author — an override body.html without
 // body.txt gets a text part derived from the HTML (links stay visible as
@@ -91,7 +98,7 @@ type parsedSet struct {
 // adds the set of the "account already exists" notice.
 //
 // Errors name the template file and line; they are meant to stop start-up.
-func NewComposer(defaults fs.FS, overrideDir string, from, replyTo string, opts ...Option) (*Composer, error) {
+func NewComposer(defaults fs.FS, override Dir, from, replyTo string, opts ...Option) (*Composer, error) {
 	if _, err := mail.ParseAddress(from); err != nil {
 		return nil, fmt.Errorf("email: From address %q: %w", from, err)
 	}
@@ -107,7 +114,7 @@ func NewComposer(defaults fs.FS, overrideDir string, from, replyTo string, opts 
 	}
 
 	var err error
-	if c.verification, err = parseSet(defaults, overrideDir); err != nil {
+	if c.verification, err = parseSet(defaults, override); err != nil {
 		return nil, err
 	}
 	if c.existsWanted {
@@ -135,9 +142,9 @@ func NewComposer(defaults fs.FS, overrideDir string, from, replyTo string, opts 
 
 // parseSet loads and parses one template set (see NewComposer for the
 // override rules).
-func parseSet(defaults fs.FS, overrideDir string) (parsedSet, error) {
+func parseSet(defaults fs.FS, override Dir) (parsedSet, error) {
 	var p parsedSet
-	set, err := loadSet(defaults, overrideDir)
+	set, err := loadSet(defaults, override)
 	if err != nil {
 		return p, err
 	}
@@ -174,7 +181,7 @@ type templateSet struct {
 	subject, text, html *templateFile
 }
 
-func loadSet(defaults fs.FS, overrideDir string) (templateSet, error) {
+func loadSet(defaults fs.FS, override Dir) (templateSet, error) {
 	var set templateSet
 	var err error
 	if defaults != nil {
@@ -187,25 +194,18 @@ func loadSet(defaults fs.FS, overrideDir string) (templateSet, error) {
 			}
 		}
 	}
-	if overrideDir == "" {
+	if override.FS == nil {
 		return set, nil
 	}
-	info, err := os.Stat(overrideDir)
-	if err != nil {
-		return set, fmt.Errorf("email: template directory: %w", err)
-	}
-	if !info.IsDir() {
-		return set, fmt.Errorf("email: template directory %s is not a directory", overrideDir)
-	}
-	subject, err := readOverride(overrideDir, SubjectFile)
+	subject, err := readOverride(override, SubjectFile)
 	if err != nil {
 		return set, err
 	}
-	text, err := readOverride(overrideDir, TextBodyFile)
+	text, err := readOverride(override, TextBodyFile)
 	if err != nil {
 		return set, err
 	}
-	html, err := readOverride(overrideDir, HTMLBodyFile)
+	html, err := readOverride(override, HTMLBodyFile)
 	if err != nil {
 		return set, err
 	}
@@ -229,9 +229,9 @@ func readDefault(fsys fs.FS, name string) (*templateFile, error) {
 	return &templateFile{name: name, body: string(b)}, nil
 }
 
-func readOverride(dir, name string) (*templateFile, error) {
-	path := filepath.Join(dir, name)
-	b, err := os.ReadFile(path)
+func readOverride(dir Dir, name string) (*templateFile, error) {
+	path := filepath.Join(dir.Path, name)
+	b, err := fs.ReadFile(dir.FS, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

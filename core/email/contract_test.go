@@ -9,7 +9,7 @@ import (
 )
 
 func TestComposerContract(t *testing.T) {
-	c, err := email.NewComposer(templates.Register, "", "Example <noreply@example.com>", "")
+	c, err := email.NewComposer(templates.Register, email.Dir{}, "Example <noreply@example.com>", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,7 +100,7 @@ func checkComposes(t *testing.T, c *email.Composer, addr string) {
 
 func newAddressComposer(t testing.TB) *email.Composer {
 	t.Helper()
-	return newComposer(t, "", email.WithAccountExistsTemplates(templates.AccountExists, ""))
+	return newComposer(t, "", email.WithAccountExistsTemplates(templates.AccountExists, email.Dir{}))
 }
 
 // FuzzValidEmailComposes: every address IsValidEmail accepts composes. The

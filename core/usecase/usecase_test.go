@@ -71,8 +71,8 @@ func newFixture(t testing.TB, configure func(*core.Settings)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	composer, err := email.NewComposer(templates.Register, "", s.VerificationFromEmail, s.ReplyTo(),
-		email.WithAccountExistsTemplates(templates.AccountExists, ""))
+	composer, err := email.NewComposer(templates.Register, email.Dir{}, s.VerificationFromEmail, s.ReplyTo(),
+		email.WithAccountExistsTemplates(templates.AccountExists, email.Dir{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/restreg/restreg/app/restreg"
-	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/openapi/client"
 )
 
@@ -42,13 +41,13 @@ var link = regexp.MustCompile(`user_id=([^&\s]+)&timestamp=(\d+)&signature=([A-Z
 // registers, verifies from the mailed link and logs in.
 func TestGeneratedClientDrivesRegisterVerifyLogin(t *testing.T) {
 	dir := t.TempDir()
-	s := core.DefaultSettings()
+	s := restreg.DefaultConfig()
 	s.SecretKey = "generated-client-test-key-9b3d6f1a8c2e5047b6d9f2a4c8e1"
 	s.RegisterVerificationURL = "https://frontend-host/verify-user/"
 	s.VerificationFromEmail = "noreply@example.com"
 	s.ListenAddr = "127.0.0.1:0"
 	s.Store = "memory"
-	s.MailFileDir = filepath.Join(dir, "mail")
+	s.FileMail.Dir = filepath.Join(dir, "mail")
 	s.RateLimitBackend = "off"
 	s.Argon2idMemoryKiB, s.Argon2idIterations = 64, 1
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -83,7 +82,7 @@ func TestGeneratedClientDrivesRegisterVerifyLogin(t *testing.T) {
 		t.Fatalf("duplicate register: %v %d %s", err, again.StatusCode(), again.Body)
 	}
 
-	mails, _ := filepath.Glob(filepath.Join(s.MailFileDir, "*.eml"))
+	mails, _ := filepath.Glob(filepath.Join(s.FileMail.Dir, "*.eml"))
 	if len(mails) != 1 {
 		t.Fatalf("%d mails, want 1", len(mails))
 	}

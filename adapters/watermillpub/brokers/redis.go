@@ -1,4 +1,4 @@
-package watermillpub
+package brokers
 
 import (
 	"context"
@@ -11,18 +11,18 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/adapters/watermillpub"
 )
 
 // RedisModule publishes signals to Redis Streams (EVENTS_BACKEND=redis,
 // EVENTS_URL=redis://host:6379/0): one stream per topic, never trimmed, so a
 // consumer group that falls behind loses nothing. Publish returns once Redis
 // appended the message.
-var RedisModule = brokerModule("redis", func(s core.Settings) (dialer, error) {
-	if s.EventsURL == "" {
+var RedisModule = brokerModule("redis", func(c watermillpub.Config) (dialer, error) {
+	if c.URL == "" {
 		return nil, errors.New("EVENTS_URL is required when EVENTS_BACKEND is redis (redis://host:6379/0)")
 	}
-	opts, err := redis.ParseURL(s.EventsURL)
+	opts, err := redis.ParseURL(c.URL)
 	if err != nil {
 		// The error may repeat the URL, password included.
 		return nil, errors.New("EVENTS_URL is not a valid redis:// or rediss:// URL (value not shown)")
@@ -55,7 +55,7 @@ func DialRedis(opts *redis.Options, log *slog.Logger) (message.Publisher, error)
 		_ = client.Close()
 		return nil, fmt.Errorf("redis: ping: %w", err)
 	}
-	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: client}, watermillLogger(log))
+	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: client}, watermillpub.Logger(log))
 	if err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("redis: publisher: %w", err)

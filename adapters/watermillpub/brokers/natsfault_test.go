@@ -1,4 +1,4 @@
-package watermillpub_test
+package brokers_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/restreg/restreg/adapters/memstore"
 	"github.com/restreg/restreg/adapters/watermillpub"
+	"github.com/restreg/restreg/adapters/watermillpub/brokers"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/usecase"
 	"github.com/restreg/restreg/ports"
@@ -99,7 +100,7 @@ func TestRelayDeliversEveryEventOnceAfterNATSComesBack(t *testing.T) {
 	topic := watermillpub.Topic(prefix, core.EventUserRegistered)
 
 	var pub ports.EventPublisher
-	startApp(t, testSettings("nats", natsURL, prefix), watermillpub.NATSModule, fx.Populate(&pub))
+	startApp(t, testConfig(natsURL, prefix), brokers.NATSModule, fx.Populate(&pub))
 	probe, js := connectNATS(t, natsURL)
 	waitForStreams(t, js, []string{topic})
 	probe.Close()

@@ -1,4 +1,4 @@
-package watermillpub
+package brokers
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 
+	"github.com/restreg/restreg/adapters/watermillpub"
 	"github.com/restreg/restreg/core"
 )
 
@@ -20,13 +21,13 @@ import (
 // one already covers its subject; Publish returns once JetStream stored the
 // message, and the message id (= event id) lets JetStream drop a repeat sent
 // within its duplicate window.
-var NATSModule = brokerModule("nats", func(s core.Settings) (dialer, error) {
-	if strings.TrimSpace(s.EventsURL) == "" {
+var NATSModule = brokerModule("nats", func(c watermillpub.Config) (dialer, error) {
+	if strings.TrimSpace(c.URL) == "" {
 		return nil, errors.New("EVENTS_URL is required when EVENTS_BACKEND is nats (nats://host:4222)")
 	}
-	topics := []string{Topic(s.EventsTopicPrefix, core.EventUserRegistered), Topic(s.EventsTopicPrefix, core.EventUserActivated)}
+	topics := []string{watermillpub.Topic(c.TopicPrefix, core.EventUserRegistered), watermillpub.Topic(c.TopicPrefix, core.EventUserActivated)}
 	return func(log *slog.Logger) (message.Publisher, error) {
-		return DialNATS(s.EventsURL, topics, log)
+		return DialNATS(c.URL, topics, log)
 	}, nil
 })
 
@@ -76,7 +77,7 @@ func DialNATS(url string, topics []string, log *slog.Logger) (message.Publisher,
 			TrackMsgId:     true,
 			ConnectOptions: jsOpts,
 		},
-	}, watermillLogger(log))
+	}, watermillpub.Logger(log))
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("nats: publisher: %w", err)

@@ -1,4 +1,4 @@
-package watermillpub
+package brokers
 
 import (
 	"context"
@@ -10,26 +10,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.uber.org/fx"
 
-	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/adapters/watermillpub"
 	"github.com/restreg/restreg/ports"
 )
-
-// BackendModule returns the module of EVENTS_BACKEND name: gochannel, nats,
-// amqp or redis.
-func BackendModule(name string) (fx.Option, error) {
-	switch name {
-	case "", "gochannel":
-		return GoChannelModule, nil
-	case "nats":
-		return NATSModule, nil
-	case "amqp":
-		return AMQPModule, nil
-	case "redis":
-		return RedisModule, nil
-	default:
-		return nil, fmt.Errorf("EVENTS_BACKEND must be one of gochannel, nats, amqp, redis (got %q)", name)
-	}
-}
 
 // dialer opens a Watermill publisher to a broker. Configuration errors are
 // found by the module's constructor before any dialing, so a dialer's error
@@ -40,11 +23,11 @@ type dialer func(log *slog.Logger) (message.Publisher, error)
 // for the broker: the module connects in the background at start and again on
 // the next publish if that failed, so registrations keep working while the
 // broker is down and the relay delivers once it is back.
-func brokerModule(backend string, prepare func(s core.Settings) (dialer, error)) fx.Option {
+func brokerModule(backend string, prepare func(c watermillpub.Config) (dialer, error)) fx.Option {
 	return fx.Module("events-"+backend,
 		fx.Provide(fx.Annotate(
-			func(lc fx.Lifecycle, s core.Settings, log *slog.Logger) (*Publisher, error) {
-				dial, err := prepare(s)
+			func(lc fx.Lifecycle, c watermillpub.Config, log *slog.Logger) (*watermillpub.Publisher, error) {
+				dial, err := prepare(c)
 				if err != nil {
 					return nil, err
 				}
@@ -59,7 +42,7 @@ func brokerModule(backend string, prepare func(s core.Settings) (dialer, error))
 					},
 					OnStop: func(context.Context) error { return lazy.Close() },
 				})
-				return NewPublisher(lazy, s.EventsTopicPrefix), nil
+				return watermillpub.NewPublisher(lazy, c.TopicPrefix), nil
 			},
 			fx.As(new(ports.EventPublisher)),
 		)),

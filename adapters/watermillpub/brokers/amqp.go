@@ -1,4 +1,4 @@
-package watermillpub
+package brokers
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/adapters/watermillpub"
 )
 
 // AMQPModule publishes signals to RabbitMQ (EVENTS_BACKEND=amqp,
@@ -19,16 +19,16 @@ import (
 // and Publish waits for the broker's publisher confirm. Consumers bind their
 // own queues to the exchange; like any fanout, RabbitMQ drops a signal
 // published while no queue is bound.
-var AMQPModule = brokerModule("amqp", func(s core.Settings) (dialer, error) {
-	if s.EventsURL == "" {
+var AMQPModule = brokerModule("amqp", func(c watermillpub.Config) (dialer, error) {
+	if c.URL == "" {
 		return nil, errors.New("EVENTS_URL is required when EVENTS_BACKEND is amqp (amqp://user:pass@host:5672/)")
 	}
-	if _, err := amqp.ParseURI(s.EventsURL); err != nil {
+	if _, err := amqp.ParseURI(c.URL); err != nil {
 		// The error would repeat the URL, password included.
 		return nil, errors.New("EVENTS_URL is not a valid amqp:// or amqps:// URL (value not shown)")
 	}
 	return func(log *slog.Logger) (message.Publisher, error) {
-		return DialAMQP(s.EventsURL, log)
+		return DialAMQP(c.URL, log)
 	}, nil
 })
 
@@ -65,7 +65,7 @@ func AMQPConfig(url string) wmamqp.Config {
 // DialAMQP connects to RabbitMQ at url and returns a Watermill publisher that
 // reconnects by itself after losing the connection.
 func DialAMQP(url string, log *slog.Logger) (message.Publisher, error) {
-	pub, err := wmamqp.NewPublisher(AMQPConfig(url), watermillLogger(log))
+	pub, err := wmamqp.NewPublisher(AMQPConfig(url), watermillpub.Logger(log))
 	if err != nil {
 		return nil, fmt.Errorf("amqp: %w", err)
 	}

@@ -1,4 +1,4 @@
-package watermillpub_test
+package brokers_test
 
 import (
 	"context"
@@ -15,12 +15,14 @@ import (
 	wmamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/adapters/watermillpub"
+	"github.com/restreg/restreg/adapters/watermillpub/brokers"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
 	"github.com/restreg/restreg/ports/porttest"
@@ -133,15 +135,15 @@ func TestNATSPublisherContract(t *testing.T) {
 	_, js := connectNATS(t, natsURL)
 	t.Cleanup(func() {
 		for _, topic := range bothTopics(prefix) {
-			_ = js.DeleteStream(watermillpub.NATSStreamName(topic))
+			_ = js.DeleteStream(brokers.NATSStreamName(topic))
 		}
 	})
 	var pub ports.EventPublisher
-	startApp(t, testSettings("nats", natsURL, prefix), watermillpub.NATSModule, fx.Populate(&pub))
+	startApp(t, testConfig(natsURL, prefix), brokers.NATSModule, fx.Populate(&pub))
 	streams := waitForStreams(t, js, bothTopics(prefix))
 	for i, topic := range bothTopics(prefix) {
-		if streams[i] != watermillpub.NATSStreamName(topic) {
-			t.Errorf("stream for %s is %q, want %q", topic, streams[i], watermillpub.NATSStreamName(topic))
+		if streams[i] != brokers.NATSStreamName(topic) {
+			t.Errorf("stream for %s is %q, want %q", topic, streams[i], brokers.NATSStreamName(topic))
 		}
 	}
 
@@ -177,9 +179,9 @@ func TestAMQPPublisherContract(t *testing.T) {
 	prefix := uniquePrefix(t)
 	t.Cleanup(func() { deleteAMQPExchanges(t, amqpURL, bothTopics(prefix)) })
 	var pub ports.EventPublisher
-	startApp(t, testSettings("amqp", amqpURL, prefix), watermillpub.AMQPModule, fx.Populate(&pub))
+	startApp(t, testConfig(amqpURL, prefix), brokers.AMQPModule, fx.Populate(&pub))
 
-	cfg := watermillpub.AMQPConfig(amqpURL)
+	cfg := brokers.AMQPConfig(amqpURL)
 	// The test's queues go away with it; the exchanges match the publisher's.
 	cfg.Queue.GenerateName = wmamqp.GenerateQueueNameTopicNameWithSuffix("contract")
 	cfg.Queue.Durable = false
@@ -226,7 +228,7 @@ func TestRedisPublisherContract(t *testing.T) {
 		_ = client.Close()
 	})
 	var pub ports.EventPublisher
-	startApp(t, testSettings("redis", redisURL, prefix), watermillpub.RedisModule, fx.Populate(&pub))
+	startApp(t, testConfig(redisURL, prefix), brokers.RedisModule, fx.Populate(&pub))
 
 	sub, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
 		Client:                        client,
@@ -250,14 +252,14 @@ func TestBrokerDownAtStartDoesNotStopStartUp(t *testing.T) {
 		module  fx.Option
 		url     string
 	}{
-		{"nats", watermillpub.NATSModule, closedPortURL(t, "nats", "")},
-		{"amqp", watermillpub.AMQPModule, closedPortURL(t, "amqp", "guest:guest@")},
-		{"redis", watermillpub.RedisModule, closedPortURL(t, "redis", "")},
+		{"nats", brokers.NATSModule, closedPortURL(t, "nats", "")},
+		{"amqp", brokers.AMQPModule, closedPortURL(t, "amqp", "guest:guest@")},
+		{"redis", brokers.RedisModule, closedPortURL(t, "redis", "")},
 	}
 	for _, c := range cases {
 		t.Run(c.backend, func(t *testing.T) {
 			var pub ports.EventPublisher
-			startApp(t, testSettings(c.backend, c.url, "app."), c.module, fx.Populate(&pub))
+			startApp(t, testConfig(c.url, "app."), c.module, fx.Populate(&pub))
 			for attempt := 1; attempt <= 2; attempt++ {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				err := pub.Publish(ctx, sampleEvent(core.EventUserRegistered))
@@ -277,15 +279,15 @@ func TestBrokerModulesRefuseBadSettingsWithoutShowingSecrets(t *testing.T) {
 		url     string
 		want    string
 	}{
-		{"nats", watermillpub.NATSModule, "", "EVENTS_URL is required"},
-		{"amqp", watermillpub.AMQPModule, "", "EVENTS_URL is required"},
-		{"amqp", watermillpub.AMQPModule, "http://guest:s3cr3t-pw@127.0.0.1:5672/", "not a valid amqp"},
-		{"redis", watermillpub.RedisModule, "", "EVENTS_URL is required"},
-		{"redis", watermillpub.RedisModule, "redis://:s3cr3t-pw@127.0.0.1:port/0", "not a valid redis"},
+		{"nats", brokers.NATSModule, "", "EVENTS_URL is required"},
+		{"amqp", brokers.AMQPModule, "", "EVENTS_URL is required"},
+		{"amqp", brokers.AMQPModule, "http://guest:s3cr3t-pw@127.0.0.1:5672/", "not a valid amqp"},
+		{"redis", brokers.RedisModule, "", "EVENTS_URL is required"},
+		{"redis", brokers.RedisModule, "redis://:s3cr3t-pw@127.0.0.1:port/0", "not a valid redis"},
 	}
 	for _, c := range cases {
 		var pub ports.EventPublisher
-		app := fx.New(fx.NopLogger, fx.Supply(testSettings(c.backend, c.url, "app.")), fx.Supply(testLogger()), c.module, fx.Populate(&pub))
+		app := fx.New(fx.NopLogger, fx.Supply(testConfig(c.url, "app.")), fx.Supply(testLogger()), c.module, fx.Populate(&pub))
 		err := app.Err()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s with EVENTS_URL %q: error %v, want one saying %q", c.backend, c.url, err, c.want)
@@ -294,5 +296,41 @@ func TestBrokerModulesRefuseBadSettingsWithoutShowingSecrets(t *testing.T) {
 		if strings.Contains(err.Error(), "s3cr3t-pw") {
 			t.Errorf("%s: error shows the password from EVENTS_URL: %v", c.backend, err)
 		}
+	}
+}
+
+func TestNATSStreamNameIsValidForJetStream(t *testing.T) {
+	if got := brokers.NATSStreamName("restreg.user_registered"); got != "restreg_user_registered" {
+		t.Errorf("NATSStreamName = %q", got)
+	}
+	if got := brokers.NATSStreamName("a.b*c>d e/f\\g"); strings.ContainsAny(got, ".*> /\\") {
+		t.Errorf("NATSStreamName kept a forbidden character: %q", got)
+	}
+}
+
+// watermillReceiver turns a Watermill subscriber into the contract's receiver.
+func watermillReceiver(sub message.Subscriber) porttest.ReceiveFunc {
+	return func(ctx context.Context, topic string) (<-chan porttest.ReceivedMessage, error) {
+		msgs, err := sub.Subscribe(ctx, topic)
+		if err != nil {
+			return nil, err
+		}
+		out := make(chan porttest.ReceivedMessage)
+		go func() {
+			defer close(out)
+			for m := range msgs {
+				md := make(map[string]string, len(m.Metadata))
+				for k, v := range m.Metadata {
+					md[k] = v
+				}
+				m.Ack()
+				select {
+				case out <- porttest.ReceivedMessage{UUID: m.UUID, Metadata: md, Payload: m.Payload}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		return out, nil
 	}
 }
