@@ -115,16 +115,14 @@ func newTestServerWithHasher(t testing.TB, configure func(*core.Settings), find 
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d := &usecase.Deps{
-		Settings: s,
-		Store:    &fakeStore{find: find},
-		Hasher:   hasher,
-		Tokens:   fakeTokens{},
-		Clock:    fixedClock{},
-		Log:      log,
+	store := &fakeStore{find: find}
+	logins := usecase.NewLogins(store, s)
+	uc := UseCases{
+		Register: usecase.NewRegister(usecase.NewRegisterConfig(s), store, nil, hasher, nil, usecase.Emails{}, nil, fixedClock{}, nil, nil, log),
+		Verify:   usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), store, nil, fakeTokens{}, nil, fixedClock{}, nil, log),
+		Login:    usecase.NewLogin(usecase.NewLoginConfig(s), logins, store, hasher, fakeTokens{}, nil, log),
+		Resend:   usecase.NewResendVerification(usecase.NewResendConfig(s), logins, store, nil, fixedClock{}, nil, log),
 	}
-	uc := UseCases{Register: usecase.NewRegister(d), Verify: usecase.NewVerifyRegistration(d), Login: usecase.NewLogin(d),
-		Resend: usecase.NewResendVerification(d)}
 	srv, err := New(s, uc, nil, log)
 	if err != nil {
 		t.Fatal(err)

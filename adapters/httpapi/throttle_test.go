@@ -112,16 +112,15 @@ func newThrottledServer(t *testing.T, limit int, configure func(*core.Settings))
 	if configure != nil {
 		configure(&s)
 	}
-	d := &usecase.Deps{
-		Settings: s,
-		Store: &fakeStore{find: func(context.Context, core.LookupField, string) (core.User, error) {
-			return core.User{}, core.ErrNotFound
-		}},
-		Hasher:  fakeHasher{},
-		Clock:   fixedClock{},
-		Limiter: &countingLimiter{limit: limit},
-	}
-	srv, err := New(s, UseCases{Login: usecase.NewLogin(d), Resend: usecase.NewResendVerification(d)}, nil, nil)
+	store := &fakeStore{find: func(context.Context, core.LookupField, string) (core.User, error) {
+		return core.User{}, core.ErrNotFound
+	}}
+	logins := usecase.NewLogins(store, s)
+	throttle := usecase.NewThrottle(&countingLimiter{limit: limit}, nil)
+	srv, err := New(s, UseCases{
+		Login:  usecase.NewLogin(usecase.NewLoginConfig(s), logins, store, fakeHasher{}, nil, throttle, nil),
+		Resend: usecase.NewResendVerification(usecase.NewResendConfig(s), logins, store, throttle, fixedClock{}, nil, nil),
+	}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,19 +219,14 @@ func (h *countingHasher) Check(ctx context.Context, password, encoded string) (b
 func TestUnknownLoginCostsAPasswordCheck(t *testing.T) {
 	hasher := &countingHasher{}
 	s := testSettings()
-	d := &usecase.Deps{
-		Settings: s,
-		Store: &fakeStore{find: func(_ context.Context, field core.LookupField, key string) (core.User, error) {
-			if field == core.ByUsernameKey && key == "ann" {
-				return core.User{ID: "u1", Username: "ann", IsActive: true, PasswordHash: "stored"}, nil
-			}
-			return core.User{}, core.ErrNotFound
-		}},
-		Hasher: hasher,
-		Tokens: fakeTokens{},
-		Clock:  fixedClock{},
-	}
-	srv, err := New(s, UseCases{Login: usecase.NewLogin(d)}, nil, nil)
+	store := &fakeStore{find: func(_ context.Context, field core.LookupField, key string) (core.User, error) {
+		if field == core.ByUsernameKey && key == "ann" {
+			return core.User{ID: "u1", Username: "ann", IsActive: true, PasswordHash: "stored"}, nil
+		}
+		return core.User{}, core.ErrNotFound
+	}}
+	loginCase := usecase.NewLogin(usecase.NewLoginConfig(s), usecase.NewLogins(store, s), store, hasher, fakeTokens{}, nil, nil)
+	srv, err := New(s, UseCases{Login: loginCase}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,16 +49,9 @@ var Core = fx.Module("restreg",
 		fx.Annotate(newURLBuilder, fx.As(new(ports.VerificationURLBuilder))),
 		newComposer,
 		fx.Annotate(newTokenIssuer, fx.As(new(ports.TokenIssuer))),
-		newRelay,
-		newDeps,
-		newCourier,
-		usecase.NewRegister,
-		usecase.NewVerifyRegistration,
-		usecase.NewLogin,
-		usecase.NewResendVerification,
-		newUseCases,
 		newReadiness,
 	),
+	useCases,
 	fx.Invoke(runRelay, runCourier, drainResends),
 )
 
@@ -211,58 +204,6 @@ func (noVerificationMail) ComposeAccountExists(context.Context, core.PublicUser)
 
 func newTokenIssuer(store ports.TokenStore, clock ports.Clock) usecase.OpaqueTokens {
 	return usecase.OpaqueTokens{Store: store, Clock: clock}
-}
-
-func newRelay(s core.Settings, outbox ports.Outbox, pub ports.EventPublisher, clock ports.Clock, log *slog.Logger) *usecase.Relay {
-	return usecase.NewRelay(outbox, pub, clock, log, s.OutboxPollInterval)
-}
-
-// depsParams lists what the use cases need from the graph.
-type depsParams struct {
-	fx.In
-	Settings core.Settings
-	Store    ports.UserStore
-	Outbox   ports.Outbox
-	Mail     ports.MailQueue
-	Hasher   ports.PasswordHasher
-	Policy   *core.PasswordPolicy
-	Signer   ports.Signer
-	URLs     ports.VerificationURLBuilder
-	Composer ports.EmailComposer
-	Mailer   ports.Mailer
-	Tokens   ports.TokenIssuer
-	Clock    ports.Clock
-	Log      *slog.Logger
-	Relay    *usecase.Relay
-	Limiter  ports.RateLimiter `optional:"true"`
-}
-
-func newDeps(p depsParams) *usecase.Deps {
-	limiter := p.Limiter
-	if limiter == nil {
-		// A hand-made composition without a limiter module still gets the
-		// documented default.
-		limiter = usecase.Unlimited{}
-		if p.Settings.RateLimitBackend != "off" {
-			limiter = memlimit.New(memlimit.Options{})
-		}
-	}
-	return &usecase.Deps{
-		Settings: p.Settings, Store: p.Store, Outbox: p.Outbox, Mail: p.Mail, Hasher: p.Hasher, Policy: p.Policy,
-		Signer: p.Signer, URLs: p.URLs, Composer: p.Composer, Mailer: p.Mailer, Tokens: p.Tokens,
-		Clock: p.Clock, Log: p.Log, Limiter: limiter, EventsRecorded: p.Relay.Wake,
-	}
-}
-
-func newUseCases(r *usecase.Register, v *usecase.VerifyRegistration, l *usecase.Login, rs *usecase.ResendVerification) httpapi.UseCases {
-	return httpapi.UseCases{Register: r, Verify: v, Login: l, Resend: rs}
-}
-
-// newCourier returns the mail courier and lets the use cases wake it.
-func newCourier(d *usecase.Deps, s core.Settings) *usecase.Courier {
-	c := usecase.NewCourier(d, s.OutboxPollInterval)
-	d.MailQueued = c.Wake
-	return c
 }
 
 // runCourier runs the mail courier for the life of the app and, on stop,

@@ -1,0 +1,118 @@
+package restreg
+
+import (
+	"log/slog"
+
+	"go.uber.org/fx"
+
+	"github.com/restreg/restreg/adapters/httpapi"
+	"github.com/restreg/restreg/adapters/memlimit"
+	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/core/usecase"
+	"github.com/restreg/restreg/ports"
+)
+
+// useCases builds the use cases, the mail courier and the outbox relay from
+// the ports, each with exactly what it uses: the settings it follows and
+// the ports it calls. The use cases wake the relay after recording events
+// and the courier after queueing e-mails.
+var useCases = fx.Provide(
+	newThrottle,
+	newLinks,
+	newEmails,
+	newLogins,
+	newRelay,
+	newCourier,
+	newRegister,
+	newVerifyRegistration,
+	newLogin,
+	newResendVerification,
+	newUseCases,
+)
+
+// throttleParams is what the shared Throttle is built from.
+type throttleParams struct {
+	fx.In
+	Settings core.Settings
+	Log      *slog.Logger
+	Limiter  ports.RateLimiter `optional:"true"`
+}
+
+// newThrottle returns the Throttle every use case counts with.
+func newThrottle(p throttleParams) *usecase.Throttle {
+	limiter := p.Limiter
+	if limiter == nil {
+		// A hand-made composition without a limiter module still gets the
+		// documented default.
+		limiter = usecase.Unlimited{}
+		if p.Settings.RateLimitBackend != "off" {
+			limiter = memlimit.New(memlimit.Options{})
+		}
+	}
+	return usecase.NewThrottle(limiter, p.Log)
+}
+
+func newLinks(signer ports.Signer, urls ports.VerificationURLBuilder, s core.Settings) usecase.Links {
+	return usecase.NewLinks(signer, urls, s)
+}
+
+func newEmails(links usecase.Links, composer ports.EmailComposer, mailer ports.Mailer) usecase.Emails {
+	return usecase.Emails{Links: links, Composer: composer, Mailer: mailer}
+}
+
+func newLogins(store ports.UserStore, s core.Settings) usecase.Logins {
+	return usecase.NewLogins(store, s)
+}
+
+func newRelay(s core.Settings, outbox ports.Outbox, pub ports.EventPublisher, clock ports.Clock, log *slog.Logger) *usecase.Relay {
+	return usecase.NewRelay(outbox, pub, clock, log, s.OutboxPollInterval)
+}
+
+func newCourier(s core.Settings, queue ports.MailQueue, store ports.UserStore, emails usecase.Emails, clock ports.Clock,
+	relay *usecase.Relay, log *slog.Logger,
+) *usecase.Courier {
+	return usecase.NewCourier(usecase.NewCourierConfig(s), queue, store, emails, clock, relay, log)
+}
+
+// registerParams is what register/ is built from.
+type registerParams struct {
+	fx.In
+	Settings core.Settings
+	Store    ports.UserStore
+	Mail     ports.MailQueue
+	Hasher   ports.PasswordHasher
+	Policy   *core.PasswordPolicy
+	Emails   usecase.Emails
+	Throttle *usecase.Throttle
+	Clock    ports.Clock
+	Relay    *usecase.Relay
+	Courier  *usecase.Courier
+	Log      *slog.Logger
+}
+
+func newRegister(p registerParams) *usecase.Register {
+	return usecase.NewRegister(usecase.NewRegisterConfig(p.Settings), p.Store, p.Mail, p.Hasher, p.Policy, p.Emails,
+		p.Throttle, p.Clock, p.Relay, p.Courier, p.Log)
+}
+
+func newVerifyRegistration(s core.Settings, store ports.UserStore, signer ports.Signer, tokens ports.TokenIssuer,
+	throttle *usecase.Throttle, clock ports.Clock, relay *usecase.Relay, log *slog.Logger,
+) *usecase.VerifyRegistration {
+	return usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), store, signer, tokens, throttle, clock, relay, log)
+}
+
+func newLogin(s core.Settings, logins usecase.Logins, store ports.UserStore, hasher ports.PasswordHasher,
+	tokens ports.TokenIssuer, throttle *usecase.Throttle, log *slog.Logger,
+) *usecase.Login {
+	return usecase.NewLogin(usecase.NewLoginConfig(s), logins, store, hasher, tokens, throttle, log)
+}
+
+func newResendVerification(s core.Settings, logins usecase.Logins, store ports.UserStore, throttle *usecase.Throttle,
+	clock ports.Clock, courier *usecase.Courier, log *slog.Logger,
+) *usecase.ResendVerification {
+	return usecase.NewResendVerification(usecase.NewResendConfig(s), logins, store, throttle, clock, courier, log)
+}
+
+func newUseCases(r *usecase.Register, v *usecase.VerifyRegistration, l *usecase.Login, rs *usecase.ResendVerification) httpapi.UseCases {
+	return httpapi.UseCases{Register: r, Verify: v, Login: l, Resend: rs}
+}
