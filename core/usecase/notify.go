@@ -14,3 +14,9 @@ func wake(n Notifier) {
 		n.Wake()
 	}
 }
+
+// The workers are what use cases wake.
+var (
+	_ Notifier = (*Relay)(nil)
+	_ Notifier = (*Courier)(nil)
+)
