@@ -10,47 +10,81 @@ import (
 	"github.com/restreg/restreg/ports"
 )
 
-// useCases builds the account use cases and the mail courier from the ports.
+// useCases builds the use cases, the mail courier and the outbox relay from
+// the ports, each with exactly what it uses: the settings it follows and
+// the ports it calls. The use cases wake the relay after recording events
+// and the courier after queueing e-mails.
 var useCases = fx.Provide(
-	newDeps,
+	newThrottle,
+	newLinks,
+	newEmails,
+	newLogins,
 	newCourier,
-	usecase.NewRegister,
-	usecase.NewVerifyRegistration,
-	usecase.NewLogin,
-	usecase.NewResendVerification,
+	newRegister,
+	newVerifyRegistration,
+	newLogin,
+	newResendVerification,
 )
 
-// depsParams lists what the use cases need from the graph.
-type depsParams struct {
+// newThrottle returns the Throttle every use case counts with; the rate
+// limiter is a required port (Unlimited when a deployment wants none).
+func newThrottle(limiter ports.RateLimiter, log *slog.Logger) *usecase.Throttle {
+	return usecase.NewThrottle(limiter, log)
+}
+
+func newLinks(signer ports.Signer, urls ports.VerificationURLBuilder, s core.Settings) usecase.Links {
+	return usecase.NewLinks(signer, urls, s)
+}
+
+func newEmails(links usecase.Links, composer ports.EmailComposer, mailer ports.Mailer) usecase.Emails {
+	return usecase.Emails{Links: links, Composer: composer, Mailer: mailer}
+}
+
+func newLogins(store ports.UserStore, s core.Settings) usecase.Logins {
+	return usecase.NewLogins(store, s)
+}
+
+func newCourier(s core.Settings, queue ports.MailQueue, store ports.UserStore, emails usecase.Emails, clock ports.Clock,
+	relay *usecase.Relay, log *slog.Logger,
+) *usecase.Courier {
+	return usecase.NewCourier(usecase.NewCourierConfig(s), queue, store, emails, clock, relay, log)
+}
+
+// registerParams is what register/ is built from.
+type registerParams struct {
 	fx.In
 	Settings core.Settings
 	Store    ports.UserStore
-	Outbox   ports.Outbox
 	Mail     ports.MailQueue
 	Hasher   ports.PasswordHasher
 	Policy   *core.PasswordPolicy
-	Signer   ports.Signer
-	URLs     ports.VerificationURLBuilder
-	Composer ports.EmailComposer
-	Mailer   ports.Mailer
-	Tokens   ports.TokenIssuer
+	Emails   usecase.Emails
+	Throttle *usecase.Throttle
 	Clock    ports.Clock
-	Log      *slog.Logger
 	Relay    *usecase.Relay
-	Limiter  ports.RateLimiter
+	Courier  *usecase.Courier
+	Log      *slog.Logger
 }
 
-func newDeps(p depsParams) *usecase.Deps {
-	return &usecase.Deps{
-		Settings: p.Settings, Store: p.Store, Outbox: p.Outbox, Mail: p.Mail, Hasher: p.Hasher, Policy: p.Policy,
-		Signer: p.Signer, URLs: p.URLs, Composer: p.Composer, Mailer: p.Mailer, Tokens: p.Tokens,
-		Clock: p.Clock, Log: p.Log, Limiter: p.Limiter, EventsRecorded: p.Relay.Wake,
-	}
+func newRegister(p registerParams) *usecase.Register {
+	return usecase.NewRegister(usecase.NewRegisterConfig(p.Settings), p.Store, p.Mail, p.Hasher, p.Policy, p.Emails,
+		p.Throttle, p.Clock, p.Relay, p.Courier, p.Log)
 }
 
-// newCourier returns the mail courier and lets the use cases wake it.
-func newCourier(d *usecase.Deps, s core.Settings) *usecase.Courier {
-	c := usecase.NewCourier(d, s.OutboxPollInterval)
-	d.MailQueued = c.Wake
-	return c
+func newVerifyRegistration(s core.Settings, store ports.UserStore, signer ports.Signer, tokens ports.TokenIssuer,
+	throttle *usecase.Throttle, clock ports.Clock, relay *usecase.Relay, log *slog.Logger,
+) *usecase.VerifyRegistration {
+	return usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), store, signer, tokens, throttle, clock, relay, log)
+}
+
+func newLogin(s core.Settings, logins usecase.Logins, store ports.UserStore, hasher ports.PasswordHasher,
+	tokens ports.TokenIssuer, throttle *usecase.Throttle, log *slog.Logger,
+) *usecase.Login {
+	return usecase.NewLogin(usecase.NewLoginConfig(s), logins, store, hasher, tokens, throttle, log)
+}
+
+func newResendVerification(s core.Settings, logins usecase.Logins, store ports.UserStore, throttle *usecase.Throttle,
+	clock ports.Clock, courier *usecase.Courier, log *slog.Logger,
+) *usecase.ResendVerification {
+	return usecase.NewResendVerification(usecase.NewResendConfig(s), logins, store, throttle, clock, courier, log)
 }

@@ -24,19 +24,17 @@ type realPorts struct {
 // realUseCases builds the real use cases for settings s over p, with the
 // fixed clock; it is the one place these tests construct them.
 func realUseCases(s core.Settings, p realPorts) UseCases {
-	d := &usecase.Deps{
-		Settings: s,
-		Store:    p.Store,
-		Hasher:   p.Hasher,
-		Policy:   p.Policy,
-		Signer:   p.Signer,
-		Tokens:   p.Tokens,
-		Clock:    fixedClock{},
-		Limiter:  p.Limiter,
-		Log:      p.Log,
+	var throttle *usecase.Throttle
+	if p.Limiter != nil {
+		throttle = usecase.NewThrottle(p.Limiter, p.Log)
 	}
-	return UseCases{Register: usecase.NewRegister(d), Verify: usecase.NewVerifyRegistration(d), Login: usecase.NewLogin(d),
-		Resend: usecase.NewResendVerification(d)}
+	logins := usecase.NewLogins(p.Store, s)
+	return UseCases{
+		Register: usecase.NewRegister(usecase.NewRegisterConfig(s), p.Store, nil, p.Hasher, p.Policy, usecase.Emails{}, throttle, fixedClock{}, nil, nil, p.Log),
+		Verify:   usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), p.Store, p.Signer, p.Tokens, throttle, fixedClock{}, nil, p.Log),
+		Login:    usecase.NewLogin(usecase.NewLoginConfig(s), logins, p.Store, p.Hasher, p.Tokens, throttle, p.Log),
+		Resend:   usecase.NewResendVerification(usecase.NewResendConfig(s), logins, p.Store, throttle, fixedClock{}, nil, p.Log),
+	}
 }
 
 // The fakes below stand in for one use case each: a function with the

@@ -2,7 +2,6 @@ package apisuite_test
 
 import (
 	"context"
-	"github.com/restreg/restreg/ports/porttest"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -18,6 +17,8 @@ import (
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/email"
 	"github.com/restreg/restreg/core/usecase"
+	"github.com/restreg/restreg/ports"
+	"github.com/restreg/restreg/ports/porttest"
 	"github.com/restreg/restreg/templates"
 )
 
@@ -85,27 +86,23 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &usecase.Deps{
-		Settings: s,
-		Store:    store,
-		Outbox:   store.Store,
-		Mail:     store.Store,
-		Hasher:   hasher,
-		Policy:   policy,
-		Signer:   core.NewDjangoSigner(s.SecretKey, s.SecretKeyFallbacks),
-		URLs:     usecase.QueryURLBuilder{Base: s.RegisterVerificationURL},
+	var limiter ports.RateLimiter
+	if s.RateLimitBackend == "memory" {
+		limiter = memlimit.New(memlimit.Options{})
+	}
+	throttle := usecase.NewThrottle(limiter, log)
+	signer := core.NewDjangoSigner(s.SecretKey, s.SecretKeyFallbacks)
+	tokens := usecase.OpaqueTokens{Store: store.Store, Clock: clock}
+	logins := usecase.NewLogins(store, s)
+	emails := usecase.Emails{
+		Links:    usecase.NewLinks(signer, usecase.QueryURLBuilder{Base: s.RegisterVerificationURL}, s),
 		Composer: composer,
 		Mailer:   mailer,
-		Tokens:   usecase.OpaqueTokens{Store: store.Store, Clock: clock},
-		Clock:    clock,
-		Log:      log,
 	}
-	if s.RateLimitBackend == "memory" {
-		d.Limiter = memlimit.New(memlimit.Options{})
-	}
-	resend := usecase.NewResendVerification(d)
-	courier := usecase.NewCourier(d, 20*time.Millisecond)
-	d.MailQueued = courier.Wake
+	// No relay runs here: the events wait in the store for Env.Events.
+	courier := usecase.NewCourier(usecase.CourierConfig{PollInterval: 20 * time.Millisecond, MailSendTimeout: s.MailSendTimeout},
+		store.Store, store, emails, clock, nil, log)
+	resend := usecase.NewResendVerification(usecase.NewResendConfig(s), logins, store, throttle, clock, courier, log)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -118,9 +115,9 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 		<-done
 	})
 	srv, err := httpapi.New(s, httpapi.UseCases{
-		Register: usecase.NewRegister(d),
-		Verify:   usecase.NewVerifyRegistration(d),
-		Login:    usecase.NewLogin(d),
+		Register: usecase.NewRegister(usecase.NewRegisterConfig(s), store, store.Store, hasher, policy, emails, throttle, clock, nil, courier, log),
+		Verify:   usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), store, signer, tokens, throttle, clock, nil, log),
+		Login:    usecase.NewLogin(usecase.NewLoginConfig(s), logins, store, hasher, tokens, throttle, log),
 		Resend:   resend,
 	}, store.Ping, log)
 	if err != nil {

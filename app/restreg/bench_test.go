@@ -47,8 +47,8 @@ func BenchmarkUseCasesByStore(b *testing.B) {
 			store.configure(b, &s)
 			var reg *usecase.Register
 			var verify *usecase.VerifyRegistration
-			var deps *usecase.Deps
-			startT(b, s, fx.Populate(&reg, &verify, &deps))
+			var signer usecase.Links
+			startT(b, s, fx.Populate(&reg, &verify, &signer))
 
 			var n atomic.Int64
 			register := func() core.PublicUser {
@@ -74,7 +74,7 @@ func BenchmarkUseCasesByStore(b *testing.B) {
 				now := time.Now()
 				for i := range links {
 					u := register()
-					link, err := deps.SignVerification(core.User{ID: u.ID}, now)
+					link, err := signer.Sign(core.User{ID: u.ID}, now)
 					if err != nil {
 						b.Fatal(err)
 					}

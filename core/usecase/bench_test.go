@@ -52,7 +52,7 @@ func BenchmarkVerify(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		link, err := f.deps.SignVerification(core.User{ID: pub.ID}, f.clock.Now())
+		link, err := f.links.Sign(core.User{ID: pub.ID}, f.clock.Now())
 		if err != nil {
 			b.Fatal(err)
 		}

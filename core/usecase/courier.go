@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/ports"
 )
 
 // Courier defaults. Failed sends back off from a few seconds to half an
@@ -28,21 +29,52 @@ const (
 // not take with backoff, and marks it done only once the mailer took it, so
 // an e-mail is sent at least once whatever crashes.
 type Courier struct {
-	d        *Deps
-	interval time.Duration
-	wake     chan struct{}
+	cfg    CourierConfig
+	queue  ports.MailQueue
+	store  ports.UserStore
+	emails Emails
+	clock  ports.Clock
+	// events wakes the relay after an e-mail's outcome released a held
+	// event.
+	events Notifier
+	log    *slog.Logger
+	wake   chan struct{}
 	// pass admits one claiming pass at a time, so Run and Flush never work
 	// the same batch concurrently.
 	pass chan struct{}
 }
 
-// NewCourier returns a courier that polls the queue every interval (and
-// whenever Wake is called).
-func NewCourier(d *Deps, interval time.Duration) *Courier {
-	if interval <= 0 {
-		interval = time.Second
+// CourierConfig is the part of the settings the courier follows.
+type CourierConfig struct {
+	// PollInterval is how often the queue is looked at without a Wake
+	// (OUTBOX_POLL_INTERVAL); a second when unset.
+	PollInterval time.Duration
+	// MailSendTimeout is MAIL_SEND_TIMEOUT, the bound of one send; an
+	// e-mail is leased to its sender for twice that.
+	MailSendTimeout time.Duration
+}
+
+// NewCourierConfig returns the CourierConfig of settings s.
+func NewCourierConfig(s core.Settings) CourierConfig {
+	return CourierConfig{PollInterval: s.OutboxPollInterval, MailSendTimeout: s.MailSendTimeout}
+}
+
+// NewCourier returns a courier that claims due e-mails from queue every
+// cfg.PollInterval (and whenever Wake is called), finds the owners that
+// account-exists notices go to in store, sends with emails, wakes events
+// (the relay) after recording an outcome (nil: nobody to wake) and logs on
+// log.
+func NewCourier(cfg CourierConfig, queue ports.MailQueue, store ports.UserStore, emails Emails, clock ports.Clock,
+	events Notifier, log *slog.Logger,
+) *Courier {
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
 	}
-	return &Courier{d: d, interval: interval, wake: make(chan struct{}, 1), pass: make(chan struct{}, 1)}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Courier{cfg: cfg, queue: queue, store: store, emails: emails, clock: clock, events: events, log: log,
+		wake: make(chan struct{}, 1), pass: make(chan struct{}, 1)}
 }
 
 // Wake makes a running courier look for e-mails at once; use cases call it
@@ -57,16 +89,16 @@ func (c *Courier) Wake() {
 // Run sends due e-mails until ctx ends, then returns nil. A store that fails
 // is logged and tried again at the next poll.
 func (c *Courier) Run(ctx context.Context) error {
-	timer := time.NewTimer(c.interval)
+	timer := time.NewTimer(c.cfg.PollInterval)
 	defer timer.Stop()
 	for {
 		if err := c.drain(ctx); err != nil && ctx.Err() == nil {
-			c.d.logger().Warn("mail courier: reading the queue failed, will retry", slog.String("error", err.Error()))
+			c.log.Warn("mail courier: reading the queue failed, will retry", slog.String("error", err.Error()))
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		timer.Reset(c.interval)
+		timer.Reset(c.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -93,9 +125,8 @@ func (c *Courier) drain(ctx context.Context) error {
 		return ctx.Err()
 	}
 	defer func() { <-c.pass }()
-	d := c.d
 	for {
-		users, err := d.Mail.ClaimMail(ctx, d.Clock.Now().UTC(), d.mailLease(), courierConcurrency)
+		users, err := c.queue.ClaimMail(ctx, c.clock.Now().UTC(), mailLease(c.cfg.MailSendTimeout), courierConcurrency)
 		if err != nil {
 			return fmt.Errorf("claim e-mails: %w", err)
 		}
@@ -115,37 +146,36 @@ func (c *Courier) drain(ctx context.Context) error {
 
 // deliver sends the e-mail u owes and records the outcome.
 func (c *Courier) deliver(ctx context.Context, u core.User) {
-	d := c.d
 	mail := u.Mail
 	// The send finishes (and its outcome is recorded) even if Run is
 	// stopping: the lease covers it, a half-recorded send would repeat.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.sendTimeout())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendBound(c.cfg.MailSendTimeout))
 	defer cancel()
-	log := d.logger().With(slog.String("user_id", u.ID), slog.String("mail", string(mail.Kind)), slog.Int("attempt", mail.Attempts))
-	sentAt := d.Clock.Now().UTC()
+	log := c.log.With(slog.String("user_id", u.ID), slog.String("mail", string(mail.Kind)), slog.Int("attempt", mail.Attempts))
+	sentAt := c.clock.Now().UTC()
 	sent, err := c.send(sctx, u, sentAt)
 	switch {
 	case err == nil:
 		if !sent {
 			sentAt = time.Time{}
 		}
-		if err := d.Mail.CompleteMail(sctx, u.ID, mail.Kind, mail.DueAt, sentAt); err != nil && !errors.Is(err, core.ErrNotFound) {
+		if err := c.queue.CompleteMail(sctx, u.ID, mail.Kind, mail.DueAt, sentAt); err != nil && !errors.Is(err, core.ErrNotFound) {
 			log.Warn("mail courier: e-mail sent but not recorded; it may be sent twice", slog.String("error", err.Error()))
 		}
 		if sent {
 			log.Debug("mail courier: e-mail sent")
 		}
-		d.eventsRecorded()
+		wake(c.events)
 	case !errors.Is(err, core.ErrUnavailable) || mail.Attempts >= courierMaxAttempts:
 		log.Error("mail courier: e-mail given up", slog.String("error", err.Error()))
-		if err := d.Mail.CompleteMail(sctx, u.ID, mail.Kind, mail.DueAt, time.Time{}); err != nil && !errors.Is(err, core.ErrNotFound) {
+		if err := c.queue.CompleteMail(sctx, u.ID, mail.Kind, mail.DueAt, time.Time{}); err != nil && !errors.Is(err, core.ErrNotFound) {
 			log.Warn("mail courier: could not record a given-up e-mail", slog.String("error", err.Error()))
 		}
-		d.eventsRecorded()
+		wake(c.events)
 	default:
-		next := d.Clock.Now().UTC().Add(courierBackoff(mail.Attempts))
+		next := c.clock.Now().UTC().Add(courierBackoff(mail.Attempts))
 		log.Warn("mail courier: e-mail not sent, will retry", slog.Time("retry_at", next), slog.String("error", err.Error()))
-		if err := d.Mail.DeferMail(sctx, u.ID, mail.Kind, mail.DueAt, next); err != nil && !errors.Is(err, core.ErrNotFound) {
+		if err := c.queue.DeferMail(sctx, u.ID, mail.Kind, mail.DueAt, next); err != nil && !errors.Is(err, core.ErrNotFound) {
 			log.Warn("mail courier: could not defer an e-mail; it is retried when its lease ends", slog.String("error", err.Error()))
 		}
 	}
@@ -155,26 +185,21 @@ func (c *Courier) deliver(ctx context.Context, u core.User) {
 // nothing to send any more (the user was verified meanwhile, or the owner
 // to notify is gone). Errors wrapping core.ErrUnavailable may succeed later.
 func (c *Courier) send(ctx context.Context, u core.User, at time.Time) (sent bool, err error) {
-	d := c.d
 	switch u.Mail.Kind {
 	case core.MailVerification:
 		if u.IsActive || u.Email == "" {
 			return false, nil
 		}
-		return true, d.sendVerification(ctx, u, at)
+		return true, c.emails.SendVerification(ctx, u, at)
 	case core.MailAccountExists:
-		owner, err := d.Store.FindUser(ctx, core.ByID, u.Mail.To)
+		owner, err := c.store.FindUser(ctx, core.ByID, u.Mail.To)
 		switch {
 		case errors.Is(err, core.ErrNotFound):
 			return false, nil
 		case err != nil:
 			return false, fmt.Errorf("find the address's owner: %w", err)
 		}
-		msg, err := d.Composer.ComposeAccountExists(ctx, owner.Public())
-		if err != nil {
-			return false, fmt.Errorf("compose: %w", err)
-		}
-		return true, d.Mailer.Send(ctx, msg)
+		return true, c.emails.SendAccountExists(ctx, owner)
 	default:
 		return false, fmt.Errorf("unknown e-mail kind %q", u.Mail.Kind)
 	}

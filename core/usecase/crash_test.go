@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/restreg/restreg/core"
-	"github.com/restreg/restreg/core/usecase"
 	"github.com/restreg/restreg/ports/porttest"
 )
 
@@ -38,7 +37,8 @@ func crash(t *testing.T, accept bool, name string) (*fixture, *porttest.Recordin
 	dead := newFixture(t, nil)
 	accepted := &porttest.RecordingMailer{}
 	dying := &dyingMailer{accept: accept, accepted: accepted, entered: make(chan struct{}), release: make(chan struct{})}
-	dead.deps.Mailer = dying
+	dead.sender = dying
+	dead.build(t)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -52,9 +52,7 @@ func crash(t *testing.T, accept bool, name string) (*fixture, *porttest.Recordin
 	// The next process: same store and clock, a working mailer.
 	next := newFixture(t, nil)
 	next.store, next.clock = dead.store, dead.clock
-	next.deps.Store, next.deps.Outbox, next.deps.Mail = dead.store, dead.store, dead.store
-	next.deps.Clock = dead.clock
-	next.deps.Tokens = usecase.OpaqueTokens{Store: dead.store, Clock: dead.clock}
+	next.build(t)
 	return next, accepted
 }
 
@@ -106,7 +104,7 @@ func TestCrashDuringTheSendLosesNoMail(t *testing.T) {
 		t.Fatalf("%d e-mails within the lease, want 0", n)
 	}
 	// Once the lease ends the courier sends it, and releases the event.
-	f.clock.Set(start.Add(f.deps.Settings.MailSendTimeout*2 + time.Second))
+	f.clock.Set(start.Add(f.settings.MailSendTimeout*2 + time.Second))
 	f.deliver(t)
 	mails := f.mailer.Messages()
 	if len(mails) != 1 || mails[0].To[0] != u.Email {
@@ -137,7 +135,7 @@ func TestCrashAfterTheSendKeepsEventsInOrder(t *testing.T) {
 	}
 	wantOrder(t, eventOrder(t, f, f.clock.Now()), core.EventUserRegistered, core.EventUserActivated)
 	// The courier finds the user verified: nothing more to send.
-	f.clock.Set(start.Add(f.deps.Settings.MailSendTimeout*2 + time.Second))
+	f.clock.Set(start.Add(f.settings.MailSendTimeout*2 + time.Second))
 	f.deliver(t)
 	if n := len(f.mailer.Messages()); n != 0 {
 		t.Fatalf("%d e-mails to a verified user, want 0", n)
@@ -153,13 +151,13 @@ func TestCrashAfterTheSendKeepsEventsInOrder(t *testing.T) {
 func TestCrashAfterTheSendResendsAndResendWorks(t *testing.T) {
 	f, _ := crash(t, true, "max")
 	start := f.clock.Now()
-	f.clock.Set(start.Add(f.deps.Settings.MailSendTimeout*2 + time.Second))
+	f.clock.Set(start.Add(f.settings.MailSendTimeout*2 + time.Second))
 	f.deliver(t)
 	if n := len(f.mailer.Messages()); n != 1 {
 		t.Fatalf("%d e-mails from the courier, want the unrecorded one again", n)
 	}
 	wantOrder(t, eventOrder(t, f, f.clock.Now()), core.EventUserRegistered)
-	f.clock.Set(f.clock.Now().Add(f.deps.Settings.ResendVerificationInterval + time.Second))
+	f.clock.Set(f.clock.Now().Add(f.settings.ResendVerificationInterval + time.Second))
 	if err := f.resendAndWait(t, "max@example.com"); err != nil {
 		t.Fatal(err)
 	}

@@ -33,8 +33,9 @@ func (h *countingHasher) Check(ctx context.Context, password, encoded string) (b
 
 func TestEnumerationSafeRegisterAnswersLikeANewRegistration(t *testing.T) {
 	f := newFixture(t, func(s *core.Settings) { s.RegisterEnumerationSafe = true })
-	hasher := &countingHasher{PasswordHasher: f.deps.Hasher}
-	f.deps.Hasher = hasher
+	hasher := &countingHasher{PasswordHasher: f.hasher}
+	f.hasher = hasher
+	f.build(t)
 	owner, err := f.reg.Handle(context.Background(), registration("paul"))
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +142,8 @@ func TestEnumerationSafeFollowUpsAnswerAlike(t *testing.T) {
 		return answers
 	}
 	for _, oneTime := range []bool{false, true} {
-		f.deps.Settings.RegisterVerificationOneTimeUse = oneTime
+		f.settings.RegisterVerificationOneTimeUse = oneTime
+		f.build(t)
 		suffix := fmt.Sprint(oneTime)
 		newAddr := probe("fresh"+suffix, "fresh"+suffix+"@example.com")
 		takenAddr := probe("probe"+suffix, "target@example.com")

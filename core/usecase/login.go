@@ -3,9 +3,12 @@ package usecase
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/core/usecase/decorator"
+	"github.com/restreg/restreg/ports"
 )
 
 // LoginInput is a login request as the client sent it.
@@ -20,22 +23,61 @@ type LoginResult struct {
 	Token string
 }
 
-// Login checks a username or e-mail and password: POST login/.
-type Login struct {
-	d       *Deps
-	dummyMu sync.Mutex
-	dummy   string
+// LoginConfig is the part of the settings login/ follows (USER_LOGIN_FIELDS
+// is the Logins').
+type LoginConfig struct {
+	// RetrieveToken is LOGIN_RETRIEVE_TOKEN.
+	RetrieveToken bool
+	// ThrottleIP and ThrottleAccount are THROTTLE_LOGIN_IP and
+	// THROTTLE_LOGIN_ACCOUNT.
+	ThrottleIP, ThrottleAccount string
 }
 
-// NewLogin returns the login use case.
-func NewLogin(d *Deps) *Login { return &Login{d: d} }
+// NewLoginConfig returns the LoginConfig of settings s.
+func NewLoginConfig(s core.Settings) LoginConfig {
+	return LoginConfig{RetrieveToken: s.LoginRetrieveToken, ThrottleIP: s.ThrottleLoginIP, ThrottleAccount: s.ThrottleLoginAccount}
+}
+
+// Login checks a username or e-mail and password: POST login/.
+type Login struct {
+	cfg      LoginConfig
+	logins   Logins
+	store    ports.UserStore
+	hasher   ports.PasswordHasher
+	tokens   ports.TokenIssuer
+	throttle *Throttle
+	log      *slog.Logger
+	handle   decorator.CommandHandler[LoginInput, LoginResult]
+	dummyMu  sync.Mutex
+	dummy    string
+}
+
+// NewLogin returns the login use case. It finds the accounts a login names
+// with logins, checks passwords with hasher and stores upgraded hashes in
+// store, issues tokens with tokens, counts requests with throttle (nil:
+// none) and logs on log.
+func NewLogin(cfg LoginConfig, logins Logins, store ports.UserStore, hasher ports.PasswordHasher,
+	tokens ports.TokenIssuer, throttle *Throttle, log *slog.Logger,
+) *Login {
+	if log == nil {
+		log = slog.Default()
+	}
+	l := &Login{cfg: cfg, logins: logins, store: store, hasher: hasher, tokens: tokens, throttle: throttle, log: log}
+	l.handle = decorator.ApplyDecorators("login", decorator.HandlerFunc[LoginInput, LoginResult](l.login), log)
+	return l
+}
 
 var (
 	loginField         = charField{name: "login", required: true}
 	loginPasswordField = charField{name: "password", required: true}
 )
 
-// Handle answers the same error for a wrong password, an unknown login and an
+// Handle logs in; see login. The decorators of package decorator wrap it.
+func (l *Login) Handle(ctx context.Context, in LoginInput) (LoginResult, error) {
+	return l.handle.Handle(ctx, in)
+}
+
+// login answers the same error for a wrong password, an unknown login and an
 // inactive user, after the same amount of hashing work, so the answer reveals
 // nothing about which accounts exist.
 //
@@ -47,15 +89,14 @@ var (
 // failures can never lock the owner out from another.
 //
 // The password is checked against every account the login can name (see
-// findLogin), so no registration can make an account unreachable by its
+// Logins.Find), so no registration can make an account unreachable by its
 // owner's login.
 //
 // Errors: *core.ValidationError, *core.DetailError ("Login or password
 // invalid."), *core.ThrottledError, core.ErrOverloaded, core.ErrUnavailable.
-func (l *Login) Handle(ctx context.Context, in LoginInput) (LoginResult, error) {
-	d := l.d
-	s := &d.Settings
-	if err := d.throttle(ctx, ruleLoginIP, s.ThrottleLoginIP, clientKey(ctx)); err != nil {
+func (l *Login) login(ctx context.Context, in LoginInput) (LoginResult, error) {
+	s := &l.cfg
+	if err := l.throttle.count(ctx, ruleLoginIP, s.ThrottleIP, clientKey(ctx)); err != nil {
 		return LoginResult{}, err
 	}
 	errs := &core.ValidationError{}
@@ -64,7 +105,7 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (LoginResult, error) 
 	if !errs.Empty() {
 		return LoginResult{}, errs
 	}
-	candidates, err := d.findLogin(ctx, login)
+	candidates, err := l.logins.Find(ctx, login)
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("login: %w", err)
 	}
@@ -81,13 +122,13 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (LoginResult, error) 
 		if err != nil {
 			return LoginResult{}, err
 		}
-		if _, _, err := d.Hasher.Check(ctx, password, dummy); err != nil {
+		if _, _, err := l.hasher.Check(ctx, password, dummy); err != nil {
 			return LoginResult{}, fmt.Errorf("login: check password: %w", err)
 		}
 		return LoginResult{}, invalid
 	}
 	for _, user := range candidates {
-		ok, rehash, err := d.Hasher.Check(ctx, password, user.PasswordHash)
+		ok, rehash, err := l.hasher.Check(ctx, password, user.PasswordHash)
 		if err != nil {
 			return LoginResult{}, fmt.Errorf("login: check password: %w", err)
 		}
@@ -98,8 +139,8 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (LoginResult, error) 
 			l.upgradeHash(ctx, user.ID, password)
 		}
 		var res LoginResult
-		if s.LoginRetrieveToken {
-			if res.Token, err = d.Tokens.IssueToken(ctx, user.ID); err != nil {
+		if s.RetrieveToken {
+			if res.Token, err = l.tokens.IssueToken(ctx, user.ID); err != nil {
 				return LoginResult{}, fmt.Errorf("login: %w", err)
 			}
 		}
@@ -112,13 +153,12 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (LoginResult, error) 
 // account the login names (or the login itself when it names none), paired
 // with the client's address.
 func (l *Login) throttleAccount(ctx context.Context, login string, candidates []core.User) error {
-	d := l.d
 	client := clientKey(ctx)
 	if len(candidates) == 0 {
-		return d.throttle(ctx, ruleLoginAccount, d.Settings.ThrottleLoginAccount, "login:"+accountKey(login)+"|"+client)
+		return l.throttle.count(ctx, ruleLoginAccount, l.cfg.ThrottleAccount, "login:"+accountKey(login)+"|"+client)
 	}
 	for _, u := range candidates {
-		if err := d.throttle(ctx, ruleLoginAccount, d.Settings.ThrottleLoginAccount, "user:"+u.ID+"|"+client); err != nil {
+		if err := l.throttle.count(ctx, ruleLoginAccount, l.cfg.ThrottleAccount, "user:"+u.ID+"|"+client); err != nil {
 			return err
 		}
 	}
@@ -134,7 +174,7 @@ func (l *Login) dummyHash(ctx context.Context) (string, error) {
 	if h != "" {
 		return h, nil
 	}
-	h, err := l.d.Hasher.Hash(ctx, core.NewID())
+	h, err := l.hasher.Hash(ctx, core.NewID())
 	if err != nil {
 		return "", fmt.Errorf("login: %w", err)
 	}
@@ -149,11 +189,11 @@ func (l *Login) dummyHash(ctx context.Context) (string, error) {
 // upgradeHash re-hashes a password whose stored hash uses another algorithm
 // or a weaker cost (users imported from Django); failure only delays it.
 func (l *Login) upgradeHash(ctx context.Context, userID, password string) {
-	hash, err := l.d.Hasher.Hash(ctx, password)
+	hash, err := l.hasher.Hash(ctx, password)
 	if err == nil {
-		err = l.d.Store.SetPasswordHash(ctx, userID, hash)
+		err = l.store.SetPasswordHash(ctx, userID, hash)
 	}
 	if err != nil {
-		l.d.logger().WarnContext(ctx, "password hash upgrade postponed", "user_id", userID, "error", err)
+		l.log.WarnContext(ctx, "password hash upgrade postponed", "user_id", userID, "error", err)
 	}
 }

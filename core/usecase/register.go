@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/core/usecase/decorator"
+	"github.com/restreg/restreg/ports"
 )
 
 // RegisterInput is a registration request as the client sent it.
@@ -18,13 +22,78 @@ type RegisterInput struct {
 	PasswordConfirm core.Value
 }
 
-// Register creates an account: POST register/.
-type Register struct {
-	d *Deps
+// RegisterConfig is the part of the settings register/ follows.
+type RegisterConfig struct {
+	// Enabled is REGISTER_FLOW_ENABLED.
+	Enabled bool
+	// Verification is REGISTER_VERIFICATION_ENABLED: new users are inactive
+	// and mailed a link.
+	Verification bool
+	// EnumerationSafe is REGISTER_ENUMERATION_SAFE.
+	EnumerationSafe bool
+	// PasswordConfirm is REGISTER_SERIALIZER_PASSWORD_CONFIRM.
+	PasswordConfirm bool
+	// UsernameCaseInsensitive is USERNAME_CASE_INSENSITIVE.
+	UsernameCaseInsensitive bool
+	// EmailUnique is USER_EMAIL_UNIQUE.
+	EmailUnique bool
+	// ThrottleIP and ThrottleEmail are THROTTLE_REGISTER_IP and
+	// THROTTLE_REGISTER_EMAIL.
+	ThrottleIP, ThrottleEmail string
+	// MailSendTimeout is MAIL_SEND_TIMEOUT, the bound of the send on the
+	// request path.
+	MailSendTimeout time.Duration
 }
 
-// NewRegister returns the register use case.
-func NewRegister(d *Deps) *Register { return &Register{d: d} }
+// NewRegisterConfig returns the RegisterConfig of settings s.
+func NewRegisterConfig(s core.Settings) RegisterConfig {
+	return RegisterConfig{
+		Enabled:                 s.RegisterFlowEnabled,
+		Verification:            s.RegisterVerificationEnabled,
+		EnumerationSafe:         s.RegisterEnumerationSafe,
+		PasswordConfirm:         s.RegisterSerializerPasswordConfirm,
+		UsernameCaseInsensitive: s.UsernameCaseInsensitive,
+		EmailUnique:             s.UserEmailUnique,
+		ThrottleIP:              s.ThrottleRegisterIP,
+		ThrottleEmail:           s.ThrottleRegisterEmail,
+		MailSendTimeout:         s.MailSendTimeout,
+	}
+}
+
+// Register creates an account: POST register/.
+type Register struct {
+	cfg      RegisterConfig
+	store    ports.UserStore
+	mail     ports.MailQueue
+	hasher   ports.PasswordHasher
+	policy   *core.PasswordPolicy
+	emails   Emails
+	throttle *Throttle
+	clock    ports.Clock
+	// events wakes the relay after a user_registered event was recorded;
+	// mailQueued wakes the courier after an e-mail was queued for it.
+	events, mailQueued Notifier
+	log                *slog.Logger
+	handle             decorator.CommandHandler[RegisterInput, core.PublicUser]
+}
+
+// NewRegister returns the register use case. It stores users in store and
+// records the e-mail it sent itself in mail, hashes with hasher under
+// policy, sends verification e-mails with emails, counts requests with
+// throttle (nil: none), and wakes events (the relay) and mailQueued (the
+// courier) after recording work for them (nil: nobody to wake).
+func NewRegister(cfg RegisterConfig, store ports.UserStore, mail ports.MailQueue, hasher ports.PasswordHasher,
+	policy *core.PasswordPolicy, emails Emails, throttle *Throttle, clock ports.Clock,
+	events, mailQueued Notifier, log *slog.Logger,
+) *Register {
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Register{cfg: cfg, store: store, mail: mail, hasher: hasher, policy: policy, emails: emails,
+		throttle: throttle, clock: clock, events: events, mailQueued: mailQueued, log: log}
+	r.handle = decorator.ApplyDecorators("register", decorator.HandlerFunc[RegisterInput, core.PublicUser](r.register), log)
+	return r
+}
 
 var (
 	usernameField  = charField{name: "username", required: true, maxLength: 150}
@@ -35,7 +104,13 @@ var (
 	confirmField   = charField{name: "password_confirm", required: true}
 )
 
-// Handle validates in, stores the user with its user_registered event and,
+// Handle registers in; see register. The decorators of package decorator
+// wrap it.
+func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUser, error) {
+	return r.handle.Handle(ctx, in)
+}
+
+// register validates in, stores the user with its user_registered event and,
 // with verification on, the verification e-mail it owes (in the same atomic
 // write), then sends that e-mail before answering.
 //
@@ -63,13 +138,12 @@ var (
 // Errors: *core.ValidationError (stages 1 and 2 of the contract),
 // *core.DetailError (no e-mail to verify), *core.ThrottledError,
 // core.ErrFlowDisabled, core.ErrOverloaded, core.ErrUnavailable.
-func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUser, error) {
-	d := r.d
-	s := &d.Settings
-	if !s.RegisterFlowEnabled {
+func (r *Register) register(ctx context.Context, in RegisterInput) (core.PublicUser, error) {
+	s := &r.cfg
+	if !s.Enabled {
 		return core.PublicUser{}, core.ErrFlowDisabled
 	}
-	if err := d.throttle(ctx, ruleRegisterIP, s.ThrottleRegisterIP, clientKey(ctx)); err != nil {
+	if err := r.throttle.count(ctx, ruleRegisterIP, s.ThrottleIP, clientKey(ctx)); err != nil {
 		return core.PublicUser{}, err
 	}
 
@@ -81,10 +155,10 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 
 	// Stage 2: password policy and confirmation together.
 	pwErrs := &core.ValidationError{ShowNonFieldErrors: true, NonFieldErrors: []string{}}
-	for _, msg := range d.Policy.Validate(f.password, core.PasswordAttributes{Username: f.username, FirstName: f.firstName, LastName: f.lastName, Email: f.email}) {
+	for _, msg := range r.policy.Validate(f.password, core.PasswordAttributes{Username: f.username, FirstName: f.firstName, LastName: f.lastName, Email: f.email}) {
 		pwErrs.Add("password", msg)
 	}
-	if s.RegisterSerializerPasswordConfirm && f.password != f.confirm {
+	if s.PasswordConfirm && f.password != f.confirm {
 		pwErrs.Add("password_confirm", core.MsgPasswordsMismatch)
 	}
 	if len(pwErrs.Fields) > 0 {
@@ -92,20 +166,20 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 	}
 
 	// Stage 3: a user who cannot receive a link cannot be verified.
-	if s.RegisterVerificationEnabled && f.email == "" {
+	if s.Verification && f.email == "" {
 		return core.PublicUser{}, core.Detail(core.MsgNoEmail)
 	}
 
 	normEmail := core.NormalizeEmail(f.email)
-	if err := d.throttleEmail(ctx, ruleRegisterEmail, s.ThrottleRegisterEmail, normEmail); err != nil {
+	if err := r.throttle.countEmail(ctx, ruleRegisterEmail, s.ThrottleEmail, normEmail); err != nil {
 		return core.PublicUser{}, err
 	}
 
-	hash, err := d.Hasher.Hash(ctx, f.password)
+	hash, err := r.hasher.Hash(ctx, f.password)
 	if err != nil {
 		return core.PublicUser{}, fmt.Errorf("register: hash password: %w", err)
 	}
-	now := d.Clock.Now().UTC()
+	now := r.clock.Now().UTC()
 	u := core.User{
 		ID:               core.NewID(),
 		Username:         core.NormalizeUsername(f.username),
@@ -116,26 +190,26 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 		FirstName:        f.firstName,
 		LastName:         f.lastName,
 		PasswordHash:     hash,
-		IsActive:         !s.RegisterVerificationEnabled,
+		IsActive:         !s.Verification,
 		CreatedAt:        now,
 	}
-	if s.UserEmailUnique {
+	if s.EmailUnique {
 		u.UniqueEmailKey = u.EmailKey
 	}
 	if f.owner != nil {
 		return r.accountExists(ctx, *f.owner, u)
 	}
 	ev := newEvent(ctx, core.EventUserRegistered, u, now)
-	if s.RegisterVerificationEnabled {
-		ev.AvailableAt = now.Add(d.mailHold())
+	if s.Verification {
+		ev.AvailableAt = now.Add(mailHold(s.MailSendTimeout))
 		u.Mail = core.PendingMail{Kind: core.MailVerification, DueAt: now}
-		if !s.RegisterEnumerationSafe {
+		if !s.EnumerationSafe {
 			// This request sends it: the courier waits for the lease.
-			u.Mail.DueAt = now.Add(d.mailLease())
+			u.Mail.DueAt = now.Add(mailLease(s.MailSendTimeout))
 		}
 	}
-	if err := d.Store.CreateUser(ctx, u, ev); err != nil {
-		if errors.Is(err, core.ErrEmailTaken) && !errors.Is(err, core.ErrUsernameTaken) && s.RegisterEnumerationSafe {
+	if err := r.store.CreateUser(ctx, u, ev); err != nil {
+		if errors.Is(err, core.ErrEmailTaken) && !errors.Is(err, core.ErrUsernameTaken) && s.EnumerationSafe {
 			// Another request took the address since stage 1.
 			existing, _, lerr := r.lookup(ctx, "email", core.ByEmailKey, u.EmailKey)
 			if lerr != nil {
@@ -147,15 +221,15 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 	}
 
 	switch {
-	case !s.RegisterVerificationEnabled:
-	case s.RegisterEnumerationSafe:
-		d.mailQueued()
+	case !s.Verification:
+	case s.EnumerationSafe:
+		wake(r.mailQueued)
 	default:
 		if err := r.sendNow(ctx, u); err != nil {
 			return core.PublicUser{}, err
 		}
 	}
-	d.eventsRecorded()
+	wake(r.events)
 	return u.Public(), nil
 }
 
@@ -163,22 +237,21 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (core.PublicUse
 // mail provider that is down answers 503 with nothing registered: the user
 // is removed again. It finishes even if the client leaves.
 func (r *Register) sendNow(ctx context.Context, u core.User) error {
-	d := r.d
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.sendTimeout())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendBound(r.cfg.MailSendTimeout))
 	defer cancel()
-	at := d.Clock.Now()
-	if err := d.sendVerification(sctx, u, at); err != nil {
-		if derr := d.Store.DeleteInactiveUser(sctx, u.ID); derr != nil {
+	at := r.clock.Now()
+	if err := r.emails.SendVerification(sctx, u, at); err != nil {
+		if derr := r.store.DeleteInactiveUser(sctx, u.ID); derr != nil {
 			// The user and its queued e-mail stay: the courier sends it
 			// once the lease ends, so the account is still usable.
-			d.logger().ErrorContext(ctx, "could not remove a user whose verification e-mail failed; the courier will retry the e-mail", "user_id", u.ID, "error", derr)
+			r.log.ErrorContext(ctx, "could not remove a user whose verification e-mail failed; the courier will retry the e-mail", "user_id", u.ID, "error", derr)
 		}
 		return fmt.Errorf("register: send verification e-mail: %w", asUnavailable(err))
 	}
-	if err := d.Mail.CompleteMail(sctx, u.ID, core.MailVerification, u.Mail.DueAt, at.UTC()); err != nil {
+	if err := r.mail.CompleteMail(sctx, u.ID, core.MailVerification, u.Mail.DueAt, at.UTC()); err != nil {
 		// Sent but not recorded: the courier sends it again after the
 		// lease (at least once), and releases the event then.
-		d.logger().WarnContext(ctx, "verification e-mail sent but not recorded; it may be sent twice", "user_id", u.ID, "error", err)
+		r.log.WarnContext(ctx, "verification e-mail sent but not recorded; it may be sent twice", "user_id", u.ID, "error", err)
 	}
 	return nil
 }
@@ -196,7 +269,7 @@ type fields struct {
 // fields at once, in DRF's order. Errors: *core.ValidationError, lookup
 // failures.
 func (r *Register) checkFields(ctx context.Context, in RegisterInput) (fields, error) {
-	s := &r.d.Settings
+	s := &r.cfg
 	errs := &core.ValidationError{}
 	username, okUsername := usernameField.parse(in.Username, errs)
 	if okUsername {
@@ -228,13 +301,13 @@ func (r *Register) checkFields(ctx context.Context, in RegisterInput) (fields, e
 			errs.Add("email", core.MsgInvalidEmail)
 			okEmail = false
 		}
-		if okEmail && s.UserEmailUnique {
+		if okEmail && s.EmailUnique {
 			existing, taken, err := r.emailTaken(ctx, email)
 			if err != nil {
 				return fields{}, err
 			}
 			switch {
-			case taken && s.RegisterEnumerationSafe:
+			case taken && s.EnumerationSafe:
 				owner = &existing
 			case taken:
 				errs.Add("email", core.MsgEmailExists)
@@ -245,10 +318,10 @@ func (r *Register) checkFields(ctx context.Context, in RegisterInput) (fields, e
 	lastName, _ := lastNameField.clean(in.LastName, errs)
 	password, _ := passwordField.clean(in.Password, errs)
 	var confirm string
-	if s.RegisterSerializerPasswordConfirm {
+	if s.PasswordConfirm {
 		confirm, _ = confirmField.clean(in.PasswordConfirm, errs)
 	}
-	if okUsername && okEmail && s.RegisterEnumerationSafe {
+	if okUsername && okEmail && s.EnumerationSafe {
 		r.checkOwnAddress(username, email, errs)
 	}
 	if !errs.Empty() {
@@ -265,7 +338,6 @@ func (r *Register) checkFields(ctx context.Context, in RegisterInput) (fields, e
 // notice. The placeholder has no address and an unusable password, so it
 // can never log in, be verified or be mailed a link.
 func (r *Register) accountExists(ctx context.Context, owner, wouldBe core.User) (core.PublicUser, error) {
-	d := r.d
 	placeholder := core.User{
 		ID:           wouldBe.ID,
 		Username:     wouldBe.Username,
@@ -278,12 +350,12 @@ func (r *Register) accountExists(ctx context.Context, owner, wouldBe core.User) 
 	} else {
 		// Several accounts share the address (e-mails were not always
 		// unique): there is no one owner to tell.
-		d.logger().InfoContext(ctx, "registration with an address several accounts share: no notice sent")
+		r.log.InfoContext(ctx, "registration with an address several accounts share: no notice sent")
 	}
-	if err := d.Store.CreateUser(ctx, placeholder); err != nil {
+	if err := r.store.CreateUser(ctx, placeholder); err != nil {
 		return core.PublicUser{}, conflictError(err)
 	}
-	d.mailQueued()
+	wake(r.mailQueued)
 	return wouldBe.Public(), nil
 }
 
@@ -298,9 +370,9 @@ const MsgUsernameNotOwnEmail = "Enter a valid username. An email address may onl
 // REGISTER_ENUMERATION_SAFE only usernames are compared (they are public);
 // checkOwnAddress keeps addresses out of the namespace clash instead.
 func (r *Register) usernameTaken(ctx context.Context, username string) (bool, error) {
-	s := &r.d.Settings
+	s := &r.cfg
 	_, taken, err := r.lookup(ctx, "username", core.ByUsernameKey, core.UsernameKey(username, s.UsernameCaseInsensitive))
-	if err != nil || taken || s.RegisterEnumerationSafe {
+	if err != nil || taken || s.EnumerationSafe {
 		return taken, err
 	}
 	key := core.UsernameEmailKey(username)
@@ -338,7 +410,7 @@ func (r *Register) checkOwnAddress(username, email string, errs *core.Validation
 // lookup returns the user with the given key and whether one is stored; an
 // ambiguous e-mail (several users) counts as taken, with the zero user.
 func (r *Register) lookup(ctx context.Context, what string, field core.LookupField, key string) (core.User, bool, error) {
-	u, err := r.d.Store.FindUser(ctx, field, key)
+	u, err := r.store.FindUser(ctx, field, key)
 	switch {
 	case err == nil:
 		return u, true, nil

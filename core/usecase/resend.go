@@ -3,10 +3,13 @@ package usecase
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/core/usecase/decorator"
+	"github.com/restreg/restreg/ports"
 )
 
 // MsgResendAnswer is the one answer of resend-verification/, whatever
@@ -23,22 +26,75 @@ type ResendInput struct {
 	Login core.Value
 }
 
+// ResendConfig is the part of the settings resend-verification/ follows
+// (USER_LOGIN_FIELDS is the Logins').
+type ResendConfig struct {
+	// Enabled is RESEND_VERIFICATION_ENABLED together with
+	// REGISTER_VERIFICATION_ENABLED.
+	Enabled bool
+	// Interval is RESEND_VERIFICATION_INTERVAL, the least time between two
+	// verification e-mails to one user.
+	Interval time.Duration
+	// ThrottleIP and ThrottleAccount are THROTTLE_RESEND_IP and
+	// THROTTLE_RESEND_ACCOUNT.
+	ThrottleIP, ThrottleAccount string
+	// MailSendTimeout is MAIL_SEND_TIMEOUT, which also bounds the work
+	// behind one answer.
+	MailSendTimeout time.Duration
+}
+
+// NewResendConfig returns the ResendConfig of settings s.
+func NewResendConfig(s core.Settings) ResendConfig {
+	return ResendConfig{
+		Enabled:         s.ResendEnabled(),
+		Interval:        s.ResendVerificationInterval,
+		ThrottleIP:      s.ThrottleResendIP,
+		ThrottleAccount: s.ThrottleResendAccount,
+		MailSendTimeout: s.MailSendTimeout,
+	}
+}
+
 // ResendVerification mails a fresh verification link to a user who lost or
 // let expire the first one: POST resend-verification/.
 type ResendVerification struct {
-	d     *Deps
-	wg    sync.WaitGroup
-	slots chan struct{}
+	cfg      ResendConfig
+	logins   Logins
+	store    ports.UserStore
+	throttle *Throttle
+	clock    ports.Clock
+	// mailQueued wakes the courier after an e-mail was queued for it.
+	mailQueued Notifier
+	log        *slog.Logger
+	handle     decorator.ActionHandler[ResendInput]
+	wg         sync.WaitGroup
+	slots      chan struct{}
 }
 
-// NewResendVerification returns the resend-verification use case.
-func NewResendVerification(d *Deps) *ResendVerification {
-	return &ResendVerification{d: d, slots: make(chan struct{}, resendConcurrency)}
+// NewResendVerification returns the resend-verification use case. It finds
+// the accounts a login names with logins, queues their e-mails in store,
+// counts requests with throttle (nil: none), wakes mailQueued (the courier)
+// after queueing (nil: nobody to wake) and logs on log.
+func NewResendVerification(cfg ResendConfig, logins Logins, store ports.UserStore, throttle *Throttle,
+	clock ports.Clock, mailQueued Notifier, log *slog.Logger,
+) *ResendVerification {
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &ResendVerification{cfg: cfg, logins: logins, store: store, throttle: throttle, clock: clock,
+		mailQueued: mailQueued, log: log, slots: make(chan struct{}, resendConcurrency)}
+	r.handle = decorator.ApplyActionDecorators("resend_verification", decorator.ActionFunc[ResendInput](r.resend), log)
+	return r
 }
 
 var resendLoginField = charField{name: "login", required: true}
 
-// Handle answers at once and, after the answer, looks the login up and, for
+// Handle accepts in; see resend. Its only answer is its error, which tells
+// the client nothing. The decorators of package decorator wrap it.
+func (r *ResendVerification) Handle(ctx context.Context, in ResendInput) error {
+	return r.handle.Handle(ctx, in)
+}
+
+// resend answers at once and, after the answer, looks the login up and, for
 // each unverified account it names whose last verification e-mail is older
 // than RESEND_VERIFICATION_INTERVAL, queues a new one for the courier (a
 // link signed when it is sent, to the account's own address). A nil error is
@@ -56,13 +112,12 @@ var resendLoginField = charField{name: "login", required: true}
 //
 // Errors: *core.ValidationError, *core.ThrottledError, core.ErrFlowDisabled
 // (RESEND_VERIFICATION_ENABLED or REGISTER_VERIFICATION_ENABLED is false).
-func (r *ResendVerification) Handle(ctx context.Context, in ResendInput) error {
-	d := r.d
-	s := &d.Settings
-	if !s.ResendEnabled() {
+func (r *ResendVerification) resend(ctx context.Context, in ResendInput) error {
+	s := &r.cfg
+	if !s.Enabled {
 		return core.ErrFlowDisabled
 	}
-	if err := d.throttle(ctx, ruleResendIP, s.ThrottleResendIP, clientKey(ctx)); err != nil {
+	if err := r.throttle.count(ctx, ruleResendIP, s.ThrottleIP, clientKey(ctx)); err != nil {
 		return err
 	}
 	errs := &core.ValidationError{}
@@ -70,11 +125,11 @@ func (r *ResendVerification) Handle(ctx context.Context, in ResendInput) error {
 	if !errs.Empty() {
 		return errs
 	}
-	if err := d.throttle(ctx, ruleResendAccount, s.ThrottleResendAccount, accountKey(login)); err != nil {
+	if err := r.throttle.count(ctx, ruleResendAccount, s.ThrottleAccount, accountKey(login)); err != nil {
 		return err
 	}
 	r.wg.Add(1)
-	go r.queue(context.WithoutCancel(ctx), login, d.Clock.Now().UTC())
+	go r.queue(context.WithoutCancel(ctx), login, r.clock.Now().UTC())
 	return nil
 }
 
@@ -83,12 +138,11 @@ func (r *ResendVerification) queue(ctx context.Context, login string, now time.T
 	defer r.wg.Done()
 	r.slots <- struct{}{}
 	defer func() { <-r.slots }()
-	d := r.d
-	ctx, cancel := context.WithTimeout(ctx, d.sendTimeout())
+	ctx, cancel := context.WithTimeout(ctx, sendBound(r.cfg.MailSendTimeout))
 	defer cancel()
-	users, err := d.findLogin(ctx, login)
+	users, err := r.logins.Find(ctx, login)
 	if err != nil {
-		d.logger().WarnContext(ctx, "verification e-mail not resent: the login could not be looked up", "error", err)
+		r.log.WarnContext(ctx, "verification e-mail not resent: the login could not be looked up", "error", err)
 		return
 	}
 	queued := false
@@ -96,9 +150,9 @@ func (r *ResendVerification) queue(ctx context.Context, login string, now time.T
 		if u.IsActive || u.Email == "" {
 			continue
 		}
-		ok, err := d.Store.QueueVerificationMail(ctx, u.ID, now, now.Add(-d.Settings.ResendVerificationInterval))
+		ok, err := r.store.QueueVerificationMail(ctx, u.ID, now, now.Add(-r.cfg.Interval))
 		if err != nil {
-			d.logger().WarnContext(ctx, "verification e-mail not resent: it could not be queued", "user_id", u.ID, "error", err)
+			r.log.WarnContext(ctx, "verification e-mail not resent: it could not be queued", "user_id", u.ID, "error", err)
 			continue
 		}
 		// Not queued: sent within RESEND_VERIFICATION_INTERVAL, or one is
@@ -106,7 +160,7 @@ func (r *ResendVerification) queue(ctx context.Context, login string, now time.T
 		queued = queued || ok
 	}
 	if queued {
-		d.mailQueued()
+		wake(r.mailQueued)
 	}
 }
 

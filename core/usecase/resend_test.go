@@ -59,7 +59,7 @@ func TestResendMailsAFreshLinkOncePerInterval(t *testing.T) {
 	}
 
 	// The old link expired; the new one works.
-	f.clock.Set(registered.Add(f.deps.Settings.RegisterVerificationPeriod + time.Minute))
+	f.clock.Set(registered.Add(f.settings.RegisterVerificationPeriod + time.Minute))
 	var derr *core.DetailError
 	if _, err := f.verify.Handle(context.Background(), linkInput(t, mails[0])); !errors.As(err, &derr) || derr.Detail != core.MsgSignatureExpired {
 		t.Fatalf("expired first link: %v", err)
@@ -98,11 +98,12 @@ func TestResendMailFailureIsLoggedNotAnswered(t *testing.T) {
 	}
 	var logs strings.Builder
 	var mu sync.Mutex
-	f.deps.Log = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+	f.log = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return logs.Write(p)
 	}), nil))
+	f.build(t)
 	f.mailer.Fail(errors.New("provider rejected the message"))
 	f.clock.Set(f.clock.Now().Add(time.Second))
 	if err := f.resendAndWait(t, "mona"); err != nil {

@@ -71,7 +71,7 @@ func TestLoginAndResendReachOnlyTheAccountMeant(t *testing.T) {
 
 	// The resend mails the victim at the victim's address, and never the
 	// attacker a link for the victim.
-	f.clock.Set(f.clock.Now().Add(2 * f.deps.Settings.ResendVerificationInterval))
+	f.clock.Set(f.clock.Now().Add(2 * f.settings.ResendVerificationInterval))
 	if err := f.resend.Handle(ctx, usecase.ResendInput{Login: core.Str("vic@example.com")}); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestLoginAndResendReachOnlyTheAccountMeant(t *testing.T) {
 
 func mustHash(t *testing.T, f *fixture, password string) string {
 	t.Helper()
-	h, err := f.deps.Hasher.Hash(context.Background(), password)
+	h, err := f.hasher.Hash(context.Background(), password)
 	if err != nil {
 		t.Fatal(err)
 	}

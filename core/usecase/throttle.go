@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"math"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/ports"
 )
 
 // Unlimited is the ports.RateLimiter of RATE_LIMIT_BACKEND=off: it lets
@@ -23,7 +26,7 @@ func (Unlimited) Allow(context.Context, string, core.Rate) (bool, time.Duration,
 
 // The throttle rules: each names what is counted, and is the start of the
 // limiter key. Rules ending in ":ip" count client addresses (clientKey), and
-// for an IPv6 client throttle counts its /48 as well.
+// for an IPv6 client Throttle counts its /48 as well.
 const (
 	ruleRegisterIP    = "register:ip"
 	ruleRegisterEmail = "register:email"
@@ -47,7 +50,29 @@ const limiterWarnEvery = 10 * time.Second
 // instead of 65,536 times.
 const ipv6SiteFactor = 16
 
-// throttle counts one request of rule for value against the rate setting
+// Throttle counts requests against the THROTTLE_* rates with a
+// ports.RateLimiter. One Throttle is shared by the use cases, so a limiter
+// that cannot be reached is warned about once per interval, not once per
+// use case. A nil *Throttle throttles nothing.
+type Throttle struct {
+	limiter ports.RateLimiter
+	log     *slog.Logger
+	// warned is when the last "limiter unavailable" warning was logged
+	// (Unix nanoseconds).
+	warned atomic.Int64
+}
+
+// NewThrottle returns a Throttle counting with limiter (nil throttles
+// nothing, as RATE_LIMIT_BACKEND=off does) and warning on log (nil: the
+// default logger) when the limiter fails.
+func NewThrottle(limiter ports.RateLimiter, log *slog.Logger) *Throttle {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Throttle{limiter: limiter, log: log}
+}
+
+// count counts one request of rule for value against the rate setting
 // rate and returns a *core.ThrottledError when it is over the limit. An
 // empty value (no client address known), a rate of "off", no limiter, and a
 // limiter that fails all let the request through: throttling protects
@@ -57,15 +82,15 @@ const ipv6SiteFactor = 16
 // and then its /48 at ipv6SiteFactor times the rate; the request is refused
 // when either is over. A /64 already over its limit therefore never uses up
 // the allowance its neighbours in the /48 share.
-func (d *Deps) throttle(ctx context.Context, rule, rate, value string) error {
-	if d.Limiter == nil || value == "" {
+func (t *Throttle) count(ctx context.Context, rule, rate, value string) error {
+	if t == nil || t.limiter == nil || value == "" {
 		return nil
 	}
 	limit, valid := rateOf(rate)
 	if !valid || limit.Unlimited() {
 		return nil
 	}
-	if err := d.count(ctx, rule, limit, value); err != nil {
+	if err := t.allow(ctx, rule, limit, value); err != nil {
 		return err
 	}
 	if site, ok := ipv6Site(rule, value); ok {
@@ -73,34 +98,34 @@ func (d *Deps) throttle(ctx context.Context, rule, rate, value string) error {
 		if limit.Count <= math.MaxInt/ipv6SiteFactor {
 			wide.Count = limit.Count * ipv6SiteFactor
 		}
-		return d.count(ctx, rule+"/48", wide, site)
+		return t.allow(ctx, rule+"/48", wide, site)
 	}
 	return nil
 }
 
-// throttleEmail counts one request of rule for the inbox email reaches
+// countEmail counts one request of rule for the inbox email reaches
 // (core.EmailThrottleKey: tags and, for Gmail, dots removed), so that
 // "ann+1@x.com", "ann+2@x.com" and "ANN@x.com" use one allowance. No
 // address, no count.
-func (d *Deps) throttleEmail(ctx context.Context, rule, rate, email string) error {
+func (t *Throttle) countEmail(ctx context.Context, rule, rate, email string) error {
 	if email == "" {
 		return nil
 	}
-	return d.throttle(ctx, rule, rate, core.EmailThrottleKey(email))
+	return t.count(ctx, rule, rate, core.EmailThrottleKey(email))
 }
 
-// count asks the limiter about one key; see throttle.
-func (d *Deps) count(ctx context.Context, rule string, limit core.Rate, value string) error {
+// allow asks the limiter about one key; see count.
+func (t *Throttle) allow(ctx context.Context, rule string, limit core.Rate, value string) error {
 	// Keys carry a digest, not the address or e-mail itself: the limiter's
 	// store (Redis) then holds no personal data and every key has one size.
 	sum := sha256.Sum256([]byte(value))
 	key := rule + ":" + hex.EncodeToString(sum[:16])
-	ok, wait, err := d.Limiter.Allow(ctx, key, limit)
+	ok, wait, err := t.limiter.Allow(ctx, key, limit)
 	if err != nil {
 		now := time.Now().UnixNano()
-		last := d.limiterWarned.Load()
-		if now-last >= int64(limiterWarnEvery) && d.limiterWarned.CompareAndSwap(last, now) {
-			d.logger().WarnContext(ctx, "rate limiter unavailable: requests are let through unthrottled", "rule", rule, "error", err)
+		last := t.warned.Load()
+		if now-last >= int64(limiterWarnEvery) && t.warned.CompareAndSwap(last, now) {
+			t.log.WarnContext(ctx, "rate limiter unavailable: requests are let through unthrottled", "rule", rule, "error", err)
 		}
 		return nil
 	}
@@ -136,7 +161,7 @@ func rateOf(setting string) (core.Rate, bool) {
 
 // clientKey is what the per-IP limits count: the client address the HTTP
 // adapter put in the request info, an IPv6 address reduced to its /64
-// (one subscriber's network, whose addresses are theirs to rotate; throttle
+// (one subscriber's network, whose addresses are theirs to rotate; Throttle
 // adds the /48), "" when unknown.
 func clientKey(ctx context.Context) string {
 	addr := core.RequestInfoFrom(ctx).RemoteAddr

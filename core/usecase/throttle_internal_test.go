@@ -12,9 +12,9 @@ import (
 // Registrations for one inbox share one THROTTLE_REGISTER_EMAIL count, however
 // the address is tagged or (for Gmail) dotted.
 func TestThrottleEmailCountsTheInbox(t *testing.T) {
-	d := &Deps{Limiter: memlimit.New(memlimit.Options{})}
+	th := NewThrottle(memlimit.New(memlimit.Options{}), nil)
 	ctx := context.Background()
-	try := func(email string) error { return d.throttleEmail(ctx, ruleRegisterEmail, "3/hour", email) }
+	try := func(email string) error { return th.countEmail(ctx, ruleRegisterEmail, "3/hour", email) }
 	for _, email := range []string{"ann+1@example.com", "Ann+2@example.com", "ann@ｅｘａｍｐｌｅ.com"} {
 		if err := try(email); err != nil {
 			t.Fatalf("%s: %v", email, err)

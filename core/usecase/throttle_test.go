@@ -26,7 +26,8 @@ func throttled(t *testing.T, configure func(*core.Settings)) *fixture {
 		}
 		configure(s)
 	})
-	f.deps.Limiter = memlimit.New(memlimit.Options{})
+	f.limiter = memlimit.New(memlimit.Options{})
+	f.build(t)
 	return f
 }
 
@@ -274,14 +275,15 @@ func (l *failingLimiter) Allow(context.Context, string, core.Rate) (bool, time.D
 func TestLimiterFailureLetsSignUpsThroughAndWarnsOnce(t *testing.T) {
 	f := newFixture(t, nil)
 	limiter := &failingLimiter{}
-	f.deps.Limiter = limiter
+	f.limiter = limiter
 	var mu sync.Mutex
 	var logs strings.Builder
-	f.deps.Log = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+	f.log = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return logs.Write(p)
 	}), nil))
+	f.build(t)
 	for _, name := range []string{"bert", "cleo", "dina"} {
 		if _, err := f.reg.Handle(from("192.0.2.1"), registration(name)); err != nil {
 			t.Fatalf("register %s with the limiter down: %v", name, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,21 +16,60 @@ import (
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/email"
 	"github.com/restreg/restreg/core/usecase"
+	"github.com/restreg/restreg/ports"
 	"github.com/restreg/restreg/ports/porttest"
 	"github.com/restreg/restreg/templates"
 )
 
+// fixture is one process's use cases over an in-memory store. Tests change
+// its parts (the settings, the mailer the use cases send with, the
+// limiter, …) and call build to make the use cases anew from them.
 type fixture struct {
-	deps   *usecase.Deps
-	store  *memstore.Store
-	mailer *porttest.RecordingMailer
-	clock  *porttest.Clock
+	settings core.Settings
+	store    *memstore.Store
+	hasher   ports.PasswordHasher
+	policy   *core.PasswordPolicy
+	composer ports.EmailComposer
+	signer   ports.Signer
+	// sender is what the use cases send with: mailer unless a test says
+	// otherwise.
+	sender  ports.Mailer
+	mailer  *porttest.RecordingMailer
+	clock   *porttest.Clock
+	limiter ports.RateLimiter
+	log     *slog.Logger
+
+	links  usecase.Links
 	reg    *usecase.Register
 	verify *usecase.VerifyRegistration
 	login  *usecase.Login
 	resend *usecase.ResendVerification
 	// courier sends what the store's mail queue holds; deliver runs it.
 	courier *usecase.Courier
+}
+
+// build makes the use cases from the fixture's parts, after the work of the
+// previous resend use case (if any) is done.
+func (f *fixture) build(t testing.TB) {
+	t.Helper()
+	if f.resend != nil {
+		if err := f.resend.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := f.settings
+	throttle := usecase.NewThrottle(f.limiter, f.log)
+	tokens := usecase.OpaqueTokens{Store: f.store, Clock: f.clock}
+	logins := usecase.NewLogins(f.store, s)
+	f.links = usecase.NewLinks(f.signer, usecase.QueryURLBuilder{Base: s.RegisterVerificationURL}, s)
+	emails := usecase.Emails{Links: f.links, Composer: f.composer, Mailer: f.sender}
+	// No relay runs here: the events wait in the store for the tests to read.
+	f.courier = usecase.NewCourier(usecase.NewCourierConfig(s), f.store, f.store, emails, f.clock, nil, f.log)
+	f.reg = usecase.NewRegister(usecase.NewRegisterConfig(s), f.store, f.store, f.hasher, f.policy, emails, throttle,
+		f.clock, nil, f.courier, f.log)
+	f.verify = usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), f.store, f.signer, tokens, throttle, f.clock, nil, f.log)
+	f.login = usecase.NewLogin(usecase.NewLoginConfig(s), logins, f.store, f.hasher, tokens, throttle, f.log)
+	f.resend = usecase.NewResendVerification(usecase.NewResendConfig(s), logins, f.store, throttle, f.clock, f.courier, f.log)
 }
 
 // deliver lets the work behind answered resends finish and the courier send
@@ -76,18 +116,14 @@ func newFixture(t testing.TB, configure func(*core.Settings)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := memstore.New()
-	clock := porttest.NewClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 	mailer := &porttest.RecordingMailer{}
-	d := &usecase.Deps{
-		Settings: s, Store: store, Outbox: store, Mail: store, Hasher: hasher, Policy: policy,
-		Signer: core.NewDjangoSigner(s.SecretKey, s.SecretKeyFallbacks),
-		URLs:   usecase.QueryURLBuilder{Base: s.RegisterVerificationURL}, Composer: composer,
-		Mailer: mailer, Tokens: usecase.OpaqueTokens{Store: store, Clock: clock}, Clock: clock,
+	f := &fixture{
+		settings: s, store: memstore.New(), hasher: hasher, policy: policy, composer: composer,
+		signer: core.NewDjangoSigner(s.SecretKey, s.SecretKeyFallbacks), sender: mailer, mailer: mailer,
+		clock: porttest.NewClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)),
 	}
-	return &fixture{deps: d, store: store, mailer: mailer, clock: clock,
-		reg: usecase.NewRegister(d), verify: usecase.NewVerifyRegistration(d), login: usecase.NewLogin(d),
-		resend: usecase.NewResendVerification(d), courier: usecase.NewCourier(d, time.Second)}
+	f.build(t)
+	return f
 }
 
 func registration(username string) usecase.RegisterInput {
@@ -299,13 +335,13 @@ func TestVerifyRejectsTamperedExpiredAndUnknown(t *testing.T) {
 	if got := detail(otherUser); got != core.MsgInvalidSignature {
 		t.Fatalf("signature of another user id: %q", got)
 	}
-	f.clock.Set(f.clock.Now().Add(f.deps.Settings.RegisterVerificationPeriod + time.Second))
+	f.clock.Set(f.clock.Now().Add(f.settings.RegisterVerificationPeriod + time.Second))
 	if got := detail(good); got != core.MsgSignatureExpired {
 		t.Fatalf("expired: %q", got)
 	}
 	// A correctly signed link for a user that does not exist.
-	f.clock.Set(f.clock.Now().Add(-f.deps.Settings.RegisterVerificationPeriod))
-	link, err := f.deps.SignVerification(core.User{ID: "no-such-user"}, f.clock.Now())
+	f.clock.Set(f.clock.Now().Add(-f.settings.RegisterVerificationPeriod))
+	link, err := f.links.Sign(core.User{ID: "no-such-user"}, f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,8 +468,9 @@ func TestVerificationLinkMatchesDjango(t *testing.T) {
 	// The url_example of the Django signing vectors. Their key is shorter
 	// than Settings accept, so it goes to the signer directly.
 	f := newFixture(t, nil)
-	f.deps.Signer = core.NewDjangoSigner("conformance-secret-key-0123456789abcdef", nil)
-	link, err := f.deps.SignVerification(core.User{ID: "42"}, time.Unix(1764374400, 0))
+	f.signer = core.NewDjangoSigner("conformance-secret-key-0123456789abcdef", nil)
+	f.build(t)
+	link, err := f.links.Sign(core.User{ID: "42"}, time.Unix(1764374400, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/core/usecase/decorator"
+	"github.com/restreg/restreg/ports"
 )
 
 // VerifyInput is a verify-registration request as the client sent it.
@@ -24,21 +27,79 @@ type VerifyResult struct {
 	Token string
 }
 
+// VerifyConfig is the part of the settings verify-registration/ follows.
+type VerifyConfig struct {
+	// Enabled is REGISTER_VERIFICATION_ENABLED.
+	Enabled bool
+	// OneTimeUse is REGISTER_VERIFICATION_ONE_TIME_USE.
+	OneTimeUse bool
+	// Period is REGISTER_VERIFICATION_PERIOD, how long a link is valid.
+	Period time.Duration
+	// AutoLogin answers a login token: REGISTER_VERIFICATION_AUTO_LOGIN
+	// together with LOGIN_RETRIEVE_TOKEN.
+	AutoLogin bool
+	// IDField is USER_VERIFICATION_ID_FIELD, what a link's user_id holds.
+	IDField string
+	// UsernameCaseInsensitive is USERNAME_CASE_INSENSITIVE.
+	UsernameCaseInsensitive bool
+	// ThrottleIP and ThrottleUser are THROTTLE_VERIFY_IP and
+	// THROTTLE_VERIFY_USER.
+	ThrottleIP, ThrottleUser string
+}
+
+// NewVerifyConfig returns the VerifyConfig of settings s.
+func NewVerifyConfig(s core.Settings) VerifyConfig {
+	return VerifyConfig{
+		Enabled:                 s.RegisterVerificationEnabled,
+		OneTimeUse:              s.RegisterVerificationOneTimeUse,
+		Period:                  s.RegisterVerificationPeriod,
+		AutoLogin:               s.RegisterVerificationAutoLogin && s.LoginRetrieveToken,
+		IDField:                 s.UserVerificationIDField,
+		UsernameCaseInsensitive: s.UsernameCaseInsensitive,
+		ThrottleIP:              s.ThrottleVerifyIP,
+		ThrottleUser:            s.ThrottleVerifyUser,
+	}
+}
+
 // VerifyRegistration activates an account from a signed link: POST
 // verify-registration/.
 type VerifyRegistration struct {
-	d *Deps
+	cfg      VerifyConfig
+	store    ports.UserStore
+	signer   ports.Signer
+	tokens   ports.TokenIssuer
+	throttle *Throttle
+	clock    ports.Clock
+	// events wakes the relay after a user_activated event was recorded.
+	events Notifier
+	handle decorator.CommandHandler[VerifyInput, VerifyResult]
 }
 
-// NewVerifyRegistration returns the verify-registration use case.
-func NewVerifyRegistration(d *Deps) *VerifyRegistration { return &VerifyRegistration{d: d} }
+// NewVerifyRegistration returns the verify-registration use case. It finds
+// and activates users in store, checks links with signer, issues auto-login
+// tokens with tokens, counts requests with throttle (nil: none), wakes
+// events (the relay) after recording one (nil: nobody to wake) and logs its
+// failures on log.
+func NewVerifyRegistration(cfg VerifyConfig, store ports.UserStore, signer ports.Signer, tokens ports.TokenIssuer,
+	throttle *Throttle, clock ports.Clock, events Notifier, log *slog.Logger,
+) *VerifyRegistration {
+	v := &VerifyRegistration{cfg: cfg, store: store, signer: signer, tokens: tokens, throttle: throttle, clock: clock, events: events}
+	v.handle = decorator.ApplyDecorators("verify_registration", decorator.HandlerFunc[VerifyInput, VerifyResult](v.verify), log)
+	return v
+}
 
 var (
 	userIDField    = charField{name: "user_id", required: true}
 	signatureField = charField{name: "signature", required: true}
 )
 
-// Handle checks the link and activates its user, emitting user_activated
+// Handle verifies in; see verify. The decorators of package decorator wrap
+// it.
+func (v *VerifyRegistration) Handle(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	return v.handle.Handle(ctx, in)
+}
+
+// verify checks the link and activates its user, emitting user_activated
 // exactly once per user however often (or concurrently) the link is posted.
 //
 // The client's address is counted against THROTTLE_VERIFY_IP before anything
@@ -48,13 +109,12 @@ var (
 // Errors: *core.ValidationError, *core.DetailError ("Invalid signature",
 // "Signature expired", "User not found"), *core.ThrottledError,
 // core.ErrFlowDisabled, core.ErrUnavailable.
-func (v *VerifyRegistration) Handle(ctx context.Context, in VerifyInput) (VerifyResult, error) {
-	d := v.d
-	s := &d.Settings
-	if !s.RegisterVerificationEnabled {
+func (v *VerifyRegistration) verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	s := &v.cfg
+	if !s.Enabled {
 		return VerifyResult{}, core.ErrFlowDisabled
 	}
-	if err := d.throttle(ctx, ruleVerifyIP, s.ThrottleVerifyIP, clientKey(ctx)); err != nil {
+	if err := v.throttle.count(ctx, ruleVerifyIP, s.ThrottleIP, clientKey(ctx)); err != nil {
 		return VerifyResult{}, err
 	}
 	errs := &core.ValidationError{}
@@ -64,7 +124,7 @@ func (v *VerifyRegistration) Handle(ctx context.Context, in VerifyInput) (Verify
 	if !errs.Empty() {
 		return VerifyResult{}, errs
 	}
-	if err := d.throttle(ctx, ruleVerifyUser, s.ThrottleVerifyUser, accountKey(userID)); err != nil {
+	if err := v.throttle.count(ctx, ruleVerifyUser, s.ThrottleUser, accountKey(userID)); err != nil {
 		return VerifyResult{}, err
 	}
 
@@ -72,7 +132,7 @@ func (v *VerifyRegistration) Handle(ctx context.Context, in VerifyInput) (Verify
 	// the user is looked up before the signature can be checked.
 	var user core.User
 	salt := core.RegisterSalt(false, false)
-	if s.RegisterVerificationOneTimeUse {
+	if s.OneTimeUse {
 		u, err := v.find(ctx, userID)
 		if err != nil {
 			return VerifyResult{}, err
@@ -81,14 +141,14 @@ func (v *VerifyRegistration) Handle(ctx context.Context, in VerifyInput) (Verify
 		salt = core.RegisterSalt(true, u.IsActive)
 	}
 	data := map[string]string{"user_id": userID, "timestamp": strconv.FormatInt(timestamp, 10)}
-	if !d.Signer.Verify(data, salt, signature) {
+	if !v.signer.Verify(data, salt, signature) {
 		return VerifyResult{}, core.Detail(core.MsgInvalidSignature)
 	}
-	now := d.Clock.Now()
-	if timestamp < now.Unix()-int64(s.RegisterVerificationPeriod.Seconds()) {
+	now := v.clock.Now()
+	if timestamp < now.Unix()-int64(s.Period.Seconds()) {
 		return VerifyResult{}, core.Detail(core.MsgSignatureExpired)
 	}
-	if !s.RegisterVerificationOneTimeUse {
+	if !s.OneTimeUse {
 		u, err := v.find(ctx, userID)
 		if err != nil {
 			return VerifyResult{}, err
@@ -105,8 +165,8 @@ func (v *VerifyRegistration) Handle(ctx context.Context, in VerifyInput) (Verify
 	}
 
 	var res VerifyResult
-	if s.RegisterVerificationAutoLogin && s.LoginRetrieveToken {
-		token, err := d.Tokens.IssueToken(ctx, user.ID)
+	if s.AutoLogin {
+		token, err := v.tokens.IssueToken(ctx, user.ID)
 		if err != nil {
 			return VerifyResult{}, fmt.Errorf("verify registration: auto-login: %w", err)
 		}
@@ -118,18 +178,17 @@ func (v *VerifyRegistration) Handle(ctx context.Context, in VerifyInput) (Verify
 // activate makes user active and records user_activated, once: of
 // concurrent requests only the one whose update changed the flag emits it.
 func (v *VerifyRegistration) activate(ctx context.Context, user core.User, now time.Time) error {
-	d := v.d
 	activated := user
 	activated.IsActive = true
-	changed, err := d.Store.ActivateUser(ctx, user.ID, newEvent(ctx, core.EventUserActivated, activated, now))
+	changed, err := v.store.ActivateUser(ctx, user.ID, newEvent(ctx, core.EventUserActivated, activated, now))
 	switch {
 	case errors.Is(err, core.ErrNotFound):
 		return core.Detail(core.MsgUserNotFound)
 	case err != nil:
 		return fmt.Errorf("verify registration: activate: %w", err)
 	case changed:
-		d.eventsRecorded()
-	case d.Settings.RegisterVerificationOneTimeUse:
+		wake(v.events)
+	case v.cfg.OneTimeUse:
 		// Another request used this link between our lookup and our update:
 		// the flag in the salt has changed, so this use is no longer valid.
 		return core.Detail(core.MsgInvalidSignature)
@@ -137,8 +196,18 @@ func (v *VerifyRegistration) activate(ctx context.Context, user core.User, now t
 	return nil
 }
 
+// find returns the user a link's user_id names (USER_VERIFICATION_ID_FIELD).
 func (v *VerifyRegistration) find(ctx context.Context, userID string) (core.User, error) {
-	u, err := v.d.findByVerificationID(ctx, userID)
+	var u core.User
+	var err error
+	switch v.cfg.IDField {
+	case "username":
+		u, err = v.store.FindUser(ctx, core.ByUsernameKey, core.UsernameKey(userID, v.cfg.UsernameCaseInsensitive))
+	case "email":
+		u, err = v.store.FindUser(ctx, core.ByEmailKey, core.EmailKey(core.NormalizeEmail(userID)))
+	default:
+		u, err = v.store.FindUser(ctx, core.ByID, userID)
+	}
 	switch {
 	case err == nil:
 		return u, nil
