@@ -76,8 +76,10 @@ type probeOutput struct {
 // noStore is the Cache-Control of answers that may carry a token.
 const noStore = "no-store"
 
-// fail turns err into the answer requestFailure decides, logging what the
-// client is not told.
+// fail turns err into the answer requestFailure decides. What went wrong
+// inside is logged once, by the use cases' decorators
+// (core/usecase/decorator); here only what the transport adds: a client that
+// left, and a throttled client's address.
 func (s *Server) fail(ctx context.Context, op string, err error) error {
 	f := requestFailure(ctx, err)
 	id := core.RequestInfoFrom(ctx).ID
@@ -85,10 +87,6 @@ func (s *Server) fail(ctx context.Context, op string, err error) error {
 	case f.status == StatusClientClosedRequest:
 		// Nothing went wrong on this side, and nobody is waiting for the answer.
 		s.log.DebugContext(ctx, "client closed the request before the answer", slog.String("operation", op), slog.String("request_id", id), slog.Any("error", err))
-	case f.internal:
-		s.log.ErrorContext(ctx, "request failed", slog.String("operation", op), slog.String("request_id", id), slog.Any("error", err))
-	case f.status == http.StatusServiceUnavailable:
-		s.log.WarnContext(ctx, "request refused: dependency unavailable or server overloaded", slog.String("operation", op), slog.String("request_id", id), slog.Any("error", err))
 	case f.status == http.StatusTooManyRequests:
 		s.log.InfoContext(ctx, "request throttled", slog.String("operation", op), slog.String("request_id", id),
 			slog.String("client", core.RequestInfoFrom(ctx).RemoteAddr), slog.Int("retry_after", f.retryAfter))
