@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restreg/restreg/adapters/memstore"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/usecase"
 )
@@ -184,5 +185,53 @@ func TestResendValidatesAndCanBeSwitchedOff(t *testing.T) {
 		if err := off.resend.Handle(context.Background(), usecase.ResendInput{Login: core.Str("x")}); !errors.Is(err, core.ErrFlowDisabled) {
 			t.Errorf("%s: %v, want core.ErrFlowDisabled", name, err)
 		}
+	}
+}
+
+// blockedLookups is a store whose lookups wait until released, to show what
+// a request waits for.
+type blockedLookups struct {
+	*memstore.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *blockedLookups) FindUser(ctx context.Context, field core.LookupField, key string) (core.User, error) {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	<-s.release
+	return s.Store.FindUser(ctx, field, key)
+}
+
+// The answer of resend-verification/ waits for no lookup and no write, so
+// its time is the same whether the account exists, is unverified or not:
+// only the field check and the throttles run before it.
+func TestResendAnswersBeforeLookingTheLoginUp(t *testing.T) {
+	f := newFixture(t, nil)
+	if _, err := f.reg.Handle(context.Background(), registration("vera")); err != nil {
+		t.Fatal(err)
+	}
+	store := &blockedLookups{Store: f.store, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	s := f.settings
+	resend := usecase.NewResendVerification(usecase.NewResendConfig(s), usecase.NewLogins(store, s), store,
+		usecase.NewThrottle(f.limiter, f.log), f.clock, f.courier, f.log)
+	answered := make(chan error, 1)
+	go func() { answered <- resend.Handle(context.Background(), usecase.ResendInput{Login: core.Str("vera")}) }()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatalf("resend: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(store.release)
+		t.Fatal("the answer waited for the store's lookup")
+	}
+	// The lookup happens after the answer, and its work finishes.
+	<-store.entered
+	close(store.release)
+	if err := resend.Wait(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
