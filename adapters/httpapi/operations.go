@@ -83,11 +83,11 @@ const noStore = "no-store"
 func (s *Server) fail(ctx context.Context, op string, err error) error {
 	f := requestFailure(ctx, err)
 	id := core.RequestInfoFrom(ctx).ID
-	switch {
-	case f.status == StatusClientClosedRequest:
+	switch f.status {
+	case StatusClientClosedRequest:
 		// Nothing went wrong on this side, and nobody is waiting for the answer.
 		s.log.DebugContext(ctx, "client closed the request before the answer", slog.String("operation", op), slog.String("request_id", id), slog.Any("error", err))
-	case f.status == http.StatusTooManyRequests:
+	case http.StatusTooManyRequests:
 		s.log.InfoContext(ctx, "request throttled", slog.String("operation", op), slog.String("request_id", id),
 			slog.String("client", core.RequestInfoFrom(ctx).RemoteAddr), slog.Int("retry_after", f.retryAfter))
 	}
