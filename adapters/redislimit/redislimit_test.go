@@ -57,6 +57,9 @@ func freshPrefix(t *testing.T) string {
 // message when Redis is not running.
 func open(t *testing.T, prefix string) *redislimit.Limiter {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Redis; runs without -short (make test)")
+	}
 	l, err := redislimit.New(redisURL(), prefix)
 	if err != nil {
 		t.Fatal(err)

@@ -41,6 +41,9 @@ var (
 // starts the broker when nothing listens there.
 func (b broker) require(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s; runs without -short (make test)", b.name)
+	}
 	raw := b.defaultURL
 	if v := os.Getenv(b.envVar); v != "" {
 		raw = v
