@@ -33,11 +33,15 @@ type Env struct {
 	Settings core.Settings
 	// Mails returns every message sent so far, in sending order.
 	Mails func() []core.Message
-	// Events returns every event recorded so far, published or pending.
+	// Events returns every event recorded so far, published or pending. Nil
+	// for a server seen only from outside: the cases then check no events.
 	Events func() []core.Event
-	// Users returns how many users are stored.
+	// Users returns how many users are stored. Nil for a server seen only
+	// from outside: the cases then count no users.
 	Users func(t *testing.T) int
-	// SetNow fixes the server's clock at now.
+	// SetNow fixes the server's clock at now. Nil for a server that keeps
+	// its own clock (a running process): the cases that move the clock are
+	// skipped.
 	SetNow func(now time.Time)
 }
 
@@ -213,12 +217,44 @@ func (r response) object(t *testing.T) map[string]any {
 	return m
 }
 
-// counts is what a rejected request must leave unchanged.
+// counts is what a rejected request must leave unchanged; a count the
+// server does not show is unobserved.
 type counts struct{ users, mails, events int }
+
+// unobserved is a count the Env cannot see.
+const unobserved = -1
 
 func (e env) counts() counts {
 	e.t.Helper()
-	return counts{users: e.Users(e.t), mails: len(e.Mails()), events: len(e.Events())}
+	c := counts{users: unobserved, mails: len(e.Mails()), events: unobserved}
+	if e.Users != nil {
+		c.users = e.Users(e.t)
+	}
+	if e.Events != nil {
+		c.events = len(e.Events())
+	}
+	return c
+}
+
+// is reports whether a count is want, or unobserved.
+func is(count, want int) bool { return count == unobserved || count == want }
+
+// events returns the recorded events, or none when the Env cannot see them.
+func (e env) events() []core.Event {
+	if e.Events == nil {
+		return nil
+	}
+	return e.Events()
+}
+
+// setNow fixes the server's clock, skipping the case when the server keeps
+// its own.
+func (e env) setNow(now time.Time) {
+	e.t.Helper()
+	if e.SetNow == nil {
+		e.t.Skip("moves the server's clock, and this server keeps its own")
+	}
+	e.SetNow(now)
 }
 
 // unchanged fails when anything was stored, sent or recorded since before.
@@ -305,15 +341,18 @@ func (e env) sign(userID string, ts int64, userActive bool) link {
 	return link{userID: userID, timestamp: t, signature: sig}
 }
 
-// eventsOf counts the events of type typ about userID.
-func (e env) eventsOf(typ core.EventType, userID string) int {
-	n := 0
+// eventsOf counts the events of type typ about userID; seen is false when
+// the Env cannot see events.
+func (e env) eventsOf(typ core.EventType, userID string) (n int, seen bool) {
+	if e.Events == nil {
+		return 0, false
+	}
 	for _, ev := range e.Events() {
 		if ev.Type == typ && ev.User.ID == userID {
 			n++
 		}
 	}
-	return n
+	return n, true
 }
 
 // login logs in and expects 200; it returns the answer.
