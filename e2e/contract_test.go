@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/restreg/restreg/app/apisuite"
+	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/e2e/harness"
 )
 
@@ -19,5 +21,25 @@ func TestHTTPContractOnTheBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apisuite.Run(t, apisuite.ProcessStart(bin, map[string]string{"STORE": "sqlite", "EVENTS_BACKEND": "gochannel"}))
+	if err := harness.LoadContract(); err != nil {
+		t.Fatalf("every answer is checked against openapi/openapi.yaml; run `make openapi`: %v", err)
+	}
+	start := apisuite.ProcessStart(bin, map[string]string{"STORE": "sqlite", "EVENTS_BACKEND": "gochannel"})
+	apisuite.Run(t, func(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
+		env := start(t, configure)
+		env.CheckAnswer = documented
+		return env
+	})
+}
+
+// documented checks an answer against the committed OpenAPI document, when
+// the document speaks for its request.
+func documented(method, url string, requestBody []byte, status int, header http.Header, body []byte) error {
+	if ok, err := harness.Describes(method, url); !ok {
+		return err
+	}
+	return harness.ValidateResponse(&harness.Response{
+		Method: method, URL: url, RequestBody: string(requestBody),
+		Status: status, Header: header, Body: body,
+	})
 }

@@ -39,6 +39,10 @@ type Env struct {
 	// Users returns how many users are stored. Nil for a server seen only
 	// from outside: the cases then count no users.
 	Users func(t *testing.T) int
+	// CheckAnswer, when set, is shown every answer with its request; an
+	// error fails the case. The end-to-end run checks each answer against
+	// the committed OpenAPI document with it.
+	CheckAnswer func(method, url string, requestBody []byte, status int, header http.Header, body []byte) error
 	// SetNow fixes the server's clock at now. Nil for a server that keeps
 	// its own clock (a running process): the cases that move the clock are
 	// skipped.
@@ -145,6 +149,11 @@ func (e env) send(method, url, contentType string, body []byte, header ...string
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
 		return response{}, fmt.Errorf("%s %s: read answer: %w", method, url, err)
+	}
+	if e.CheckAnswer != nil {
+		if err := e.CheckAnswer(method, url, body, res.StatusCode, res.Header, b); err != nil {
+			return response{}, fmt.Errorf("%s %s answered %d %.300s: %w", method, url, res.StatusCode, b, err)
+		}
 	}
 	return response{Status: res.StatusCode, Header: res.Header, Body: b}, nil
 }
