@@ -350,6 +350,12 @@ func (e env) sign(userID string, ts int64, userActive bool) link {
 	return link{userID: userID, timestamp: t, signature: sig}
 }
 
+// signWith signs a link's parameters the way Django's TimestampSigner does
+// with key and salt.
+func signWith(key, salt, userID, timestamp string) string {
+	return core.NewDjangoSigner(key, nil).Sign(map[string]string{"user_id": userID, "timestamp": timestamp}, salt)
+}
+
 // eventsOf counts the events of type typ about userID; seen is false when
 // the Env cannot see events.
 func (e env) eventsOf(typ core.EventType, userID string) (n int, seen bool) {
@@ -408,6 +414,7 @@ func Run(t *testing.T, start Start, opts ...Options) {
 	t.Run("verify numeric user id", func(t *testing.T) { testVerifyNumericUserID(t, start) })
 	t.Run("verify one-time links", func(t *testing.T) { testVerifyOneTime(t, start) })
 	t.Run("verify auto-login", func(t *testing.T) { testAutoLogin(t, start) })
+	t.Run("verify after a key rotation", func(t *testing.T) { testKeyRotation(t, start) })
 	t.Run("login", func(t *testing.T) { testLogin(t, start) })
 	t.Run("CORS", func(t *testing.T) { testCORS(t, start) })
 	t.Run("resend verification", func(t *testing.T) { testResend(t, start) })

@@ -484,6 +484,11 @@ func testVerifyOneTime(t *testing.T, start Start) {
 	kate := e.register(newUser("kate", "kate@example.com"))
 	liam := e.register(newUser("liam", "liam@example.com"))
 	l := e.lastLink("kate@example.com")
+	// An unverified user's one-time link is signed with Django's salt
+	// "register:False", so a Django backend sharing the key accepts it.
+	if want := signWith(e.Settings.SecretKey, "register:False", l.userID, l.timestamp); l.signature != want {
+		t.Errorf("one-time link signature %q, want %q (salt register:False)", l.signature, want)
+	}
 
 	// In one-time mode the user is looked up first.
 	for _, body := range []map[string]any{
@@ -504,6 +509,29 @@ func testVerifyOneTime(t *testing.T, start Start) {
 	if n, seen := e.eventsOf(core.EventUserActivated, kate["id"].(string)); seen && n != 1 {
 		t.Errorf("%d user_activated events, want 1", n)
 	}
+}
+
+// testKeyRotation: after SECRET_KEY changes, links signed with a key in
+// SECRET_KEY_FALLBACKS still verify, new links are signed with the new key,
+// and a key the server never had is refused.
+func testKeyRotation(t *testing.T, start Start) {
+	const oldKey = "apisuite-previous-signing-key-retired-but-trusted-5d0c9e2a"
+	newKey := SecretKey + "-rotated"
+	e := startEnv(t, start, func(s *core.Settings) {
+		s.SecretKey = newKey
+		s.SecretKeyFallbacks = []string{oldKey}
+	})
+	e.register(newUser("nina", "nina@example.com"))
+	l := e.lastLink("nina@example.com")
+	if want := signWith(newKey, "register", l.userID, l.timestamp); l.signature != want {
+		t.Errorf("new link signed %q, want %q (the current key)", l.signature, want)
+	}
+	now := fmt.Sprint(time.Now().Unix())
+	stranger := map[string]any{"user_id": l.userID, "timestamp": now, "signature": signWith("some-key-this-server-never-had-1f7a3c", "register", l.userID, now)}
+	b, _ := json.Marshal(stranger)
+	e.rejected("verify-registration/", string(b), 400, detailBody(core.MsgInvalidSignature))
+	old := map[string]any{"user_id": l.userID, "timestamp": now, "signature": signWith(oldKey, "register", l.userID, now)}
+	e.post("verify-registration/", old).expect(t, 200, detailBody(core.MsgUserVerified))
 }
 
 func testAutoLogin(t *testing.T, start Start) {
