@@ -146,6 +146,9 @@ func TestInvalidURLIsRefusedWithoutShowingIt(t *testing.T) {
 }
 
 func TestModuleProvidesTheLimiterAndStartsWithRedisDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Redis; runs without -short (make test)")
+	}
 	s := core.DefaultSettings()
 	s.RateLimitBackend = "redis"
 	s.RateLimitRedisURL = redisURL()
