@@ -20,8 +20,8 @@ build: ## build bin/restreg and the load tool bin/restreg-load
 test: ## unit, contract, integration and HTTP-level tests, with the race detector
 	$(GO) test $(TEST_FLAGS) $(PKGS)
 
-test-short: ## the same without -race, faster while editing
-	$(GO) test -count=1 $(PKGS)
+test-short: ## the tests that need no external service (no Redis, RabbitMQ, NATS, PostgreSQL, Chromium, no binary built), without -race
+	$(GO) test -short -count=1 $(PKGS)
 
 e2e: ## end-to-end suites: build bin/restreg, run it as a process, drive it over HTTP, mail and NATS (JUnit in e2e/report/junit.xml)
 	$(GO) run github.com/onsi/ginkgo/v2/ginkgo -r --timeout=15m --junit-report=junit.xml --output-dir=e2e/report $(E2E_FLAGS) ./e2e

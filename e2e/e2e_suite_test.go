@@ -11,6 +11,9 @@ import (
 )
 
 func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds bin/restreg and runs it with NATS, PostgreSQL, FerretDB and an SMTP server; runs without -short (make test, make e2e)")
+	}
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "restreg end-to-end")
 }

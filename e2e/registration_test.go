@@ -338,20 +338,6 @@ var _ = Describe("Registration", defaultCell, Ordered, func() {
 	})
 })
 
-var _ = Describe("Registration switched off", defaultCell, Ordered, func() {
-	var srv *harness.Server
-
-	BeforeAll(func() {
-		srv = harness.Start(map[string]string{"REGISTER_FLOW_ENABLED": "false"})
-	})
-
-	It("answers 404 'Not found.' and creates nobody", func() {
-		p := newPerson("closed")
-		Expect(srv.PostJSON("register/", p.form())).To(Answer(404, detail(msgNotFound)))
-		Expect(srv.MailTo(p.Email)).To(BeEmpty())
-	})
-})
-
 // fullWidth spells ASCII letters and digits with their full-width
 // compatibility characters (U+FF10…U+FF5A), which NFKC maps back. Other
 // characters stay: a full-width '_' is punctuation, not a word character, so

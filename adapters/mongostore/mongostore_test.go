@@ -121,6 +121,9 @@ func within(t *testing.T, limit time.Duration, name string, call func() error) e
 }
 
 func TestOutageIsUnavailableAndTheSameStoreRecovers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long-running: waits out the driver's reconnection after stopping the embedded FerretDB; runs without -short (make test)")
+	}
 	dir := t.TempDir()
 	srv := ferrettest.StartT(t, dir, "127.0.0.1:0")
 	s := openT(t, srv.URI, "outage", false)

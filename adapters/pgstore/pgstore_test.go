@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -24,6 +25,11 @@ import (
 var testDB *pgtest.Database
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// No database: the tests that need one skip (testDB.NewSchemaT).
+		os.Exit(m.Run())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	db, err := pgtest.CreateDatabase(ctx, "pgstore")
 	cancel()

@@ -57,6 +57,9 @@ func freshPrefix(t *testing.T) string {
 // message when Redis is not running.
 func open(t *testing.T, prefix string) *redislimit.Limiter {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Redis; runs without -short (make test)")
+	}
 	l, err := redislimit.New(redisURL(), prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +146,9 @@ func TestInvalidURLIsRefusedWithoutShowingIt(t *testing.T) {
 }
 
 func TestModuleProvidesTheLimiterAndStartsWithRedisDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Redis; runs without -short (make test)")
+	}
 	s := redislimit.Config{URL: redisURL(), KeyPrefix: freshPrefix(t)}
 	var l ports.RateLimiter
 	app := fxtest.New(t, fx.Supply(s, slog.Default()), redislimit.Module, fx.Populate(&l))

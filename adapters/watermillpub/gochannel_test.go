@@ -2,8 +2,6 @@ package watermillpub_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -19,15 +17,6 @@ import (
 	"github.com/restreg/restreg/ports"
 	"github.com/restreg/restreg/ports/porttest"
 )
-
-// uniquePrefix returns a topic prefix no other test run uses, so runs against
-// a shared broker never see each other's messages.
-func uniquePrefix(t *testing.T) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "restreg-test-" + hex.EncodeToString(b[:]) + "."
-}
 
 func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -80,14 +69,6 @@ func watermillReceiver(sub message.Subscriber) porttest.ReceiveFunc {
 		}()
 		return out, nil
 	}
-}
-
-func TestGoChannelPublisherContract(t *testing.T) {
-	prefix := uniquePrefix(t)
-	var pub ports.EventPublisher
-	var sub message.Subscriber
-	startApp(t, testConfig("", prefix), watermillpub.Module, fx.Populate(&pub, &sub))
-	porttest.EventPublisher(t, pub, watermillReceiver(sub), prefix)
 }
 
 func TestGoChannelPublishingDoesNotWaitForListeners(t *testing.T) {

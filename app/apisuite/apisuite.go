@@ -33,11 +33,19 @@ type Env struct {
 	Settings core.Settings
 	// Mails returns every message sent so far, in sending order.
 	Mails func() []core.Message
-	// Events returns every event recorded so far, published or pending.
+	// Events returns every event recorded so far, published or pending. Nil
+	// for a server seen only from outside: the cases then check no events.
 	Events func() []core.Event
-	// Users returns how many users are stored.
+	// Users returns how many users are stored. Nil for a server seen only
+	// from outside: the cases then count no users.
 	Users func(t *testing.T) int
-	// SetNow fixes the server's clock at now.
+	// CheckAnswer, when set, is shown every answer with its request; an
+	// error fails the case. The end-to-end run checks each answer against
+	// the committed OpenAPI document with it.
+	CheckAnswer func(method, url string, requestBody []byte, status int, header http.Header, body []byte) error
+	// SetNow fixes the server's clock at now. Nil for a server that keeps
+	// its own clock (a running process): the cases that move the clock are
+	// skipped.
 	SetNow func(now time.Time)
 }
 
@@ -142,6 +150,11 @@ func (e env) send(method, url, contentType string, body []byte, header ...string
 	if err != nil {
 		return response{}, fmt.Errorf("%s %s: read answer: %w", method, url, err)
 	}
+	if e.CheckAnswer != nil {
+		if err := e.CheckAnswer(method, url, body, res.StatusCode, res.Header, b); err != nil {
+			return response{}, fmt.Errorf("%s %s answered %d %.300s: %w", method, url, res.StatusCode, b, err)
+		}
+	}
 	return response{Status: res.StatusCode, Header: res.Header, Body: b}, nil
 }
 
@@ -213,12 +226,44 @@ func (r response) object(t *testing.T) map[string]any {
 	return m
 }
 
-// counts is what a rejected request must leave unchanged.
+// counts is what a rejected request must leave unchanged; a count the
+// server does not show is unobserved.
 type counts struct{ users, mails, events int }
+
+// unobserved is a count the Env cannot see.
+const unobserved = -1
 
 func (e env) counts() counts {
 	e.t.Helper()
-	return counts{users: e.Users(e.t), mails: len(e.Mails()), events: len(e.Events())}
+	c := counts{users: unobserved, mails: len(e.Mails()), events: unobserved}
+	if e.Users != nil {
+		c.users = e.Users(e.t)
+	}
+	if e.Events != nil {
+		c.events = len(e.Events())
+	}
+	return c
+}
+
+// is reports whether a count is want, or unobserved.
+func is(count, want int) bool { return count == unobserved || count == want }
+
+// events returns the recorded events, or none when the Env cannot see them.
+func (e env) events() []core.Event {
+	if e.Events == nil {
+		return nil
+	}
+	return e.Events()
+}
+
+// setNow fixes the server's clock, skipping the case when the server keeps
+// its own.
+func (e env) setNow(now time.Time) {
+	e.t.Helper()
+	if e.SetNow == nil {
+		e.t.Skip("moves the server's clock, and this server keeps its own")
+	}
+	e.SetNow(now)
 }
 
 // unchanged fails when anything was stored, sent or recorded since before.
@@ -305,15 +350,24 @@ func (e env) sign(userID string, ts int64, userActive bool) link {
 	return link{userID: userID, timestamp: t, signature: sig}
 }
 
-// eventsOf counts the events of type typ about userID.
-func (e env) eventsOf(typ core.EventType, userID string) int {
-	n := 0
+// signWith signs a link's parameters the way Django's TimestampSigner does
+// with key and salt.
+func signWith(key, salt, userID, timestamp string) string {
+	return core.NewDjangoSigner(key, nil).Sign(map[string]string{"user_id": userID, "timestamp": timestamp}, salt)
+}
+
+// eventsOf counts the events of type typ about userID; seen is false when
+// the Env cannot see events.
+func (e env) eventsOf(typ core.EventType, userID string) (n int, seen bool) {
+	if e.Events == nil {
+		return 0, false
+	}
 	for _, ev := range e.Events() {
 		if ev.Type == typ && ev.User.ID == userID {
 			n++
 		}
 	}
-	return n
+	return n, true
 }
 
 // login logs in and expects 200; it returns the answer.
@@ -360,6 +414,7 @@ func Run(t *testing.T, start Start, opts ...Options) {
 	t.Run("verify numeric user id", func(t *testing.T) { testVerifyNumericUserID(t, start) })
 	t.Run("verify one-time links", func(t *testing.T) { testVerifyOneTime(t, start) })
 	t.Run("verify auto-login", func(t *testing.T) { testAutoLogin(t, start) })
+	t.Run("verify after a key rotation", func(t *testing.T) { testKeyRotation(t, start) })
 	t.Run("login", func(t *testing.T) { testLogin(t, start) })
 	t.Run("CORS", func(t *testing.T) { testCORS(t, start) })
 	t.Run("resend verification", func(t *testing.T) { testResend(t, start) })

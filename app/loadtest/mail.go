@@ -1,20 +1,17 @@
 package loadtest
 
 import (
-	"encoding/base64"
 	"fmt"
 	"html"
 	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/restreg/restreg/ports/porttest/eml"
 )
 
 // linkPattern finds a verification link in a message body.
@@ -56,60 +53,20 @@ func readLinks(dir string, since time.Time) (map[string]link, error) {
 // parseEML returns the first recipient of a message and the verification
 // link in its body (text part preferred, HTML part otherwise).
 func parseEML(r io.Reader) (to string, l link, ok bool) {
-	msg, err := mail.ReadMessage(r)
+	raw, err := io.ReadAll(r)
 	if err != nil {
 		return "", link{}, false
 	}
-	addrs, err := msg.Header.AddressList("To")
-	if err != nil || len(addrs) == 0 {
+	m, err := eml.Parse(raw)
+	if err != nil || len(m.To) == 0 {
 		return "", link{}, false
 	}
-	for _, body := range bodies(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body) {
+	for _, body := range []string{m.Text, html.UnescapeString(m.HTML)} {
 		if l, ok := findLink(body); ok {
-			return addrs[0].Address, l, true
+			return m.To[0].Address, l, true
 		}
 	}
 	return "", link{}, false
-}
-
-// bodies returns the decoded text of a body: its parts, in order, when it is
-// multipart.
-func bodies(contentType, encoding string, r io.Reader) []string {
-	mediaType, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		mediaType = "text/plain"
-	}
-	if !strings.HasPrefix(mediaType, "multipart/") {
-		b, err := io.ReadAll(decode(encoding, r))
-		if err != nil {
-			return nil
-		}
-		text := string(b)
-		if mediaType == "text/html" {
-			text = html.UnescapeString(text)
-		}
-		return []string{text}
-	}
-	var out []string
-	mr := multipart.NewReader(r, params["boundary"])
-	for {
-		// NextPart undoes quoted-printable itself (and drops the header).
-		p, err := mr.NextPart()
-		if err != nil {
-			return out
-		}
-		out = append(out, bodies(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p)...)
-	}
-}
-
-func decode(encoding string, r io.Reader) io.Reader {
-	switch strings.ToLower(strings.TrimSpace(encoding)) {
-	case "quoted-printable":
-		return quotedprintable.NewReader(r)
-	case "base64":
-		return base64.NewDecoder(base64.StdEncoding, r)
-	}
-	return r
 }
 
 // findLink extracts user_id, timestamp and signature from the first link

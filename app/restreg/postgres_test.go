@@ -22,6 +22,9 @@ var postgres struct {
 // postgresURL returns the DATABASE_URL of a new, empty schema.
 func postgresURL(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs PostgreSQL; runs without -short (make test)")
+	}
 	postgres.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -46,6 +46,9 @@ func postJSON(t *testing.T, url, body string) (answer, string) {
 // With MongoDB gone the API answers 503 with Retry-After and /readyz is not
 // ready; when it is back, the same process serves again without a restart.
 func TestMongoDBOutageAnswers503AndRecoversWithoutRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long-running: waits out the driver's reconnection after stopping the embedded FerretDB; runs without -short (make test)")
+	}
 	dir := t.TempDir()
 	db, err := ferrettest.Start(dir, "127.0.0.1:0")
 	if err != nil {

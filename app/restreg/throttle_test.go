@@ -30,6 +30,9 @@ func rateLimitRedisURL() string {
 // test when Redis is not there, and removes the keys when the test ends.
 func redisPrefix(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Redis; runs without -short (make test)")
+	}
 	opts, err := redis.ParseURL(rateLimitRedisURL())
 	if err != nil {
 		t.Fatal(err)

@@ -391,13 +391,6 @@ func (s *Server) SigningKey() string {
 	return key
 }
 
-// External reports whether the server is a deployment the suites did not start.
-func (s *Server) External() bool { return s.external }
-
-// Setting returns the value of a setting the server was started with ("" if
-// unset or unknown).
-func (s *Server) Setting(name string) string { return s.Settings[name] }
-
 func (s *Server) waitReady(timeout time.Duration) {
 	ginkgo.GinkgoHelper()
 	client := &http.Client{Timeout: 2 * time.Second}

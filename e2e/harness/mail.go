@@ -1,16 +1,9 @@
 package harness
 
 import (
-	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/onsi/ginkgo/v2"
+
+	"github.com/restreg/restreg/ports/porttest/eml"
 )
 
 // Mailbox is where the messages a server sent can be read back.
@@ -28,23 +23,10 @@ type Mailbox interface {
 	Messages() ([]*Mail, error)
 }
 
-// Mail is one message as delivered, parsed with net/mail and mime/multipart.
+// Mail is one message as delivered, read by the shared reader in package
+// eml, with the SMTP envelope when it came by SMTP.
 type Mail struct {
-	Raw    []byte
-	Header mail.Header
-	// Subject is the decoded Subject header.
-	Subject string
-	// From, ReplyTo and To are the parsed address headers.
-	From    []*mail.Address
-	ReplyTo []*mail.Address
-	To      []*mail.Address
-	// MediaType is the top-level content type (e.g. multipart/alternative).
-	MediaType string
-	// PartTypes lists the media types of the leaf parts in order.
-	PartTypes []string
-	// Text and HTML are the decoded text/plain and text/html bodies.
-	Text string
-	HTML string
+	*eml.Message
 	// EnvelopeFrom and EnvelopeTo are the SMTP envelope, when it came by SMTP.
 	EnvelopeFrom string
 	EnvelopeTo   []string
@@ -52,101 +34,11 @@ type Mail struct {
 
 // ParseMail parses one RFC 5322 message.
 func ParseMail(raw []byte) (*Mail, error) {
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	m, err := eml.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("read message: %w", err)
+		return nil, fmt.Errorf("parse mail: %w", err)
 	}
-	m := &Mail{Raw: raw, Header: msg.Header}
-	dec := new(mime.WordDecoder)
-	if m.Subject, err = dec.DecodeHeader(msg.Header.Get("Subject")); err != nil {
-		return nil, fmt.Errorf("decode Subject: %w", err)
-	}
-	for _, h := range []struct {
-		name string
-		dst  *[]*mail.Address
-	}{{"From", &m.From}, {"Reply-To", &m.ReplyTo}, {"To", &m.To}} {
-		if msg.Header.Get(h.name) == "" {
-			continue
-		}
-		if *h.dst, err = msg.Header.AddressList(h.name); err != nil {
-			return nil, fmt.Errorf("parse %s: %w", h.name, err)
-		}
-	}
-	ct := msg.Header.Get("Content-Type")
-	if ct == "" {
-		ct = "text/plain; charset=us-ascii"
-	}
-	if err := m.readPart(ct, msg.Header.Get("Content-Transfer-Encoding"), msg.Body, true); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-func (m *Mail) readPart(contentType, encoding string, body io.Reader, top bool) error {
-	mediaType, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return fmt.Errorf("parse Content-Type %q: %w", contentType, err)
-	}
-	if top {
-		m.MediaType = mediaType
-	}
-	if strings.HasPrefix(mediaType, "multipart/") {
-		mr := multipart.NewReader(body, params["boundary"])
-		for {
-			p, err := mr.NextRawPart()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("read %s part: %w", mediaType, err)
-			}
-			pct := p.Header.Get("Content-Type")
-			if pct == "" {
-				pct = "text/plain; charset=us-ascii"
-			}
-			if err := m.readPart(pct, p.Header.Get("Content-Transfer-Encoding"), p, false); err != nil {
-				return err
-			}
-		}
-	}
-	r := body
-	switch strings.ToLower(strings.TrimSpace(encoding)) {
-	case "quoted-printable":
-		r = quotedprintable.NewReader(body)
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, newlineStripper{body})
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return fmt.Errorf("decode %s part (%s): %w", mediaType, encoding, err)
-	}
-	m.PartTypes = append(m.PartTypes, mediaType)
-	switch mediaType {
-	case "text/plain":
-		m.Text += string(b)
-	case "text/html":
-		m.HTML += string(b)
-	}
-	return nil
-}
-
-// newlineStripper drops CR and LF so base64 lines decode as one stream.
-type newlineStripper struct{ r io.Reader }
-
-func (n newlineStripper) Read(p []byte) (int, error) {
-	for {
-		k, err := n.r.Read(p)
-		j := 0
-		for _, c := range p[:k] {
-			if c != '\r' && c != '\n' {
-				p[j] = c
-				j++
-			}
-		}
-		if j > 0 || err != nil {
-			return j, err
-		}
-	}
+	return &Mail{Message: m}, nil
 }
 
 var linkPattern = regexp.MustCompile(`https?://[^\s<>"']+`)
@@ -179,16 +71,6 @@ func (m *Mail) VerificationLink() *url.URL {
 		ginkgo.Fail(fmt.Sprintf("verification link %q: %v", links[0], err))
 	}
 	return u
-}
-
-// SentTo reports whether addr is one of the To addresses (case-insensitive).
-func (m *Mail) SentTo(addr string) bool {
-	for _, a := range m.To {
-		if strings.EqualFold(a.Address, addr) {
-			return true
-		}
-	}
-	return false
 }
 
 // MailTo returns the messages the server sent to addr so far; it skips the

@@ -163,3 +163,22 @@ func routeByDocumentedStatus(u *url.URL, status int) (*http.Request, *routers.Ro
 	}
 	return nil, nil, nil, fmt.Errorf("no operation on %s documents %d", u.Path, status)
 }
+
+// Describes reports whether the document can speak for a request: it lists
+// the URL's path (with or without its final slash), and the request is not a
+// CORS preflight (OPTIONS), which no OpenAPI document describes. Answers to
+// other requests — an unknown path's 404, the documents themselves — are
+// checked by the suites' own expectations only.
+func Describes(method, rawURL string) (bool, error) {
+	if err := LoadContract(); err != nil {
+		return false, err
+	}
+	if method == http.MethodOptions {
+		return false, nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false, fmt.Errorf("parse %q: %w", rawURL, err)
+	}
+	return loaded.doc.Paths.Find(u.Path) != nil || loaded.doc.Paths.Find(u.Path+"/") != nil, nil
+}

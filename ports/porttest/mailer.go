@@ -1,22 +1,18 @@
 package porttest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
 	"net/mail"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
+	"github.com/restreg/restreg/ports/porttest/eml"
 )
 
 // ReceivedMail is one message as it arrived at the far side of a mailer
@@ -213,100 +209,41 @@ func mailNonce() string {
 }
 
 // ParseMail decodes an RFC 5322 message (as a file mailer writes it or an
-// SMTP server receives it) into a ReceivedMail: headers decoded, a text/plain
-// body or the text/plain and text/html parts of a multipart/alternative body,
-// quoted-printable or base64 decoded. Anything else fails t.
+// SMTP server receives it) into a ReceivedMail with the shared reader in
+// package eml, then holds it to what restreg's mailers promise: one From
+// address, a text/plain body or a multipart/alternative body of a text part
+// followed by one HTML part, UTF-8 or US-ASCII. Anything else fails t.
 func ParseMail(t testing.TB, raw []byte) ReceivedMail {
 	t.Helper()
-	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	m, err := eml.Parse(raw)
 	if err != nil {
 		t.Fatalf("message does not parse: %v\n%s", err, raw)
 	}
-	var dec mime.WordDecoder
-	var r ReceivedMail
-	if r.Subject, err = dec.DecodeHeader(m.Header.Get("Subject")); err != nil {
-		t.Fatalf("Subject %q: %v", m.Header.Get("Subject"), err)
+	if len(m.From) != 1 {
+		t.Fatalf("message has %d From addresses, want 1", len(m.From))
 	}
-	addresses := func(name string) []string {
-		if m.Header.Get(name) == "" {
-			return nil
+	r := ReceivedMail{From: m.From[0].String(), Subject: m.Subject}
+	if len(m.ReplyTo) > 0 {
+		r.ReplyTo = m.ReplyTo[0].String()
+	}
+	for _, a := range m.To {
+		r.To = append(r.To, a.String())
+	}
+	for _, p := range m.Parts {
+		if p.Charset != "utf-8" && p.Charset != "us-ascii" {
+			t.Fatalf("%s part: charset %q, want utf-8", p.MediaType, p.Charset)
 		}
-		list, err := m.Header.AddressList(name)
-		if err != nil {
-			t.Fatalf("%s %q: %v", name, m.Header.Get(name), err)
-		}
-		out := make([]string, len(list))
-		for i, a := range list {
-			out[i] = a.String()
-		}
-		return out
 	}
-	if from := addresses("From"); len(from) == 1 {
-		r.From = from[0]
-	} else {
-		t.Fatalf("message has %d From addresses, want 1", len(from))
-	}
-	if rt := addresses("Reply-To"); len(rt) > 0 {
-		r.ReplyTo = rt[0]
-	}
-	r.To = addresses("To")
-
-	mediaType, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatalf("Content-Type %q: %v", m.Header.Get("Content-Type"), err)
-	}
-	switch mediaType {
-	case "text/plain":
-		r.Text = decodeMailBody(t, m.Header.Get("Content-Transfer-Encoding"), params, m.Body)
-	case "multipart/alternative":
-		mr := multipart.NewReader(m.Body, params["boundary"])
-		for {
-			p, err := mr.NextRawPart()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("multipart body: %v", err)
-			}
-			pt, pp, err := mime.ParseMediaType(p.Header.Get("Content-Type"))
-			if err != nil {
-				t.Fatalf("part Content-Type %q: %v", p.Header.Get("Content-Type"), err)
-			}
-			body := decodeMailBody(t, p.Header.Get("Content-Transfer-Encoding"), pp, p)
-			switch {
-			case pt == "text/plain" && r.Text == "" && r.HTML == "":
-				r.Text = body
-			case pt == "text/html" && r.HTML == "":
-				r.HTML = body
-			default:
-				t.Fatalf("unexpected %s part (the text part must come first, then one HTML part)", pt)
-			}
-		}
+	switch {
+	case m.MediaType == "text/plain":
+		r.Text = m.Text
+	case m.MediaType == "multipart/alternative" && (slices.Equal(m.PartTypes, []string{"text/plain"}) ||
+		slices.Equal(m.PartTypes, []string{"text/plain", "text/html"})):
+		r.Text, r.HTML = m.Text, m.HTML
+	case m.MediaType == "multipart/alternative":
+		t.Fatalf("parts %v, want the text part first, then one HTML part", m.PartTypes)
 	default:
-		t.Fatalf("message is %s, want text/plain or multipart/alternative", mediaType)
+		t.Fatalf("message is %s, want text/plain or multipart/alternative", m.MediaType)
 	}
 	return r
-}
-
-func decodeMailBody(t testing.TB, encoding string, params map[string]string, body io.Reader) string {
-	t.Helper()
-	if cs := strings.ToLower(params["charset"]); cs != "utf-8" && cs != "us-ascii" {
-		t.Fatalf("charset %q, want utf-8", params["charset"])
-	}
-	var r io.Reader
-	switch strings.ToLower(encoding) {
-	case "quoted-printable":
-		r = quotedprintable.NewReader(body)
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, body) // skips line breaks
-	case "", "7bit", "8bit":
-		r = body
-	default:
-		t.Fatalf("unsupported Content-Transfer-Encoding %q", encoding)
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("decode %s body: %v", encoding, err)
-	}
-	return string(b)
 }

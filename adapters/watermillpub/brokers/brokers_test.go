@@ -43,6 +43,9 @@ var (
 // starts the broker when nothing listens there.
 func (b broker) require(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s; runs without -short (make test)", b.name)
+	}
 	raw := b.defaultURL
 	if v := os.Getenv(b.envVar); v != "" {
 		raw = v
@@ -129,9 +132,49 @@ func natsReceiver(t *testing.T, natsURL string) porttest.ReceiveFunc {
 	return watermillReceiver(sub)
 }
 
-func TestNATSPublisherContract(t *testing.T) {
+// backends are the event backends and what each guarantees; every one runs
+// the same suite (porttest.EventPublisherSuite), as Watermill's pubsub/tests
+// does, with the cases its features promise.
+var backends = []struct {
+	name    string
+	backend porttest.PublisherBackend
+}{
+	{"gochannel", porttest.PublisherBackend{Start: startGoChannel}},
+	{"NATS", porttest.PublisherBackend{Start: startNATS, Features: porttest.PublisherFeatures{
+		// JetStream keeps the messages in a stream, drops a republished
+		// event by its Nats-Msg-Id, and delivers a stream in order.
+		Persistent: true, DeduplicatesByEventID: true, GuaranteedOrder: true,
+	}}},
+	{"RabbitMQ", porttest.PublisherBackend{Start: startAMQP, Features: porttest.PublisherFeatures{
+		// A fanout exchange keeps nothing for queues bound later.
+		GuaranteedOrder: true,
+	}}},
+	{"Redis", porttest.PublisherBackend{Start: startRedis, Features: porttest.PublisherFeatures{
+		// A stream keeps its entries; XADD ids are not event ids.
+		Persistent: true, GuaranteedOrder: true,
+	}}},
+}
+
+func TestEventPublisherOnEveryBackend(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { porttest.EventPublisherSuite(t, b.backend) })
+	}
+}
+
+// startGoChannel composes the in-process backend; its subscriber is the
+// application's own.
+func startGoChannel(t *testing.T, prefix string) (ports.EventPublisher, porttest.ReceiveFunc) {
+	var pub ports.EventPublisher
+	var sub message.Subscriber
+	startApp(t, testConfig("", prefix), watermillpub.Module, fx.Populate(&pub, &sub))
+	return pub, watermillReceiver(sub)
+}
+
+// startNATS composes the NATS backend and checks that it provisioned a
+// stream for each topic at start, named for it, so consumers can subscribe
+// before the first publish.
+func startNATS(t *testing.T, prefix string) (ports.EventPublisher, porttest.ReceiveFunc) {
 	natsURL := natsBroker.require(t)
-	prefix := uniquePrefix(t)
 	_, js := connectNATS(t, natsURL)
 	t.Cleanup(func() {
 		for _, topic := range bothTopics(prefix) {
@@ -146,37 +189,11 @@ func TestNATSPublisherContract(t *testing.T) {
 			t.Errorf("stream for %s is %q, want %q", topic, streams[i], brokers.NATSStreamName(topic))
 		}
 	}
-
-	porttest.EventPublisher(t, pub, natsReceiver(t, natsURL), prefix)
-
-	// The relay republishes an event whose acknowledgement it never saw;
-	// JetStream must keep one copy, recognised by the event id.
-	ev := sampleEvent(core.EventUserRegistered)
-	for range 2 {
-		if err := pub.Publish(context.Background(), ev); err != nil {
-			t.Fatal(err)
-		}
-	}
-	stream := streams[0]
-	info, err := js.StreamInfo(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs != 2 { // the contract's user_registered and ev
-		t.Errorf("stream %s holds %d messages, want 2: a republished event was stored twice", stream, info.State.Msgs)
-	}
-	last, err := js.GetLastMsg(stream, watermillpub.Topic(prefix, core.EventUserRegistered))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := last.Header.Get(nats.MsgIdHdr); got != ev.ID {
-		t.Errorf("%s header = %q, want the event id %q", nats.MsgIdHdr, got, ev.ID)
-	}
+	return pub, natsReceiver(t, natsURL)
 }
 
-func TestAMQPPublisherContract(t *testing.T) {
+func startAMQP(t *testing.T, prefix string) (ports.EventPublisher, porttest.ReceiveFunc) {
 	amqpURL := amqpBroker.require(t)
-	prefix := uniquePrefix(t)
 	t.Cleanup(func() { deleteAMQPExchanges(t, amqpURL, bothTopics(prefix)) })
 	var pub ports.EventPublisher
 	startApp(t, testConfig(amqpURL, prefix), brokers.AMQPModule, fx.Populate(&pub))
@@ -191,8 +208,7 @@ func TestAMQPPublisherContract(t *testing.T) {
 		t.Fatalf("amqp subscriber: %v", err)
 	}
 	t.Cleanup(func() { _ = sub.Close() })
-
-	porttest.EventPublisher(t, pub, watermillReceiver(sub), prefix)
+	return pub, watermillReceiver(sub)
 }
 
 func deleteAMQPExchanges(t *testing.T, amqpURL string, names []string) {
@@ -215,9 +231,8 @@ func deleteAMQPExchanges(t *testing.T, amqpURL string, names []string) {
 	}
 }
 
-func TestRedisPublisherContract(t *testing.T) {
+func startRedis(t *testing.T, prefix string) (ports.EventPublisher, porttest.ReceiveFunc) {
 	redisURL := redisBroker.require(t)
-	prefix := uniquePrefix(t)
 	opts, err := redis.ParseURL(redisURL)
 	if err != nil {
 		t.Fatal(err)
@@ -239,8 +254,7 @@ func TestRedisPublisherContract(t *testing.T) {
 		t.Fatalf("redis subscriber: %v", err)
 	}
 	t.Cleanup(func() { _ = sub.Close() })
-
-	porttest.EventPublisher(t, pub, watermillReceiver(sub), prefix)
+	return pub, watermillReceiver(sub)
 }
 
 // A broker that is down must not stop the server from starting: signals
