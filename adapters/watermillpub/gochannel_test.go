@@ -15,7 +15,6 @@ import (
 	"github.com/restreg/restreg/adapters/watermillpub"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
-	"github.com/restreg/restreg/ports/porttest"
 )
 
 func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -41,34 +40,6 @@ func startApp(t *testing.T, s watermillpub.Config, module fx.Option, opts ...fx.
 			t.Errorf("stop: %v", err)
 		}
 	})
-}
-
-// watermillReceiver adapts a Watermill subscriber to the contract's
-// technology-free receive function; it acknowledges every message.
-func watermillReceiver(sub message.Subscriber) porttest.ReceiveFunc {
-	return func(ctx context.Context, topic string) (<-chan porttest.ReceivedMessage, error) {
-		msgs, err := sub.Subscribe(ctx, topic)
-		if err != nil {
-			return nil, err
-		}
-		out := make(chan porttest.ReceivedMessage)
-		go func() {
-			defer close(out)
-			for m := range msgs {
-				md := make(map[string]string, len(m.Metadata))
-				for k, v := range m.Metadata {
-					md[k] = v
-				}
-				m.Ack()
-				select {
-				case out <- porttest.ReceivedMessage{UUID: m.UUID, Metadata: md, Payload: m.Payload}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-		return out, nil
-	}
 }
 
 func TestGoChannelPublishingDoesNotWaitForListeners(t *testing.T) {

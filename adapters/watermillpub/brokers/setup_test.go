@@ -2,8 +2,6 @@ package brokers_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"testing"
@@ -15,15 +13,6 @@ import (
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports/porttest"
 )
-
-// uniquePrefix returns a topic prefix no other test run uses, so runs against
-// a shared broker never see each other's messages.
-func uniquePrefix(t *testing.T) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "restreg-test-" + hex.EncodeToString(b[:]) + "."
-}
 
 func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
