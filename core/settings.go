@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -13,10 +12,8 @@ import (
 )
 
 // Settings is restreg's domain policy: the flows, periods, password rules,
-// throttles and templates the use cases follow, and the HTTP contract's
-// shape (base path, body size, CORS, trusted proxies) and hash cost, which
-// the contract suites vary. Each adapter owns the rest of its configuration
-// (its own Config). Each field's `setting` tag is its name in YAML files and
+// throttles, templates and signing keys the use cases follow. Each adapter
+// owns its own configuration (its own Config). Each field's `setting` tag is its name in YAML files and
 // the environment; `secret` marks values never printed.
 type Settings struct {
 	RegisterFlowEnabled                bool          `setting:"REGISTER_FLOW_ENABLED"`
@@ -46,13 +43,6 @@ type Settings struct {
 	// built-in account_exists/ templates.
 	AccountExistsEmailTemplates string `setting:"ACCOUNT_EXISTS_EMAIL_TEMPLATES"`
 
-	// RateLimitBackend is where request counts live: memory, redis or off.
-	// It names an adapter, but stays here because the contract suites switch
-	// throttling on and off with it.
-	RateLimitBackend string `setting:"RATE_LIMIT_BACKEND"`
-	// TrustedProxies are the addresses (IPs and CIDR ranges) whose
-	// X-Forwarded-For header is believed.
-	TrustedProxies []string `setting:"TRUSTED_PROXIES"`
 	// The throttle rates ("N/second|minute|hour|day" or "off"), per client IP
 	// and per target of each flow.
 	ThrottleRegisterIP    string `setting:"THROTTLE_REGISTER_IP"`
@@ -66,24 +56,11 @@ type Settings struct {
 
 	SecretKey          string   `setting:"SECRET_KEY" secret:"true"`
 	SecretKeyFallbacks []string `setting:"SECRET_KEY_FALLBACKS" secret:"true"`
-	BasePath           string   `setting:"BASE_PATH"`
 
 	UsernameCaseInsensitive bool     `setting:"USERNAME_CASE_INSENSITIVE"`
 	UserEmailUnique         bool     `setting:"USER_EMAIL_UNIQUE"`
 	PasswordMinLength       int      `setting:"PASSWORD_MIN_LENGTH"`
 	PasswordValidators      []string `setting:"PASSWORD_VALIDATORS"`
-	PasswordHasher          string   `setting:"PASSWORD_HASHER"`
-	PasswordLegacyHashers   bool     `setting:"PASSWORD_LEGACY_HASHERS"` // also verify Django's md5, sha1, unsalted and crypt hashes
-	Argon2idMemoryKiB       int      `setting:"ARGON2ID_MEMORY_KIB"`
-	Argon2idIterations      int      `setting:"ARGON2ID_ITERATIONS"`
-	Argon2idParallelism     int      `setting:"ARGON2ID_PARALLELISM"`
-	PBKDF2Iterations        int      `setting:"PBKDF2_ITERATIONS"`
-	HashConcurrency         int      `setting:"HASH_CONCURRENCY"`
-	// HashQueueSize bounds how many hash requests may wait for a slot; more
-	// are refused with 503 at once instead of holding memory.
-	HashQueueSize int `setting:"HASH_QUEUE_SIZE"`
-	// HashQueueWait bounds how long one request waits for a slot before 503.
-	HashQueueWait time.Duration `setting:"HASH_QUEUE_WAIT"`
 
 	// OutboxPollInterval is how often the relay looks for events to publish
 	// when it was not woken by a new one.
@@ -92,10 +69,6 @@ type Settings struct {
 	// e-mail a request or the courier is sending is leased for twice as long
 	// before another courier may take it (after a crash, say).
 	MailSendTimeout time.Duration `setting:"MAIL_SEND_TIMEOUT"`
-
-	MaxBodyBytes         int64    `setting:"MAX_BODY_BYTES"`
-	CORSAllowedOrigins   []string `setting:"CORS_ALLOWED_ORIGINS"`
-	CORSAllowCredentials bool     `setting:"CORS_ALLOW_CREDENTIALS"`
 }
 
 // DefaultSettings returns the documented defaults. SECRET_KEY,
@@ -111,7 +84,6 @@ func DefaultSettings() Settings {
 		LoginRetrieveToken:                true,
 		ResendVerificationEnabled:         true,
 		ResendVerificationInterval:        60 * time.Second,
-		RateLimitBackend:                  "memory",
 		ThrottleRegisterIP:                "60/hour",
 		ThrottleRegisterEmail:             "5/hour",
 		ThrottleVerifyIP:                  "120/minute",
@@ -120,23 +92,12 @@ func DefaultSettings() Settings {
 		ThrottleLoginAccount:              "10/minute",
 		ThrottleResendIP:                  "30/hour",
 		ThrottleResendAccount:             "5/hour",
-		BasePath:                          "/api/v1/accounts",
 		UsernameCaseInsensitive:           true,
 		UserEmailUnique:                   true,
 		PasswordMinLength:                 8,
 		PasswordValidators:                []string{"similarity", "length", "common", "numeric"},
-		PasswordHasher:                    "argon2id",
-		PasswordLegacyHashers:             false,
-		Argon2idMemoryKiB:                 19456,
-		Argon2idIterations:                2,
-		Argon2idParallelism:               1,
-		PBKDF2Iterations:                  1000000,
-		HashConcurrency:                   runtime.NumCPU(),
-		HashQueueSize:                     256,
-		HashQueueWait:                     10 * time.Second,
 		OutboxPollInterval:                time.Second,
 		MailSendTimeout:                   60 * time.Second,
-		MaxBodyBytes:                      65536,
 	}
 }
 
@@ -272,10 +233,6 @@ func (s *Settings) Validate() error {
 	if s.RegisterEnumerationSafe && !s.RegisterVerificationEnabled && s.VerificationFromEmail == "" {
 		add("VERIFICATION_FROM_EMAIL is required when REGISTER_ENUMERATION_SAFE is true (the owner of a taken address is told by e-mail)")
 	}
-	oneOf("RATE_LIMIT_BACKEND", s.RateLimitBackend, "memory", "redis", "off")
-	if _, err := ParsePrefixes(s.TrustedProxies); err != nil {
-		add("TRUSTED_PROXIES: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
 	for _, r := range s.throttleRates() {
 		if _, err := ParseRate(r.value); err != nil {
 			add("%s must be N/second, N/minute, N/hour, N/day or off (got %q)", r.name, r.value)
@@ -291,33 +248,12 @@ func (s *Settings) Validate() error {
 	for _, f := range s.UserLoginFields {
 		oneOf("USER_LOGIN_FIELDS", f, "username", "email")
 	}
-	if !strings.HasPrefix(s.BasePath, "/") || strings.ContainsAny(s.BasePath, " ?#") {
-		add("BASE_PATH must be a path starting with / (got %q)", s.BasePath)
-	}
 	atLeast("PASSWORD_MIN_LENGTH", int64(s.PasswordMinLength), 1)
 	for _, v := range s.PasswordValidators {
 		oneOf("PASSWORD_VALIDATORS", v, "similarity", "length", "common", "numeric")
 	}
-	oneOf("PASSWORD_HASHER", s.PasswordHasher, "argon2id", "pbkdf2_sha256")
-	atLeast("ARGON2ID_MEMORY_KIB", int64(s.Argon2idMemoryKiB), 8)
-	atLeast("ARGON2ID_ITERATIONS", int64(s.Argon2idIterations), 1)
-	atLeast("ARGON2ID_PARALLELISM", int64(s.Argon2idParallelism), 1)
-	if s.Argon2idParallelism > 255 {
-		add("ARGON2ID_PARALLELISM must be at most 255 (got %d)", s.Argon2idParallelism)
-	}
-	atLeast("PBKDF2_ITERATIONS", int64(s.PBKDF2Iterations), 1)
-	atLeast("HASH_CONCURRENCY", int64(s.HashConcurrency), 1)
-	atLeast("HASH_QUEUE_SIZE", int64(s.HashQueueSize), 0)
-	positive("HASH_QUEUE_WAIT", s.HashQueueWait)
 
 	positive("OUTBOX_POLL_INTERVAL", s.OutboxPollInterval)
 	positive("MAIL_SEND_TIMEOUT", s.MailSendTimeout)
-	atLeast("MAX_BODY_BYTES", s.MaxBodyBytes, 1024)
-	for _, o := range s.CORSAllowedOrigins {
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			add("CORS_ALLOWED_ORIGINS entry %q must be an origin like https://app.example.com", o)
-		}
-	}
 	return errors.Join(errs...)
 }

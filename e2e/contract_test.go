@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/restreg/restreg/app/apisuite"
-	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/e2e/harness"
 )
 
@@ -30,7 +29,7 @@ func TestHTTPContractOnTheBinary(t *testing.T) {
 		t.Fatalf("every answer is checked against openapi/openapi.yaml; run `make openapi`: %v", err)
 	}
 	start := apisuite.ProcessStart(bin, map[string]string{"STORE": "sqlite", "EVENTS_BACKEND": "gochannel"})
-	apisuite.Run(t, func(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
+	apisuite.Run(t, func(t *testing.T, configure func(*apisuite.Settings)) *apisuite.Env {
 		env := start(t, configure)
 		env.CheckAnswer = documented
 		return env

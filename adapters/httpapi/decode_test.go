@@ -200,7 +200,7 @@ func FuzzDecodeBody(f *testing.F) {
 	f.Add("application/x-www-form-urlencoded", []byte("a=b+c&d=%C3%A9"))
 	f.Add("text/plain", []byte("x"))
 	f.Add("", []byte("{}"))
-	ts := newTestServer(f, func(s *core.Settings) { s.MaxBodyBytes = 4096 }, nil, nil)
+	ts := newTestServer(f, func(s *testConfig) { s.MaxBodyBytes = 4096 }, nil, nil)
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		// The whole pipeline answers with a documented status and a JSON body.
 		rec := ts.do(http.MethodPost, "/api/v1/accounts/login/", contentType, string(body))

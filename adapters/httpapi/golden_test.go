@@ -141,14 +141,14 @@ func goldenRequests() []goldenRequest {
 // goldenServers are the configurations the golden requests are sent to.
 func goldenServers(t *testing.T) map[string]*Server {
 	t.Helper()
-	configs := map[string]func(*core.Settings){
+	configs := map[string]func(*testConfig){
 		"default":   nil,
-		"noverify":  func(s *core.Settings) { s.RegisterVerificationEnabled = false },
-		"autologin": func(s *core.Settings) { s.RegisterVerificationAutoLogin = true },
-		"off":       func(s *core.Settings) { s.RegisterFlowEnabled = false },
-		"small":     func(s *core.Settings) { s.MaxBodyBytes = 1024 },
+		"noverify":  func(s *testConfig) { s.RegisterVerificationEnabled = false },
+		"autologin": func(s *testConfig) { s.RegisterVerificationAutoLogin = true },
+		"off":       func(s *testConfig) { s.RegisterFlowEnabled = false },
+		"small":     func(s *testConfig) { s.MaxBodyBytes = 1024 },
 		"notready":  nil,
-		"cors":      func(s *core.Settings) { s.CORSAllowedOrigins = []string{"https://app.example"} },
+		"cors":      func(s *testConfig) { s.CORSAllowedOrigins = []string{"https://app.example"} },
 	}
 	servers := map[string]*Server{}
 	for name, configure := range configs {
@@ -247,13 +247,13 @@ func TestResponsesMatchTheGoldenFile(t *testing.T) {
 
 // newGoldenServer serves settings s with the real use cases over the golden
 // fakes.
-func newGoldenServer(t *testing.T, s core.Settings, ready Readiness) *Server {
+func newGoldenServer(t *testing.T, s testConfig, ready Readiness) *Server {
 	t.Helper()
 	policy, err := core.NewPasswordPolicy(s.PasswordValidators, s.PasswordMinLength)
 	if err != nil {
 		t.Fatal(err)
 	}
-	uc := realUseCases(s, realPorts{
+	uc := realUseCases(s.Settings, realPorts{
 		Store:   goldenStore{&fakeStore{}},
 		Hasher:  fakeHasher{},
 		Policy:  policy,
@@ -262,7 +262,7 @@ func newGoldenServer(t *testing.T, s core.Settings, ready Readiness) *Server {
 		Limiter: goldenLimiter{},
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	srv, err := New(s, uc, ready, nil)
+	srv, err := New(s.Settings, s.Config, uc, ready, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

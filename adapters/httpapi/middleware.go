@@ -231,7 +231,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	h.Set("Access-Control-Allow-Origin", origin)
-	if s.settings.CORSAllowCredentials {
+	if s.config.CORSAllowCredentials {
 		h.Set("Access-Control-Allow-Credentials", "true")
 	}
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
@@ -284,8 +284,8 @@ func (s *Server) readBody(next http.Handler) http.Handler {
 
 // maxBody is MAX_BODY_BYTES, or its default when unset.
 func (s *Server) maxBody() int64 {
-	if s.settings.MaxBodyBytes > 0 {
-		return s.settings.MaxBodyBytes
+	if s.config.MaxBodyBytes > 0 {
+		return s.config.MaxBodyBytes
 	}
-	return core.DefaultSettings().MaxBodyBytes
+	return DefaultConfig().MaxBodyBytes
 }

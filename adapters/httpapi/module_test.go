@@ -15,7 +15,7 @@ import (
 func TestModuleProvidesTheServer(t *testing.T) {
 	var srv *Server
 	app := fxtest.New(t,
-		fx.Supply(testSettings(), UseCases{}, slog.Default()),
+		fx.Supply(testSettings().Settings, testSettings().Config, UseCases{}, slog.Default()),
 		fx.Provide(func() Readiness { return func(context.Context) error { return core.ErrUnavailable } }),
 		Module,
 		fx.Populate(&srv),

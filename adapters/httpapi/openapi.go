@@ -35,10 +35,10 @@ type Documents struct {
 	YAML30, JSON30 []byte
 }
 
-// OpenAPI returns the OpenAPI documents of the API served with settings s.
-// It builds the same API as New (no use case is called).
-func OpenAPI(s core.Settings) (Documents, error) {
-	srv, err := New(s, UseCases{}, nil, nil)
+// OpenAPI returns the OpenAPI documents of the API served with settings s
+// and c. It builds the same API as New (no use case is called).
+func OpenAPI(s core.Settings, c Config) (Documents, error) {
+	srv, err := New(s, c, UseCases{}, nil, nil)
 	if err != nil {
 		return Documents{}, err
 	}
@@ -262,8 +262,8 @@ type opSet struct {
 	register, verify, login, resend, healthz, readyz huma.Operation
 }
 
-func operations(s core.Settings) opSet {
-	base := strings.TrimRight(s.BasePath, "/")
+func operations(basePath string) opSet {
+	base := strings.TrimRight(basePath, "/")
 	public := func() []map[string][]string { return []map[string][]string{} }
 	withErrors := func(rs map[string]*huma.Response, flowSwitch bool) map[string]*huma.Response {
 		for code, r := range errorResponses(flowSwitch) {

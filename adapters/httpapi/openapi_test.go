@@ -30,7 +30,7 @@ func loadDoc(t *testing.T, data []byte) *openapi3.T {
 
 func TestOpenAPIDocumentsAreValidAndServed(t *testing.T) {
 	s := testSettings()
-	docs, err := OpenAPI(s)
+	docs, err := OpenAPI(s.Settings, s.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestOpenAPIDocumentsAreValidAndServed(t *testing.T) {
 }
 
 func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
-	docs, err := OpenAPI(testSettings())
+	docs, err := OpenAPI(testSettings().Settings, testSettings().Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestOpenAPIFollowsSettings(t *testing.T) {
 	s := testSettings()
 	s.BasePath = "/accounts"
 	s.RegisterSerializerPasswordConfirm = false
-	docs, err := OpenAPI(s)
+	docs, err := OpenAPI(s.Settings, s.Config)
 	if err != nil {
 		t.Fatal(err)
 	}

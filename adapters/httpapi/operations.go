@@ -195,7 +195,7 @@ func (s *Server) readyz(ctx context.Context, _ *probeInput) (*probeOutput, error
 
 // registerOperations registers every documented operation with Huma.
 func (s *Server) registerOperations() {
-	ops := operations(s.settings)
+	ops := operations(s.config.BasePath)
 	for _, op := range []huma.Operation{ops.register, ops.verify, ops.login, ops.resend} {
 		s.router.markAPI(op.Path)
 	}

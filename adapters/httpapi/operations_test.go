@@ -18,7 +18,7 @@ import (
 // newFakeServer serves uc with the test settings.
 func newFakeServer(t *testing.T, uc UseCases) testServer {
 	t.Helper()
-	srv, err := New(testSettings(), uc, nil, nil)
+	srv, err := New(testSettings().Settings, testSettings().Config, uc, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

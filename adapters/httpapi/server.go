@@ -24,8 +24,8 @@ import (
 	"github.com/restreg/restreg/core/usecase"
 )
 
-// Module provides the *Server from core.Settings, UseCases, Readiness and
-// *slog.Logger, which the app supplies. Listening is the app's business.
+// Module provides the *Server from core.Settings, Config, UseCases,
+// Readiness and *slog.Logger, which the app supplies. Listening is the app's business.
 var Module = fx.Module("httpapi",
 	fx.Provide(New),
 )
@@ -85,6 +85,7 @@ const readinessTimeout = 3 * time.Second
 // Server is the HTTP handler of restreg.
 type Server struct {
 	settings core.Settings
+	config   Config
 	uc       UseCases
 	ready    Readiness
 	log      *slog.Logger
@@ -103,30 +104,31 @@ type Server struct {
 // occurred (the outbox relay's Backlog).
 type Backlog func(ctx context.Context) (count int, oldest time.Time, err error)
 
-// New builds the server for settings s. ready may be nil (always ready);
-// log may be nil (discard).
-func New(s core.Settings, uc UseCases, ready Readiness, log *slog.Logger) (*Server, error) {
+// New builds the server for the domain settings s and the HTTP settings c.
+// ready may be nil (always ready); log may be nil (discard).
+func New(s core.Settings, c Config, uc UseCases, ready Readiness, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	srv := &Server{
 		settings: s,
+		config:   c,
 		uc:       uc,
 		ready:    ready,
 		log:      log,
 		origins:  map[string]bool{},
 	}
-	for _, o := range s.CORSAllowedOrigins {
+	for _, o := range c.CORSAllowedOrigins {
 		if o = normalizeOrigin(o); o != "" {
 			srv.origins[o] = true
 		}
 	}
-	trusted, err := core.ParsePrefixes(s.TrustedProxies)
+	trusted, err := core.ParsePrefixes(c.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: TRUSTED_PROXIES: %w", err)
 	}
 	srv.trusted = trusted
-	srv.router = newRouter(s.BasePath, srv.readBody)
+	srv.router = newRouter(c.BasePath, srv.readBody)
 	srv.api = huma.NewAPI(apiConfig(s), humago.NewAdapter(srv.router, ""))
 	srv.registerOperations()
 	docs, err := renderDocuments(srv.api.OpenAPI())

@@ -85,23 +85,30 @@ type testServer struct {
 // testSecretKey passes the SECRET_KEY strength rules, like a real key.
 const testSecretKey = "httpapi-test-signing-key-5d8e2b7a0c4f9163e8a1b2c3d4e5"
 
-func testSettings() core.Settings {
+// testConfig is what a test server is configured with: the domain settings
+// and the server's own Config.
+type testConfig struct {
+	core.Settings
+	Config
+}
+
+func testSettings() testConfig {
 	s := core.DefaultSettings()
 	s.SecretKey = testSecretKey
 	s.RegisterVerificationURL = "https://frontend-host/verify-user/"
 	s.VerificationFromEmail = "noreply@example.com"
-	return s
+	return testConfig{Settings: s, Config: DefaultConfig()}
 }
 
 // newTestServer serves the real use cases over fakes; find decides what the
 // store answers (nil: no user exists).
-func newTestServer(t testing.TB, configure func(*core.Settings), find func(context.Context, core.LookupField, string) (core.User, error), hashErr error) testServer {
+func newTestServer(t testing.TB, configure func(*testConfig), find func(context.Context, core.LookupField, string) (core.User, error), hashErr error) testServer {
 	t.Helper()
 	return newTestServerWithHasher(t, configure, find, fakeHasher{err: hashErr})
 }
 
 // newTestServerWithHasher is newTestServer with the given password hasher.
-func newTestServerWithHasher(t testing.TB, configure func(*core.Settings), find func(context.Context, core.LookupField, string) (core.User, error), hasher ports.PasswordHasher) testServer {
+func newTestServerWithHasher(t testing.TB, configure func(*testConfig), find func(context.Context, core.LookupField, string) (core.User, error), hasher ports.PasswordHasher) testServer {
 	t.Helper()
 	s := testSettings()
 	if configure != nil {
@@ -114,8 +121,8 @@ func newTestServerWithHasher(t testing.TB, configure func(*core.Settings), find 
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	uc := realUseCases(s, realPorts{Store: &fakeStore{find: find}, Hasher: hasher, Tokens: fakeTokens{}, Log: log})
-	srv, err := New(s, uc, nil, log)
+	uc := realUseCases(s.Settings, realPorts{Store: &fakeStore{find: find}, Hasher: hasher, Tokens: fakeTokens{}, Log: log})
+	srv, err := New(s.Settings, s.Config, uc, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +234,7 @@ func TestMalformedBodies(t *testing.T) {
 }
 
 func TestBodyLimit(t *testing.T) {
-	ts := newTestServer(t, func(s *core.Settings) { s.MaxBodyBytes = 1024 }, nil, nil)
+	ts := newTestServer(t, func(s *testConfig) { s.MaxBodyBytes = 1024 }, nil, nil)
 	hs := httptest.NewServer(ts)
 	defer hs.Close()
 
@@ -272,7 +279,7 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestSwitchedOffFlowsAnswer404AfterParsing(t *testing.T) {
-	ts := newTestServer(t, func(s *core.Settings) {
+	ts := newTestServer(t, func(s *testConfig) {
 		s.RegisterFlowEnabled = false
 		s.RegisterVerificationEnabled = false
 	}, nil, nil)
@@ -379,7 +386,7 @@ func TestLoginAnswers(t *testing.T) {
 		`{"detail":"Login successful","token":"0123456789abcdef0123456789abcdef01234567"}`)
 	assertJSON(t, ts.do(http.MethodPost, login, ctJSON, `{"login":"ann","password":"wrong"}`), 400, `{"detail":"Login or password invalid."}`)
 
-	noToken := newTestServer(t, func(s *core.Settings) { s.LoginRetrieveToken = false }, find, nil)
+	noToken := newTestServer(t, func(s *testConfig) { s.LoginRetrieveToken = false }, find, nil)
 	assertJSON(t, noToken.do(http.MethodPost, login, ctJSON, `{"login":"ann","password":"right"}`), 200, `{"detail":"Login successful"}`)
 }
 
@@ -443,7 +450,7 @@ func TestRequestIDAndRequestInfo(t *testing.T) {
 
 func TestCORS(t *testing.T) {
 	allowed := "https://frontend-host"
-	ts := newTestServer(t, func(s *core.Settings) { s.CORSAllowedOrigins = []string{allowed + "/"} }, nil, nil)
+	ts := newTestServer(t, func(s *testConfig) { s.CORSAllowedOrigins = []string{allowed + "/"} }, nil, nil)
 
 	pre := ts.do(http.MethodOptions, register, "", "", "Origin", allowed, "Access-Control-Request-Method", "POST",
 		"Access-Control-Request-Headers", "content-type")
@@ -485,7 +492,7 @@ func TestCORS(t *testing.T) {
 		}
 	}
 
-	creds := newTestServer(t, func(s *core.Settings) {
+	creds := newTestServer(t, func(s *testConfig) {
 		s.CORSAllowedOrigins = []string{allowed}
 		s.CORSAllowCredentials = true
 	}, nil, nil)
@@ -517,7 +524,7 @@ func TestProbes(t *testing.T) {
 
 	var down bool
 	var mu sync.Mutex
-	srv, err := New(testSettings(), UseCases{}, func(ctx context.Context) error {
+	srv, err := New(testSettings().Settings, testSettings().Config, UseCases{}, func(ctx context.Context) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if _, ok := ctx.Deadline(); !ok {
@@ -617,7 +624,7 @@ func TestMountAndObserve(t *testing.T) {
 func TestBasePathVariants(t *testing.T) {
 	for _, base := range []string{"/", "/accounts/", "/a/b"} {
 		t.Run(base, func(t *testing.T) {
-			ts := newTestServer(t, func(s *core.Settings) { s.BasePath = base }, nil, nil)
+			ts := newTestServer(t, func(s *testConfig) { s.BasePath = base }, nil, nil)
 			prefix := strings.TrimRight(base, "/")
 			want := `{"login":["This field is required."],"password":["This field is required."]}`
 			assertJSON(t, ts.do(http.MethodPost, prefix+"/login/", ctJSON, "{}"), 400, want)
@@ -653,7 +660,7 @@ func BenchmarkRejectedLogin(b *testing.B) {
 // Every answer of login/ and verify-registration/, which may carry a token,
 // forbids caching; other operations are left to the defaults.
 func TestTokenOperationsAreNeverCached(t *testing.T) {
-	ts := newTestServer(t, func(s *core.Settings) { s.MaxBodyBytes = 1024 }, func(_ context.Context, field core.LookupField, key string) (core.User, error) {
+	ts := newTestServer(t, func(s *testConfig) { s.MaxBodyBytes = 1024 }, func(_ context.Context, field core.LookupField, key string) (core.User, error) {
 		if field == core.ByUsernameKey && key == "ann" {
 			return core.User{ID: "u1", Username: "ann", UsernameKey: "ann", IsActive: true, PasswordHash: "hash"}, nil
 		}

@@ -60,7 +60,7 @@ func TestClientAddressHonoursXForwardedForOnlyFromTrustedProxies(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := testSettings()
 			s.TrustedProxies = c.trusted
-			srv, err := New(s, UseCases{}, nil, nil)
+			srv, err := New(s.Settings, s.Config, UseCases{}, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +76,7 @@ func TestClientAddressHonoursXForwardedForOnlyFromTrustedProxies(t *testing.T) {
 	}
 	s := testSettings()
 	s.TrustedProxies = []string{"load-balancer"}
-	if _, err := New(s, UseCases{}, nil, nil); err == nil {
+	if _, err := New(s.Settings, s.Config, UseCases{}, nil, nil); err == nil {
 		t.Error("New accepted a TRUSTED_PROXIES entry that is not an address")
 	}
 }
@@ -104,21 +104,21 @@ func (l *countingLimiter) Allow(_ context.Context, key string, _ core.Rate) (boo
 
 // newThrottledServer serves the login and resend use cases with a limiter
 // that lets limit requests per key through; only the per-IP rates are on.
-func newThrottledServer(t *testing.T, limit int, configure func(*core.Settings)) *Server {
+func newThrottledServer(t *testing.T, limit int, configure func(*testConfig)) *Server {
 	t.Helper()
 	s := testSettings()
 	s.ThrottleLoginAccount, s.ThrottleResendAccount = "off", "off"
 	if configure != nil {
 		configure(&s)
 	}
-	uc := realUseCases(s, realPorts{
+	uc := realUseCases(s.Settings, realPorts{
 		Store: &fakeStore{find: func(context.Context, core.LookupField, string) (core.User, error) {
 			return core.User{}, core.ErrNotFound
 		}},
 		Hasher:  fakeHasher{},
 		Limiter: &countingLimiter{limit: limit},
 	})
-	srv, err := New(s, UseCases{Login: uc.Login, Resend: uc.Resend}, nil, nil)
+	srv, err := New(s.Settings, s.Config, UseCases{Login: uc.Login, Resend: uc.Resend}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestPerIPLimitFollowsTheTrustedProxysHeader(t *testing.T) {
 		srv.ServeHTTP(rec, req)
 		return rec.Code
 	}
-	proxied := newThrottledServer(t, 1, func(s *core.Settings) { s.TrustedProxies = []string{"10.0.0.1"} })
+	proxied := newThrottledServer(t, 1, func(s *testConfig) { s.TrustedProxies = []string{"10.0.0.1"} })
 	for _, client := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"} {
 		if code := send(proxied, "10.0.0.1:5000", client); code != 400 {
 			t.Fatalf("first request of %s through the proxy: %d", client, code)
@@ -166,7 +166,7 @@ func TestPerIPLimitFollowsTheTrustedProxysHeader(t *testing.T) {
 		t.Fatalf("second request of 203.0.113.1 through the proxy: %d, want 429", code)
 	}
 
-	direct := newThrottledServer(t, 1, func(s *core.Settings) { s.TrustedProxies = []string{"10.0.0.1"} })
+	direct := newThrottledServer(t, 1, func(s *testConfig) { s.TrustedProxies = []string{"10.0.0.1"} })
 	if code := send(direct, "198.51.100.7:5000", "203.0.113.1"); code != 400 {
 		t.Fatalf("first direct request: %d", code)
 	}
@@ -188,9 +188,9 @@ func TestResendVerificationAnswers(t *testing.T) {
 		t.Errorf("Allow %q", rec.Header().Get("Allow"))
 	}
 
-	for name, configure := range map[string]func(*core.Settings){
-		"RESEND_VERIFICATION_ENABLED=false":   func(s *core.Settings) { s.ResendVerificationEnabled = false },
-		"REGISTER_VERIFICATION_ENABLED=false": func(s *core.Settings) { s.RegisterVerificationEnabled = false },
+	for name, configure := range map[string]func(*testConfig){
+		"RESEND_VERIFICATION_ENABLED=false":   func(s *testConfig) { s.ResendVerificationEnabled = false },
+		"REGISTER_VERIFICATION_ENABLED=false": func(s *testConfig) { s.RegisterVerificationEnabled = false },
 	} {
 		off := newTestServer(t, configure, nil, nil)
 		assertJSON(t, off.do(http.MethodPost, resend, ctJSON, `{"login":"ann"}`), 404, `{"detail":"Not found."}`)
@@ -217,7 +217,7 @@ func (h *countingHasher) Check(ctx context.Context, password, encoded string) (b
 func TestUnknownLoginCostsAPasswordCheck(t *testing.T) {
 	hasher := &countingHasher{}
 	s := testSettings()
-	uc := realUseCases(s, realPorts{
+	uc := realUseCases(s.Settings, realPorts{
 		Store: &fakeStore{find: func(_ context.Context, field core.LookupField, key string) (core.User, error) {
 			if field == core.ByUsernameKey && key == "ann" {
 				return core.User{ID: "u1", Username: "ann", IsActive: true, PasswordHash: "stored"}, nil
@@ -227,7 +227,7 @@ func TestUnknownLoginCostsAPasswordCheck(t *testing.T) {
 		Hasher: hasher,
 		Tokens: fakeTokens{},
 	})
-	srv, err := New(s, UseCases{Login: uc.Login}, nil, nil)
+	srv, err := New(s.Settings, s.Config, UseCases{Login: uc.Login}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestUnknownLoginCostsAPasswordCheck(t *testing.T) {
 }
 
 func TestOpenAPIDocuments429WithRetryAfter(t *testing.T) {
-	docs, err := OpenAPI(testSettings())
+	docs, err := OpenAPI(testSettings().Settings, testSettings().Config)
 	if err != nil {
 		t.Fatal(err)
 	}

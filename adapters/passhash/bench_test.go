@@ -4,14 +4,12 @@ import (
 	"context"
 	"runtime"
 	"testing"
-
-	"github.com/restreg/restreg/core"
 )
 
 // BenchmarkArgon2idDefault hashes at the documented cost (19 MiB, t=2,
 // p=1) from GOMAXPROCS goroutines through the slots, as the server does.
 func BenchmarkArgon2idDefault(b *testing.B) {
-	s := core.DefaultSettings()
+	s := DefaultConfig()
 	s.HashConcurrency = runtime.GOMAXPROCS(0)
 	h := mustNew(b, s)
 	ctx := context.Background()
@@ -30,7 +28,7 @@ func BenchmarkArgon2idDefault(b *testing.B) {
 // BenchmarkPBKDF2 hashes with Django's current default of 1,000,000
 // iterations, and checks the 260,000-iteration hash Django 3.2 wrote.
 func BenchmarkPBKDF2(b *testing.B) {
-	s := core.DefaultSettings()
+	s := DefaultConfig()
 	s.PasswordHasher = "pbkdf2_sha256"
 	h := mustNew(b, s)
 	ctx := context.Background()
@@ -57,7 +55,7 @@ func BenchmarkPBKDF2(b *testing.B) {
 // Django hash costs before its upgrade. "unusable" and "malformed" are
 // what a padded mismatch costs, "argon2id-configured" a restreg hash.
 func BenchmarkCheck(b *testing.B) {
-	s := core.DefaultSettings()
+	s := DefaultConfig()
 	s.PasswordLegacyHashers = true
 	h := mustNew(b, s)
 	ctx := context.Background()

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
-
-	"github.com/restreg/restreg/core"
 )
 
 // djangoVectors is testdata/django-password-hashes.json: hashes made and
@@ -80,7 +78,7 @@ func djangoVerdict(t testing.TB, raw json.RawMessage) bool {
 // PASSWORD_LEGACY_HASHERS.
 var legacyAlgorithms = map[string]bool{"md5": true, "sha1": true, "unsalted_md5": true, "unsalted_sha1": true, "crypt": true}
 
-func legacySettings(algorithm string, legacy bool) core.Settings {
+func legacySettings(algorithm string, legacy bool) Config {
 	s := cheapSettings(algorithm)
 	s.PasswordLegacyHashers = legacy
 	return s

@@ -12,12 +12,11 @@ import (
 
 	"go.uber.org/fx"
 
-	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
 )
 
-// Module provides the password hasher as ports.PasswordHasher and as
-// *Hasher (for its queue metrics).
+// Module provides the password hasher, built from the Config the app
+// supplies, as ports.PasswordHasher and as *Hasher (for its queue metrics).
 var Module = fx.Module("passhash",
 	fx.Provide(fx.Annotate(New, fx.As(fx.Self()), fx.As(new(ports.PasswordHasher)))),
 )
@@ -40,7 +39,7 @@ var _ ports.PasswordHasher = (*Hasher)(nil)
 
 // New returns a Hasher that produces PASSWORD_HASHER hashes at the
 // configured cost and admits HASH_CONCURRENCY computations at once.
-func New(s core.Settings) (*Hasher, error) {
+func New(s Config) (*Hasher, error) {
 	var errs []error
 	if s.PasswordHasher != argon2idName && s.PasswordHasher != pbkdf2Name {
 		errs = append(errs, fmt.Errorf("PASSWORD_HASHER must be %s or %s (got %q)", argon2idName, pbkdf2Name, s.PasswordHasher))

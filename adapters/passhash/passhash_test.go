@@ -9,15 +9,14 @@ import (
 
 	"go.uber.org/fx"
 
-	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/ports"
 	"github.com/restreg/restreg/ports/porttest"
 )
 
 // cheapSettings keeps hashing fast in tests; the default cost is covered
 // by TestContractDefaultCost and the benchmarks.
-func cheapSettings(algorithm string) core.Settings {
-	s := core.DefaultSettings()
+func cheapSettings(algorithm string) Config {
+	s := DefaultConfig()
 	s.PasswordHasher = algorithm
 	s.Argon2idMemoryKiB = 64
 	s.Argon2idIterations = 1
@@ -29,7 +28,7 @@ func cheapSettings(algorithm string) core.Settings {
 	return s
 }
 
-func mustNew(t testing.TB, s core.Settings) *Hasher {
+func mustNew(t testing.TB, s Config) *Hasher {
 	t.Helper()
 	h, err := New(s)
 	if err != nil {
@@ -47,7 +46,7 @@ func TestContractPBKDF2(t *testing.T) {
 }
 
 func TestContractDefaultCost(t *testing.T) {
-	s := core.DefaultSettings()
+	s := DefaultConfig()
 	if s.PasswordHasher != "argon2id" || s.Argon2idMemoryKiB != 19456 {
 		t.Fatalf("defaults changed (hasher %q, memory %d KiB); this test is meant to run at the documented cost", s.PasswordHasher, s.Argon2idMemoryKiB)
 	}
@@ -305,12 +304,12 @@ func TestRehash(t *testing.T) {
 	configured.Argon2idParallelism = 2
 	configured.PBKDF2Iterations = 1000
 
-	argon := func(m, t, p int) core.Settings {
+	argon := func(m, t, p int) Config {
 		s := configured
 		s.Argon2idMemoryKiB, s.Argon2idIterations, s.Argon2idParallelism = m, t, p
 		return s
 	}
-	pbkdf := func(iterations int) core.Settings {
+	pbkdf := func(iterations int) Config {
 		s := configured
 		s.PasswordHasher = "pbkdf2_sha256"
 		s.PBKDF2Iterations = iterations
@@ -318,8 +317,8 @@ func TestRehash(t *testing.T) {
 	}
 	cases := []struct {
 		name       string
-		checker    core.Settings
-		producer   core.Settings
+		checker    Config
+		producer   Config
 		wantRehash bool
 	}{
 		{"argon2id at the configured cost", configured, configured, false},
@@ -373,19 +372,19 @@ func TestRehash(t *testing.T) {
 }
 
 func TestNewRejectsUnusableSettings(t *testing.T) {
-	cases := map[string]func(*core.Settings){
-		"unknown hasher":      func(s *core.Settings) { s.PasswordHasher = "bcrypt" },
-		"no argon2 memory":    func(s *core.Settings) { s.Argon2idMemoryKiB = 0 },
-		"memory per lane":     func(s *core.Settings) { s.Argon2idMemoryKiB, s.Argon2idParallelism = 16, 4 },
-		"memory above cap":    func(s *core.Settings) { s.Argon2idMemoryKiB = maxArgon2MemoryKiB + 1 },
-		"work above cap":      func(s *core.Settings) { s.Argon2idMemoryKiB, s.Argon2idIterations = maxArgon2MemoryKiB, 5 },
-		"no argon2 pass":      func(s *core.Settings) { s.Argon2idIterations = 0 },
-		"no lane":             func(s *core.Settings) { s.Argon2idParallelism = 0 },
-		"too many lanes":      func(s *core.Settings) { s.Argon2idParallelism = 256 },
-		"no pbkdf2 iteration": func(s *core.Settings) { s.PBKDF2Iterations = 0 },
-		"no concurrency":      func(s *core.Settings) { s.HashConcurrency = 0 },
-		"negative queue":      func(s *core.Settings) { s.HashQueueSize = -1 },
-		"no queue wait":       func(s *core.Settings) { s.HashQueueWait = 0 },
+	cases := map[string]func(*Config){
+		"unknown hasher":      func(s *Config) { s.PasswordHasher = "bcrypt" },
+		"no argon2 memory":    func(s *Config) { s.Argon2idMemoryKiB = 0 },
+		"memory per lane":     func(s *Config) { s.Argon2idMemoryKiB, s.Argon2idParallelism = 16, 4 },
+		"memory above cap":    func(s *Config) { s.Argon2idMemoryKiB = maxArgon2MemoryKiB + 1 },
+		"work above cap":      func(s *Config) { s.Argon2idMemoryKiB, s.Argon2idIterations = maxArgon2MemoryKiB, 5 },
+		"no argon2 pass":      func(s *Config) { s.Argon2idIterations = 0 },
+		"no lane":             func(s *Config) { s.Argon2idParallelism = 0 },
+		"too many lanes":      func(s *Config) { s.Argon2idParallelism = 256 },
+		"no pbkdf2 iteration": func(s *Config) { s.PBKDF2Iterations = 0 },
+		"no concurrency":      func(s *Config) { s.HashConcurrency = 0 },
+		"negative queue":      func(s *Config) { s.HashQueueSize = -1 },
+		"no queue wait":       func(s *Config) { s.HashQueueWait = 0 },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -7,15 +7,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/restreg/restreg/core"
 )
 
 // Throughput measures how many hashes per second the configured
 // PASSWORD_HASHER computes on this machine with concurrency hashes running
 // at once for about d, without the queue; it is the ceiling the register
 // endpoint can approach.
-func Throughput(ctx context.Context, s core.Settings, concurrency int, d time.Duration) (hashesPerSecond float64, err error) {
+func Throughput(ctx context.Context, s Config, concurrency int, d time.Duration) (hashesPerSecond float64, err error) {
 	if concurrency < 1 {
 		return 0, fmt.Errorf("passhash: throughput: concurrency must be at least 1 (got %d)", concurrency)
 	}

@@ -19,18 +19,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restreg/restreg/adapters/httpapi"
+	"github.com/restreg/restreg/adapters/passhash"
 	"github.com/restreg/restreg/core"
 )
 
 // Env is one running server and what the suite may observe of it.
 type Env struct {
 	// BaseURL is the server's root, without a trailing slash
-	// (e.g. http://127.0.0.1:8000); the API lives under Settings.BasePath.
+	// (e.g. http://127.0.0.1:8000); the API lives under Settings.HTTP.BasePath.
 	BaseURL string
 	// Client sends the requests; nil means a client with a 30 s timeout.
 	Client *http.Client
 	// Settings are the settings the server runs with.
-	Settings core.Settings
+	Settings Settings
 	// Mails returns every message sent so far, in sending order.
 	Mails func() []core.Message
 	// Events returns every event recorded so far, published or pending. Nil
@@ -49,12 +51,36 @@ type Env struct {
 	SetNow func(now time.Time)
 }
 
+// Settings are what a case configures: the domain policy, and the settings
+// of the adapters the HTTP contract depends on (the API's shape, the hash
+// cost, and the rate limiter), named as in restreg's own configuration.
+type Settings struct {
+	core.Settings
+	// HTTP is the API's base path, body limit, CORS and trusted proxies.
+	HTTP httpapi.Config
+	// Hashing is the password hasher's algorithm and cost.
+	Hashing passhash.Config
+	// RateLimitBackend is RATE_LIMIT_BACKEND: memory, redis or off.
+	RateLimitBackend string `setting:"RATE_LIMIT_BACKEND"`
+}
+
+// DefaultSettings returns the documented defaults of every setting a case
+// may change.
+func DefaultSettings() Settings {
+	return Settings{
+		Settings:         core.DefaultSettings(),
+		HTTP:             httpapi.DefaultConfig(),
+		Hashing:          passhash.DefaultConfig(),
+		RateLimitBackend: "memory",
+	}
+}
+
 // Start starts a fresh server — empty store, no mail, no events — whose
 // settings are the composition's own, then changed by configure (which sets
 // the suite's secret, verification URL, sender and a cheap hash cost, then
 // what the case needs). The server must be stopped when t ends. Links are
 // expected to be signed by core.DjangoSigner with Settings.SecretKey.
-type Start func(t *testing.T, configure func(*core.Settings)) *Env
+type Start func(t *testing.T, configure func(*Settings)) *Env
 
 // The suite's fixed settings.
 const (
@@ -83,15 +109,15 @@ const (
 // verification URL and sender, a hash cost low enough for hundreds of
 // registrations, and no rate limits (every request comes from 127.0.0.1;
 // the throttling cases switch limits on themselves).
-func Configure(s *core.Settings) {
+func Configure(s *Settings) {
 	s.SecretKey = SecretKey
 	s.SecretKeyFallbacks = nil
 	s.RegisterVerificationURL = VerificationURL
 	s.VerificationFromEmail = FromEmail
-	s.PasswordHasher = "argon2id"
-	s.Argon2idMemoryKiB = 64
-	s.Argon2idIterations = 1
-	s.Argon2idParallelism = 1
+	s.Hashing.PasswordHasher = "argon2id"
+	s.Hashing.Argon2idMemoryKiB = 64
+	s.Hashing.Argon2idIterations = 1
+	s.Hashing.Argon2idParallelism = 1
 	s.RateLimitBackend = "off"
 }
 
@@ -102,9 +128,9 @@ type env struct {
 }
 
 // startEnv starts a server with the suite's settings and then more.
-func startEnv(t *testing.T, start Start, more ...func(*core.Settings)) env {
+func startEnv(t *testing.T, start Start, more ...func(*Settings)) env {
 	t.Helper()
-	e := start(t, func(s *core.Settings) {
+	e := start(t, func(s *Settings) {
 		Configure(s)
 		for _, m := range more {
 			m(s)
@@ -118,7 +144,7 @@ func startEnv(t *testing.T, start Start, more ...func(*core.Settings)) env {
 
 // api returns the URL of an API path such as "register/".
 func (e env) api(path string) string {
-	return e.BaseURL + strings.TrimRight(e.Settings.BasePath, "/") + "/" + path
+	return e.BaseURL + strings.TrimRight(e.Settings.HTTP.BasePath, "/") + "/" + path
 }
 
 // response is an answer as received.

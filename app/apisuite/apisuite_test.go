@@ -2,6 +2,7 @@ package apisuite_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -62,18 +63,19 @@ func (s *countingStore) count() int {
 	return s.users
 }
 
-func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
+func startByHand(t *testing.T, configure func(*apisuite.Settings)) *apisuite.Env {
 	t.Helper()
-	s := core.DefaultSettings()
-	configure(&s)
-	if err := s.Validate(); err != nil {
+	all := apisuite.DefaultSettings()
+	configure(&all)
+	s := all.Settings
+	if err := errors.Join(s.Validate(), all.HTTP.Validate(), all.Hashing.Validate()); err != nil {
 		t.Fatalf("settings: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := &countingStore{Store: memstore.New()}
 	clock := porttest.NewClock(time.Time{})
 	mailer := &porttest.RecordingMailer{}
-	hasher, err := passhash.New(s)
+	hasher, err := passhash.New(all.Hashing)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,7 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 		t.Fatal(err)
 	}
 	var limiter ports.RateLimiter
-	if s.RateLimitBackend == "memory" {
+	if all.RateLimitBackend == "memory" {
 		limiter = memlimit.New(memlimit.Options{})
 	}
 	throttle := usecase.NewThrottle(limiter, log)
@@ -114,7 +116,7 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 		stop()
 		<-done
 	})
-	srv, err := httpapi.New(s, httpapi.UseCases{
+	srv, err := httpapi.New(s, all.HTTP, httpapi.UseCases{
 		Register: usecase.NewRegister(usecase.NewRegisterConfig(s), store, store.Store, hasher, policy, emails, throttle, clock, nil, courier, log),
 		Verify:   usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), store, signer, tokens, throttle, clock, nil, log),
 		Login:    usecase.NewLogin(usecase.NewLoginConfig(s), logins, store, hasher, tokens, throttle, log),
@@ -128,7 +130,7 @@ func startByHand(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
 	return &apisuite.Env{
 		BaseURL:  hs.URL,
 		Client:   hs.Client(),
-		Settings: s,
+		Settings: all,
 		Mails:    mailer.Messages,
 		Events: func() []core.Event {
 			// No relay runs here, so every recorded event is still pending;

@@ -52,7 +52,7 @@ func testProbes(t *testing.T, start Start) {
 		if res.Status != http.StatusOK || json.Unmarshal(res.Body, &doc) != nil {
 			t.Fatalf("GET %s: %d %.200s", path, res.Status, res.Body)
 		}
-		if doc.OpenAPI != version || doc.Paths[strings.TrimRight(e.Settings.BasePath, "/")+"/register/"]["post"] == nil {
+		if doc.OpenAPI != version || doc.Paths[strings.TrimRight(e.Settings.HTTP.BasePath, "/")+"/register/"]["post"] == nil {
 			t.Errorf("GET %s: version %q, paths %v", path, doc.OpenAPI, doc.Paths)
 		}
 	}
@@ -90,7 +90,7 @@ func testMalformed(t *testing.T, start Start) {
 					t.Errorf("%s %s: Allow %q", method, path, res.Header.Get("Allow"))
 				}
 			}
-			limit := int(e.Settings.MaxBodyBytes)
+			limit := int(e.Settings.HTTP.MaxBodyBytes)
 			big := `{"username": "` + strings.Repeat("a", limit) + `"}`
 			e.do(http.MethodPost, e.api(path), "application/json", []byte(big)).
 				expect(t, http.StatusRequestEntityTooLarge, detailBody(msgTooLarge))
@@ -106,13 +106,13 @@ func testMalformed(t *testing.T, start Start) {
 
 func testSwitchedOff(t *testing.T, start Start) {
 	reg, _ := json.Marshal(newUser("ann", "ann@example.com"))
-	e := startEnv(t, start, func(s *core.Settings) { s.RegisterFlowEnabled = false })
+	e := startEnv(t, start, func(s *Settings) { s.RegisterFlowEnabled = false })
 	e.rejected("register/", string(reg), http.StatusNotFound, detailBody(msgNotFound))
 	e.rejected("register", string(reg), http.StatusNotFound, detailBody(msgNotFound))
 	e.rejected("register/", `[]`, http.StatusNotFound, detailBody(msgNotFound))
 	e.rejected("register/", `{"username": }`, 400, detailBody("JSON parse error - Expecting value: line 1 column 14 (char 13)"))
 
-	v := startEnv(t, start, func(s *core.Settings) { s.RegisterVerificationEnabled = false })
+	v := startEnv(t, start, func(s *Settings) { s.RegisterVerificationEnabled = false })
 	sig := v.sign("some-user", time.Now().Unix(), false)
 	body, _ := json.Marshal(sig.body())
 	v.rejected("verify-registration/", string(body), http.StatusNotFound, detailBody(msgNotFound))
@@ -197,7 +197,7 @@ func testRegisterPasswords(t *testing.T, start Start) {
 	longest := tooLong[:4096]
 	e.register(registration{"username": "longest", "email": "longest@example.com", "password": longest, "password_confirm": longest})
 
-	noConfirm := startEnv(t, start, func(s *core.Settings) { s.RegisterSerializerPasswordConfirm = false })
+	noConfirm := startEnv(t, start, func(s *Settings) { s.RegisterSerializerPasswordConfirm = false })
 	noConfirm.register(registration{"username": "ann", "email": "ann@example.com", "password": password})
 	noConfirm.register(registration{"username": "bea", "email": "bea@example.com", "password": password, "password_confirm": "ignored"})
 }
@@ -313,7 +313,7 @@ func testUsernames(t *testing.T, start Start) {
 		e.rejected("register/", string(r), 400, exists)
 	}
 
-	cs := startEnv(t, start, func(s *core.Settings) { s.UsernameCaseInsensitive = false })
+	cs := startEnv(t, start, func(s *Settings) { s.UsernameCaseInsensitive = false })
 	cs.register(newUser("Bob", "bob1@example.com"))
 	cs.register(newUser("bob", "bob2@example.com"))
 	r, _ := json.Marshal(newUser("Bob", "bob3@example.com"))
@@ -331,13 +331,13 @@ func testEmailUniqueness(t *testing.T, start Start) {
 	r, _ := json.Marshal(newUser("ANN", "ann@example.com"))
 	e.rejected("register/", string(r), 400, fieldBody(map[string][]string{"username": {core.MsgUsernameExists}, "email": {core.MsgEmailExists}}))
 
-	shared := startEnv(t, start, func(s *core.Settings) { s.UserEmailUnique = false })
+	shared := startEnv(t, start, func(s *Settings) { s.UserEmailUnique = false })
 	shared.register(newUser("ann", "shared@example.com"))
 	shared.register(newUser("bob", "Shared@Example.com"))
 }
 
 func testVerificationOff(t *testing.T, start Start) {
-	e := startEnv(t, start, func(s *core.Settings) { s.RegisterVerificationEnabled = false })
+	e := startEnv(t, start, func(s *Settings) { s.RegisterVerificationEnabled = false })
 	dora := e.register(registration{"username": "dora", "password": password, "password_confirm": password})
 	eve := e.register(registration{"username": "eve", "email": "", "password": password, "password_confirm": password})
 	if dora["email"] != "" || eve["email"] != "" {
@@ -469,7 +469,7 @@ func testVerifyTimestamps(t *testing.T, start Start) {
 }
 
 func testVerifyNumericUserID(t *testing.T, start Start) {
-	e := startEnv(t, start, func(s *core.Settings) { s.UserVerificationIDField = "username" })
+	e := startEnv(t, start, func(s *Settings) { s.UserVerificationIDField = "username" })
 	e.register(newUser("12345", "num@example.com"))
 	l := e.lastLink("num@example.com")
 	if l.userID != "12345" {
@@ -480,7 +480,7 @@ func testVerifyNumericUserID(t *testing.T, start Start) {
 }
 
 func testVerifyOneTime(t *testing.T, start Start) {
-	e := startEnv(t, start, func(s *core.Settings) { s.RegisterVerificationOneTimeUse = true })
+	e := startEnv(t, start, func(s *Settings) { s.RegisterVerificationOneTimeUse = true })
 	kate := e.register(newUser("kate", "kate@example.com"))
 	liam := e.register(newUser("liam", "liam@example.com"))
 	l := e.lastLink("kate@example.com")
@@ -517,7 +517,7 @@ func testVerifyOneTime(t *testing.T, start Start) {
 func testKeyRotation(t *testing.T, start Start) {
 	const oldKey = "apisuite-previous-signing-key-retired-but-trusted-5d0c9e2a"
 	newKey := SecretKey + "-rotated"
-	e := startEnv(t, start, func(s *core.Settings) {
+	e := startEnv(t, start, func(s *Settings) {
 		s.SecretKey = newKey
 		s.SecretKeyFallbacks = []string{oldKey}
 	})
@@ -535,7 +535,7 @@ func testKeyRotation(t *testing.T, start Start) {
 }
 
 func testAutoLogin(t *testing.T, start Start) {
-	e := startEnv(t, start, func(s *core.Settings) { s.RegisterVerificationAutoLogin = true })
+	e := startEnv(t, start, func(s *Settings) { s.RegisterVerificationAutoLogin = true })
 	e.register(newUser("leo", "leo@example.com"))
 	res := e.post("verify-registration/", e.lastLink("leo@example.com").body())
 	if res.Status != http.StatusOK {
@@ -558,7 +558,7 @@ func testAutoLogin(t *testing.T, start Start) {
 		t.Errorf("login after auto-login: %v (auto-login token %s)", again, token)
 	}
 
-	off := startEnv(t, start, func(s *core.Settings) {
+	off := startEnv(t, start, func(s *Settings) {
 		s.RegisterVerificationAutoLogin = true
 		s.LoginRetrieveToken = false
 	})
@@ -567,7 +567,7 @@ func testAutoLogin(t *testing.T, start Start) {
 }
 
 func testLogin(t *testing.T, start Start) {
-	e := startEnv(t, start, func(s *core.Settings) { s.RegisterVerificationEnabled = false })
+	e := startEnv(t, start, func(s *Settings) { s.RegisterVerificationEnabled = false })
 	e.register(newUser("mallory", "Mallory@Example.com"))
 	before := e.counts()
 	tokens := map[string]bool{}
@@ -598,7 +598,7 @@ func testLogin(t *testing.T, start Start) {
 	e.postJSON("login/", `{"login": null, "password": 5}`).expect(t, 400, fieldBody(map[string][]string{"login": {core.MsgNull}}))
 	e.unchanged(before, "logins")
 
-	plain := startEnv(t, start, func(s *core.Settings) {
+	plain := startEnv(t, start, func(s *Settings) {
 		s.RegisterVerificationEnabled = false
 		s.LoginRetrieveToken = false
 	})
@@ -607,7 +607,7 @@ func testLogin(t *testing.T, start Start) {
 }
 
 func testCORS(t *testing.T, start Start) {
-	e := startEnv(t, start, func(s *core.Settings) { s.CORSAllowedOrigins = []string{AllowedOrigin} })
+	e := startEnv(t, start, func(s *Settings) { s.HTTP.CORSAllowedOrigins = []string{AllowedOrigin} })
 	pre := e.do(http.MethodOptions, e.api("register/"), "", nil,
 		"Origin", AllowedOrigin, "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "content-type")
 	if pre.Status != http.StatusNoContent {
@@ -641,9 +641,9 @@ func testCORS(t *testing.T, start Start) {
 		}
 	}
 
-	creds := startEnv(t, start, func(s *core.Settings) {
-		s.CORSAllowedOrigins = []string{AllowedOrigin}
-		s.CORSAllowCredentials = true
+	creds := startEnv(t, start, func(s *Settings) {
+		s.HTTP.CORSAllowedOrigins = []string{AllowedOrigin}
+		s.HTTP.CORSAllowCredentials = true
 	})
 	for _, res := range []response{
 		creds.do(http.MethodOptions, creds.api("verify-registration/"), "", nil, "Origin", AllowedOrigin, "Access-Control-Request-Method", "POST"),
@@ -764,7 +764,7 @@ func mustCanon(b []byte) []byte {
 func testConcurrentVerifications(t *testing.T, start Start) {
 	for _, oneTime := range []bool{true, false} {
 		t.Run(fmt.Sprintf("one-time=%v", oneTime), func(t *testing.T) {
-			e := startEnv(t, start, func(s *core.Settings) { s.RegisterVerificationOneTimeUse = oneTime })
+			e := startEnv(t, start, func(s *Settings) { s.RegisterVerificationOneTimeUse = oneTime })
 			u := e.register(newUser("quinn", "quinn@example.com"))
 			body, _ := json.Marshal(e.lastLink("quinn@example.com").body())
 			got := tally(e.parallel(concurrency, "verify-registration/", body))

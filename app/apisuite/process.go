@@ -28,15 +28,15 @@ import (
 // ProcessStart returns a Start that runs binary ("restreg") as a separate
 // process for each case: `restreg serve` in a fresh DATA_DIR, on a free
 // port, with MAIL_BACKEND=file, every setting the case chose that differs
-// from core.DefaultSettings passed as the environment variable of the same
+// from DefaultSettings passed as the environment variable of the same
 // name, and env on top (e.g. STORE=sqlite). The suite reads the mail back
 // from the .eml files; the process's events, users and clock are its own, so
 // the cases check no events, count no users and skip moving the clock. The
 // process is stopped with SIGTERM when the case ends and must exit cleanly.
 func ProcessStart(binary string, env map[string]string) Start {
-	return func(t *testing.T, configure func(*core.Settings)) *Env {
+	return func(t *testing.T, configure func(*Settings)) *Env {
 		t.Helper()
-		s := core.DefaultSettings()
+		s := DefaultSettings()
 		configure(&s)
 		dir := t.TempDir()
 		vars, err := settingsEnv(s)
@@ -68,15 +68,31 @@ func ProcessStart(binary string, env map[string]string) Start {
 	}
 }
 
-// settingsEnv returns, as environment variables, every setting of s that
-// differs from the defaults.
-func settingsEnv(s core.Settings) (map[string]string, error) {
-	def := core.DefaultSettings()
-	got, want := reflect.ValueOf(s), reflect.ValueOf(def)
+// settingsEnv returns, as environment variables, every setting of s (at any
+// depth) that differs from the defaults.
+func settingsEnv(s Settings) (map[string]string, error) {
 	vars := map[string]string{}
+	if err := addSettingsEnv(vars, reflect.ValueOf(s), reflect.ValueOf(DefaultSettings())); err != nil {
+		return nil, err
+	}
+	return vars, nil
+}
+
+// addSettingsEnv adds to vars each tagged field of got that differs from
+// the same field of want, descending into untagged structs.
+func addSettingsEnv(vars map[string]string, got, want reflect.Value) error {
 	for i := range got.NumField() {
-		name := got.Type().Field(i).Tag.Get("setting")
-		if name == "" || reflect.DeepEqual(got.Field(i).Interface(), want.Field(i).Interface()) {
+		f := got.Type().Field(i)
+		name := f.Tag.Get("setting")
+		if name == "" {
+			if f.Type.Kind() == reflect.Struct && f.IsExported() {
+				if err := addSettingsEnv(vars, got.Field(i), want.Field(i)); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if reflect.DeepEqual(got.Field(i).Interface(), want.Field(i).Interface()) {
 			continue
 		}
 		switch v := got.Field(i).Interface().(type) {
@@ -93,10 +109,10 @@ func settingsEnv(s core.Settings) (map[string]string, error) {
 		case []string:
 			vars[name] = strings.Join(v, ",")
 		default:
-			return nil, fmt.Errorf("setting %s: no environment form for %T", name, v)
+			return fmt.Errorf("setting %s: no environment form for %T", name, v)
 		}
 	}
-	return vars, nil
+	return nil
 }
 
 // process is one running restreg.

@@ -24,7 +24,7 @@ var throttledMessage = regexp.MustCompile(`^Request was throttled\. Expected ava
 
 // throttlesOff switches every per-flow rate off, so a case turns on only
 // the limits it is about.
-func throttlesOff(s *core.Settings) {
+func throttlesOff(s *Settings) {
 	for _, r := range []*string{&s.ThrottleRegisterIP, &s.ThrottleRegisterEmail, &s.ThrottleVerifyIP, &s.ThrottleVerifyUser,
 		&s.ThrottleLoginIP, &s.ThrottleLoginAccount, &s.ThrottleResendIP, &s.ThrottleResendAccount} {
 		*r = "off"
@@ -126,17 +126,17 @@ func testResend(t *testing.T, start Start) {
 		t.Errorf("resends changed more than the mails (and ann's activation): %+v → %+v", before, after)
 	}
 
-	off := startEnv(t, start, func(s *core.Settings) { s.ResendVerificationEnabled = false })
+	off := startEnv(t, start, func(s *Settings) { s.ResendVerificationEnabled = false })
 	off.rejected("resend-verification/", `{"login": "ann"}`, http.StatusNotFound, detailBody(msgNotFound))
 	off.rejected("resend-verification", `[]`, http.StatusNotFound, detailBody(msgNotFound))
-	noVerify := startEnv(t, start, func(s *core.Settings) { s.RegisterVerificationEnabled = false })
+	noVerify := startEnv(t, start, func(s *Settings) { s.RegisterVerificationEnabled = false })
 	noVerify.rejected("resend-verification/", `{"login": "ann"}`, http.StatusNotFound, detailBody(msgNotFound))
 }
 
 // With one-time links, an earlier link keeps working after a resend until
 // one of the user's links is used; then none does.
 func testResendOneTime(t *testing.T, start Start) {
-	e := startEnv(t, start, func(s *core.Settings) { s.RegisterVerificationOneTimeUse = true })
+	e := startEnv(t, start, func(s *Settings) { s.RegisterVerificationOneTimeUse = true })
 	now := time.Now().Truncate(time.Second)
 	e.setNow(now)
 	e.register(newUser("cara", "cara@example.com"))
@@ -153,7 +153,7 @@ func testResendOneTime(t *testing.T, start Start) {
 }
 
 func testEnumerationSafe(t *testing.T, start Start) {
-	e := startEnv(t, start, func(s *core.Settings) { s.RegisterEnumerationSafe = true })
+	e := startEnv(t, start, func(s *Settings) { s.RegisterEnumerationSafe = true })
 	dora := e.register(newUser("dora", "dora@example.com"))
 	e.waitMailsTo("dora@example.com", 1) // her link, sent after the answer
 	before := e.counts()
@@ -200,7 +200,7 @@ func testEnumerationSafe(t *testing.T, start Start) {
 }
 
 func testThrottling(t *testing.T, start Start) {
-	e := startEnv(t, start, func(s *core.Settings) {
+	e := startEnv(t, start, func(s *Settings) {
 		s.RateLimitBackend = "memory"
 		throttlesOff(s)
 		s.ThrottleRegisterIP = "2/hour"
@@ -247,11 +247,11 @@ func testThrottling(t *testing.T, start Start) {
 	})
 
 	t.Run("behind a trusted proxy", func(t *testing.T) {
-		p := startEnv(t, start, func(s *core.Settings) {
+		p := startEnv(t, start, func(s *Settings) {
 			s.RateLimitBackend = "memory"
 			throttlesOff(s)
 			s.ThrottleLoginIP = "2/minute"
-			s.TrustedProxies = []string{"127.0.0.0/8", "::1"}
+			s.HTTP.TrustedProxies = []string{"127.0.0.0/8", "::1"}
 		})
 		attempt := func(xff string) response {
 			return p.postJSON("login/", `{"login": "nobody", "password": "wrong"}`, "X-Forwarded-For", xff)

@@ -21,8 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/restreg/restreg/adapters/httpapi"
 	"github.com/restreg/restreg/adapters/passhash"
-	"github.com/restreg/restreg/core"
 )
 
 // Scenarios the tool runs.
@@ -53,7 +53,7 @@ type config struct {
 	prepare        int
 	prepareTimeout time.Duration
 	requestTimeout time.Duration
-	hasher         core.Settings
+	hasher         passhash.Config
 	hashDuration   time.Duration
 }
 
@@ -102,7 +102,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
-	def := core.DefaultSettings()
+	def := passhash.DefaultConfig()
 	cfg := config{hasher: def}
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -111,7 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		fs.PrintDefaults()
 	}
 	base := fs.String("base", "http://127.0.0.1:8000", "server base URL (loopback only)")
-	fs.StringVar(&cfg.basePath, "base-path", def.BasePath, "the server's BASE_PATH")
+	fs.StringVar(&cfg.basePath, "base-path", httpapi.DefaultConfig().BasePath, "the server's BASE_PATH")
 	fs.StringVar(&cfg.mailDir, "mail-dir", "", "the server's MAIL_FILE_DIR, to read verification links from (verify, mixed)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to send requests")
 	fs.IntVar(&cfg.concurrency, "concurrency", 16, "requests in flight at once")
@@ -344,7 +344,7 @@ func newRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func hasherCost(s core.Settings) string {
+func hasherCost(s passhash.Config) string {
 	if s.PasswordHasher == "pbkdf2_sha256" {
 		return fmt.Sprintf("%d iterations", s.PBKDF2Iterations)
 	}

@@ -113,7 +113,7 @@ func Modules(s Config, log *slog.Logger) (fx.Option, error) {
 		return nil, err
 	}
 	return fx.Options(
-		fx.Supply(s.Settings, log, s.ServeConfig, s.Operations, s.metrics()),
+		fx.Supply(s.Settings, log, s.ServeConfig, s.HTTP, s.Hashing, s.Operations, s.metrics()),
 		fx.Supply(s.sqlite(), s.Postgres, s.MongoDB, s.fileMail(), s.SMTP, s.SendGrid, s.Events, s.RedisLimit),
 		kernel.SystemClock,
 		// Metrics wrap the ports Core receives; decorating in this scope

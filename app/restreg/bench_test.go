@@ -43,7 +43,7 @@ func BenchmarkUseCasesByStore(b *testing.B) {
 			s.ListenAddr = "127.0.0.1:0"
 			s.MailBackend = "console"
 			s.RateLimitBackend = "off"
-			s.Argon2idMemoryKiB, s.Argon2idIterations = 64, 1
+			s.Hashing.Argon2idMemoryKiB, s.Hashing.Argon2idIterations = 64, 1
 			store.configure(b, &s)
 			var reg *usecase.Register
 			var verify *usecase.VerifyRegistration

@@ -57,17 +57,26 @@ func (s *countingStore) DeleteInactiveUser(ctx context.Context, id string) error
 	return err
 }
 
+// configureSuite applies an apisuite configuration to s and returns the
+// settings the suite sees.
+func configureSuite(s *restreg.Config, configure func(*apisuite.Settings)) apisuite.Settings {
+	suite := apisuite.Settings{Settings: s.Settings, HTTP: s.HTTP, Hashing: s.Hashing, RateLimitBackend: s.RateLimitBackend}
+	configure(&suite)
+	s.Settings, s.HTTP, s.Hashing, s.RateLimitBackend = suite.Settings, suite.HTTP, suite.Hashing, suite.RateLimitBackend
+	return suite
+}
+
 // composedStart starts the real fx composition with the given store settings
 // on a free port, observing mail, events and users through decorators.
 func composedStart(base func(t *testing.T, s *restreg.Config)) apisuite.Start {
-	return func(t *testing.T, configure func(*core.Settings)) *apisuite.Env {
+	return func(t *testing.T, configure func(*apisuite.Settings)) *apisuite.Env {
 		t.Helper()
 		s := restreg.DefaultConfig()
 		s.ListenAddr = "127.0.0.1:0"
 		s.MailBackend = "console"
 		s.OutboxPollInterval = 50 * time.Millisecond
 		base(t, &s)
-		configure(&s.Settings)
+		suite := configureSuite(&s, configure)
 		if err := s.Validate(); err != nil {
 			t.Fatalf("settings: %v", err)
 		}
@@ -88,7 +97,7 @@ func composedStart(base func(t *testing.T, s *restreg.Config)) apisuite.Start {
 		)
 		return &apisuite.Env{
 			BaseURL:  srv.URL(),
-			Settings: s.Settings,
+			Settings: suite,
 			Mails:    mailer.Messages,
 			Events: func() []core.Event {
 				// Pending first: an event published meanwhile is then

@@ -15,6 +15,7 @@ import (
 	"github.com/restreg/restreg/adapters/filemail"
 	"github.com/restreg/restreg/adapters/httpapi"
 	"github.com/restreg/restreg/adapters/mongostore"
+	"github.com/restreg/restreg/adapters/passhash"
 	"github.com/restreg/restreg/adapters/pgstore"
 	"github.com/restreg/restreg/adapters/prommetrics"
 	"github.com/restreg/restreg/adapters/redislimit"
@@ -32,16 +33,20 @@ import (
 // the documented setting of that name; `secret` marks values never printed.
 type Config struct {
 	core.Settings
-	// The adapters STORE, MAIL_BACKEND and EVENTS_BACKEND choose
-	// (RATE_LIMIT_BACKEND is core.Settings.RateLimitBackend).
-	Store         string `setting:"STORE"`
-	MailBackend   string `setting:"MAIL_BACKEND"`
-	EventsBackend string `setting:"EVENTS_BACKEND"`
+	// The adapters STORE, MAIL_BACKEND, EVENTS_BACKEND and
+	// RATE_LIMIT_BACKEND choose.
+	Store            string `setting:"STORE"`
+	MailBackend      string `setting:"MAIL_BACKEND"`
+	EventsBackend    string `setting:"EVENTS_BACKEND"`
+	RateLimitBackend string `setting:"RATE_LIMIT_BACKEND"`
 	// DataDir holds the SQLite database, the mail files unless MAIL_FILE_DIR
 	// says otherwise, and the key --dev generates.
 	DataDir string `setting:"DATA_DIR"`
 	httpapi.ServeConfig
 	Operations
+
+	HTTP    httpapi.Config
+	Hashing passhash.Config
 
 	SQLite     sqlitestore.Config
 	Postgres   pgstore.Config
@@ -85,19 +90,22 @@ func (o Operations) AdminAddr() string {
 // REGISTER_VERIFICATION_URL and VERIFICATION_FROM_EMAIL have none.
 func DefaultConfig() Config {
 	return Config{
-		Settings:      core.DefaultSettings(),
-		Store:         "sqlite",
-		MailBackend:   "file",
-		EventsBackend: "gochannel",
-		DataDir:       "./data",
-		ServeConfig:   httpapi.DefaultServeConfig(),
-		Operations:    Operations{ShutdownTimeout: 15 * time.Second, LogLevel: "info", LogFormat: "text", DocsEnabled: true},
-		SQLite:        sqlitestore.DefaultConfig(),
-		Postgres:      pgstore.DefaultConfig(),
-		MongoDB:       mongostore.DefaultConfig(),
-		SendGrid:      sendgridmail.DefaultConfig(),
-		Events:        watermillpub.DefaultConfig(),
-		RedisLimit:    redislimit.DefaultConfig(),
+		Settings:         core.DefaultSettings(),
+		Store:            "sqlite",
+		MailBackend:      "file",
+		EventsBackend:    "gochannel",
+		RateLimitBackend: "memory",
+		DataDir:          "./data",
+		ServeConfig:      httpapi.DefaultServeConfig(),
+		HTTP:             httpapi.DefaultConfig(),
+		Hashing:          passhash.DefaultConfig(),
+		Operations:       Operations{ShutdownTimeout: 15 * time.Second, LogLevel: "info", LogFormat: "text", DocsEnabled: true},
+		SQLite:           sqlitestore.DefaultConfig(),
+		Postgres:         pgstore.DefaultConfig(),
+		MongoDB:          mongostore.DefaultConfig(),
+		SendGrid:         sendgridmail.DefaultConfig(),
+		Events:           watermillpub.DefaultConfig(),
+		RedisLimit:       redislimit.DefaultConfig(),
 	}
 }
 
@@ -139,6 +147,8 @@ func (c Config) Validate() error {
 		}
 		return true
 	}
+	oneOf("RATE_LIMIT_BACKEND", c.RateLimitBackend, "memory", "redis", "off")
+	errs = append(errs, c.HTTP.Validate(), c.Hashing.Validate())
 	if c.ListenAddr == "" {
 		add("LISTEN_ADDR is required")
 	}

@@ -25,11 +25,14 @@ func TestSettingsLayerDefaultsThenFileThenEnvironment(t *testing.T) {
 		"REGISTER_VERIFICATION_ONE_TIME_USE": "true",
 		"SECRET_KEY_FALLBACKS":               "old-1, old-2",
 		"HASH_QUEUE_WAIT":                    "2.5",
+		"RATE_LIMIT_BACKEND":                 "off",
+		"TRUSTED_PROXIES":                    "10.0.0.0/8, ::1",
+		"PASSWORD_HASHER":                    "pbkdf2_sha256",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.RegisterVerificationPeriod != 90*time.Minute || s.BasePath != "/accounts" || s.PasswordMinLength != 12 {
+	if s.RegisterVerificationPeriod != 90*time.Minute || s.HTTP.BasePath != "/accounts" || s.PasswordMinLength != 12 {
 		t.Fatalf("file values not applied: %+v", s)
 	}
 	if strings.Join(s.UserLoginFields, ",") != "email" {
@@ -38,8 +41,11 @@ func TestSettingsLayerDefaultsThenFileThenEnvironment(t *testing.T) {
 	if s.ListenAddr != "127.0.0.1:9100" {
 		t.Fatalf("environment must override the file: LISTEN_ADDR = %q", s.ListenAddr)
 	}
-	if !s.RegisterVerificationOneTimeUse || strings.Join(s.SecretKeyFallbacks, "|") != "old-1|old-2" || s.HashQueueWait != 2500*time.Millisecond {
+	if !s.RegisterVerificationOneTimeUse || strings.Join(s.SecretKeyFallbacks, "|") != "old-1|old-2" || s.Hashing.HashQueueWait != 2500*time.Millisecond {
 		t.Fatalf("environment values not applied: %+v", s)
+	}
+	if s.RateLimitBackend != "off" || strings.Join(s.HTTP.TrustedProxies, "|") != "10.0.0.0/8|::1" || s.Hashing.PasswordHasher != "pbkdf2_sha256" {
+		t.Fatalf("adapter settings not applied: %+v", s)
 	}
 	if !s.RegisterFlowEnabled || s.Store != "sqlite" {
 		t.Fatal("defaults lost")
@@ -106,6 +112,7 @@ func TestEverySettingOfTheContractHasAName(t *testing.T) {
 		"TRUSTED_PROXIES", "THROTTLE_REGISTER_IP", "THROTTLE_REGISTER_EMAIL", "THROTTLE_VERIFY_IP",
 		"THROTTLE_VERIFY_USER", "THROTTLE_LOGIN_IP", "THROTTLE_LOGIN_ACCOUNT", "THROTTLE_RESEND_IP",
 		"THROTTLE_RESEND_ACCOUNT", "SQLITE_SYNCHRONOUS", "ADMIN_LISTEN_ADDR", "DOCS_ENABLED",
+		"PASSWORD_LEGACY_HASHERS", "HASH_QUEUE_SIZE", "HASH_QUEUE_WAIT",
 	} {
 		if !strings.Contains(" "+names+" ", " "+want+" ") {
 			t.Errorf("setting %s missing", want)
@@ -144,20 +151,23 @@ func TestEachAdapterProblemIsOneLineNamingTheSetting(t *testing.T) {
 		"database pool": {func(c *restreg.Config) {
 			c.Store, c.Postgres.URL, c.Postgres.MaxConns = "postgres", "postgres://db/x", 0
 		}, "DATABASE_MAX_CONNS must be at least 1"},
-		"mail backend":      {func(c *restreg.Config) { c.MailBackend = "pigeon" }, "MAIL_BACKEND must be one of file, smtp, sendgrid, console"},
-		"smtp url":          {func(c *restreg.Config) { c.MailBackend = "smtp" }, "SMTP_URL is required when MAIL_BACKEND is smtp"},
-		"sendgrid key":      {func(c *restreg.Config) { c.MailBackend = "sendgrid" }, "SENDGRID_API_KEY is required when MAIL_BACKEND is sendgrid"},
-		"events url":        {func(c *restreg.Config) { c.EventsBackend = "nats" }, "EVENTS_URL is required when EVENTS_BACKEND is nats"},
-		"redis url":         {func(c *restreg.Config) { c.RateLimitBackend = "redis" }, "RATE_LIMIT_REDIS_URL is required when RATE_LIMIT_BACKEND is redis"},
-		"redis scheme":      {func(c *restreg.Config) { c.RateLimitBackend, c.RedisLimit.URL = "redis", "http://u:pw@host" }, "RATE_LIMIT_REDIS_URL must look like redis://"},
-		"listen address":    {func(c *restreg.Config) { c.ListenAddr = "" }, "LISTEN_ADDR is required"},
-		"shutdown":          {func(c *restreg.Config) { c.ShutdownTimeout = 0 }, "SHUTDOWN_TIMEOUT must be a positive duration"},
-		"log level":         {func(c *restreg.Config) { c.LogLevel = "loud" }, "LOG_LEVEL must be one of debug, info, warn, error"},
-		"admin on public":   {func(c *restreg.Config) { c.AdminListenAddr = c.ListenAddr }, "ADMIN_LISTEN_ADDR must differ from LISTEN_ADDR"},
-		"pprof on public":   {func(c *restreg.Config) { c.PprofAddr = c.ListenAddr }, "PPROF_ADDR must differ from LISTEN_ADDR"},
-		"pprof and admin":   {func(c *restreg.Config) { c.PprofAddr, c.AdminListenAddr = "127.0.0.1:6060", "127.0.0.1:9090" }, "PPROF_ADDR is the older name of ADMIN_LISTEN_ADDR"},
-		"domain rule, too":  {func(c *restreg.Config) { c.BasePath = "api" }, "BASE_PATH must be a path starting with /"},
-		"unchosen adapters": {func(c *restreg.Config) { c.MongoDB.Database, c.SMTP.URL = "", "not a url" }, ""},
+		"mail backend":       {func(c *restreg.Config) { c.MailBackend = "pigeon" }, "MAIL_BACKEND must be one of file, smtp, sendgrid, console"},
+		"smtp url":           {func(c *restreg.Config) { c.MailBackend = "smtp" }, "SMTP_URL is required when MAIL_BACKEND is smtp"},
+		"sendgrid key":       {func(c *restreg.Config) { c.MailBackend = "sendgrid" }, "SENDGRID_API_KEY is required when MAIL_BACKEND is sendgrid"},
+		"events url":         {func(c *restreg.Config) { c.EventsBackend = "nats" }, "EVENTS_URL is required when EVENTS_BACKEND is nats"},
+		"redis url":          {func(c *restreg.Config) { c.RateLimitBackend = "redis" }, "RATE_LIMIT_REDIS_URL is required when RATE_LIMIT_BACKEND is redis"},
+		"redis scheme":       {func(c *restreg.Config) { c.RateLimitBackend, c.RedisLimit.URL = "redis", "http://u:pw@host" }, "RATE_LIMIT_REDIS_URL must look like redis://"},
+		"listen address":     {func(c *restreg.Config) { c.ListenAddr = "" }, "LISTEN_ADDR is required"},
+		"shutdown":           {func(c *restreg.Config) { c.ShutdownTimeout = 0 }, "SHUTDOWN_TIMEOUT must be a positive duration"},
+		"log level":          {func(c *restreg.Config) { c.LogLevel = "loud" }, "LOG_LEVEL must be one of debug, info, warn, error"},
+		"admin on public":    {func(c *restreg.Config) { c.AdminListenAddr = c.ListenAddr }, "ADMIN_LISTEN_ADDR must differ from LISTEN_ADDR"},
+		"pprof on public":    {func(c *restreg.Config) { c.PprofAddr = c.ListenAddr }, "PPROF_ADDR must differ from LISTEN_ADDR"},
+		"pprof and admin":    {func(c *restreg.Config) { c.PprofAddr, c.AdminListenAddr = "127.0.0.1:6060", "127.0.0.1:9090" }, "PPROF_ADDR is the older name of ADMIN_LISTEN_ADDR"},
+		"rate limit backend": {func(c *restreg.Config) { c.RateLimitBackend = "memcached" }, `RATE_LIMIT_BACKEND must be one of memory, redis, off (got "memcached")`},
+		"http rule":          {func(c *restreg.Config) { c.HTTP.BasePath = "api" }, "BASE_PATH must be a path starting with /"},
+		"trusted proxies":    {func(c *restreg.Config) { c.HTTP.TrustedProxies = []string{"lb.internal"} }, `TRUSTED_PROXIES: "lb.internal" is not an IP address or CIDR range`},
+		"hasher rule":        {func(c *restreg.Config) { c.Hashing.PasswordHasher = "md5" }, "PASSWORD_HASHER must be one of argon2id, pbkdf2_sha256"},
+		"unchosen adapters":  {func(c *restreg.Config) { c.MongoDB.Database, c.SMTP.URL = "", "not a url" }, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := validConfig()
@@ -215,6 +225,10 @@ func TestSettingsLandInEachAdaptersConfig(t *testing.T) {
 		"RATE_LIMIT_KEY_PREFIX": "rl:",
 		"LISTEN_ADDR":           "0.0.0.0:8080",
 		"ADMIN_LISTEN_ADDR":     "127.0.0.1:9090",
+		"MAX_BODY_BYTES":        "4096",
+		"CORS_ALLOWED_ORIGINS":  "https://app.example.com",
+		"ARGON2ID_MEMORY_KIB":   "65536",
+		"HASH_CONCURRENCY":      "3",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +244,12 @@ func TestSettingsLandInEachAdaptersConfig(t *testing.T) {
 	}
 	if c.Events.URL != "nats://broker:4222" || c.Events.TopicPrefix != "accounts." || c.RedisLimit.URL != "redis://cache:6379/0" || c.RedisLimit.KeyPrefix != "rl:" {
 		t.Errorf("events and limiter: %+v, %+v", c.Events, c.RedisLimit)
+	}
+	if c.HTTP.MaxBodyBytes != 4096 || strings.Join(c.HTTP.CORSAllowedOrigins, ",") != "https://app.example.com" || c.HTTP.BasePath != "/api/v1/accounts" {
+		t.Errorf("HTTP API: %+v", c.HTTP)
+	}
+	if c.Hashing.Argon2idMemoryKiB != 65536 || c.Hashing.HashConcurrency != 3 || c.Hashing.PasswordHasher != "argon2id" {
+		t.Errorf("hasher: %+v", c.Hashing)
 	}
 	if c.ListenAddr != "0.0.0.0:8080" || c.AdminAddr() != "127.0.0.1:9090" {
 		t.Errorf("listeners: %q, %q", c.ListenAddr, c.AdminAddr())

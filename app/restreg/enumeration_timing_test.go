@@ -40,7 +40,7 @@ func TestEnumerationSafeTiming(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
-	url := srv.URL() + s.BasePath + "/register/"
+	url := srv.URL() + s.HTTP.BasePath + "/register/"
 
 	const n = 40
 	register := func(username, address string) (time.Duration, int, []string) {

@@ -53,7 +53,7 @@ func TestImportedLegacyHashLogsInOnlyWithPasswordLegacyHashers(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			status, body := post(t, srv.URL()+s.BasePath+"/login/", `{"login":"imported","password":"`+password+`"}`)
+			status, body := post(t, srv.URL()+s.HTTP.BasePath+"/login/", `{"login":"imported","password":"`+password+`"}`)
 			stored, err := store.FindUser(ctx, core.ByUsernameKey, key)
 			if err != nil {
 				t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/adapters/httpapi"
+	"github.com/restreg/restreg/adapters/passhash"
 	"github.com/restreg/restreg/core"
 )
 
@@ -146,7 +147,7 @@ func checkCmd(args []string, getenv func(string) (string, bool), stdout, stderr 
 		return 1
 	}
 	fmt.Fprintf(stdout, "settings OK: store=%s mail=%s events=%s listen=%s base_path=%s\n",
-		s.Store, s.MailBackend, s.EventsBackend, s.ListenAddr, s.BasePath)
+		s.Store, s.MailBackend, s.EventsBackend, s.ListenAddr, s.HTTP.BasePath)
 	return 0
 }
 
@@ -161,11 +162,11 @@ func openapiCmd(args []string, getenv func(string) (string, bool), stdout, stder
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	s := DocumentSettings()
+	s, h := DocumentSettings()
 	if v, ok := getenv("BASE_PATH"); ok && v != "" {
-		s.BasePath = v
+		h.BasePath = v
 	}
-	doc, err := httpapi.OpenAPI(s)
+	doc, err := httpapi.OpenAPI(s, h)
 	if err != nil {
 		fmt.Fprintln(stderr, "restreg: openapi:", err)
 		return 1
@@ -190,10 +191,10 @@ func openapiCmd(args []string, getenv func(string) (string, bool), stdout, stder
 
 // DocumentSettings are the settings the committed OpenAPI document is
 // generated from: the defaults, so the document describes every flow.
-func DocumentSettings() core.Settings {
+func DocumentSettings() (core.Settings, httpapi.Config) {
 	s := devDefaults()
 	s.SecretKey = "unused-for-documents"
-	return s.Settings
+	return s.Settings, s.HTTP
 }
 
 func serveCmd(ctx context.Context, args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
@@ -206,7 +207,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) (string, b
 	}
 	log := NewLogger(s.Operations, stderr)
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		debug.SetMemoryLimit(MemoryTarget(s.Settings))
+		debug.SetMemoryLimit(MemoryTarget(s.Hashing))
 	}
 	app, err := New(s, log, fx.Invoke(func(l *Listener, admin *AdminListener, lc fx.Lifecycle) {
 		lc.Append(fx.Hook{OnStart: func(context.Context) error {
@@ -239,7 +240,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) (string, b
 func printWhere(w io.Writer, s Config, l *Listener, admin *AdminListener, dev bool) {
 	base := l.URL()
 	fmt.Fprintf(w, "restreg %s listening on %s\n", versionString(), base)
-	fmt.Fprintf(w, "  API:      %s%s/register/\n", base, strings.TrimRight(s.BasePath, "/"))
+	fmt.Fprintf(w, "  API:      %s%s/register/\n", base, strings.TrimRight(s.HTTP.BasePath, "/"))
 	if s.DocsEnabled {
 		fmt.Fprintf(w, "  docs:     %s/docs  (OpenAPI: %s/openapi.yaml)\n", base, base)
 	} else {
@@ -270,7 +271,7 @@ func printWhere(w io.Writer, s Config, l *Listener, admin *AdminListener, dev bo
 // hashing slot. Each hash allocates its memory afresh, so without a limit the
 // garbage collector lets the heap grow to a multiple of what is live when many
 // registrations arrive at once.
-func MemoryTarget(s core.Settings) int64 {
+func MemoryTarget(s passhash.Config) int64 {
 	const base = 64 << 20
 	perHash := int64(s.Argon2idMemoryKiB) << 10
 	return base + 2*int64(s.HashConcurrency)*perHash

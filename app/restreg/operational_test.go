@@ -23,7 +23,7 @@ func get(t *testing.T, url string) int {
 // operationalSettings are a quick in-memory server on a free port.
 func operationalSettings() restreg.Config {
 	s := restreg.DefaultConfig()
-	apisuite.Configure(&s.Settings)
+	configureSuite(&s, apisuite.Configure)
 	s.ListenAddr = "127.0.0.1:0"
 	s.Store = "memory"
 	s.MailBackend = "console"

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/restreg/restreg/adapters/mongostore/ferrettest"
+	"github.com/restreg/restreg/adapters/passhash"
 	"github.com/restreg/restreg/adapters/pgstore/pgtest"
 	"github.com/restreg/restreg/adapters/sqlitestore"
 	"github.com/restreg/restreg/app/apisuite"
@@ -64,7 +65,7 @@ func TestMongoDBOutageAnswers503AndRecoversWithoutRestart(t *testing.T) {
 		s.MongoDB.URI = db.URI
 		s.MongoDB.Database = "restreg_outage"
 	})(t, apisuite.Configure)
-	api := env.BaseURL + env.Settings.BasePath
+	api := env.BaseURL + env.Settings.HTTP.BasePath
 
 	if resp, body := postJSON(t, api+"/register/", registerBody("before")); resp.StatusCode != 201 {
 		t.Fatalf("register before the outage: %d %s", resp.StatusCode, body)
@@ -122,7 +123,7 @@ func TestPostgresOutageAnswers503AndRecoversWithoutRestart(t *testing.T) {
 		s.Postgres.ConnectTimeout = 2 * time.Second
 		s.Postgres.StatementTimeout = 2 * time.Second
 	})(t, apisuite.Configure)
-	api := env.BaseURL + env.Settings.BasePath
+	api := env.BaseURL + env.Settings.HTTP.BasePath
 
 	if resp, body := postJSON(t, api+"/register/", registerBody("before")); resp.StatusCode != 201 {
 		t.Fatalf("register before the outage: %d %s", resp.StatusCode, body)
@@ -189,14 +190,14 @@ func (p *blockingPublisher) Publish(context.Context, ...core.Event) error {
 // or kept in the outbox for the next start.
 func TestGracefulShutdownFinishesRequestsAndKeepsEvents(t *testing.T) {
 	s := restreg.DefaultConfig()
-	apisuite.Configure(&s.Settings)
+	configureSuite(&s, apisuite.Configure)
 	s.ListenAddr = "127.0.0.1:0"
 	s.Store = "sqlite"
 	s.DataDir = t.TempDir()
 	s.MailBackend = "console"
 	s.RateLimitBackend = "off"
 	// A real hash cost, so requests are still running when the stop begins.
-	s.Argon2idMemoryKiB, s.Argon2idIterations = core.DefaultSettings().Argon2idMemoryKiB, 4
+	s.Hashing.Argon2idMemoryKiB, s.Hashing.Argon2idIterations = passhash.DefaultConfig().Argon2idMemoryKiB, 4
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := restreg.Start(ctx, s, slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -215,7 +216,7 @@ func TestGracefulShutdownFinishesRequestsAndKeepsEvents(t *testing.T) {
 	for i := range n {
 		go func() {
 			started <- struct{}{}
-			resp, err := http.Post(srv.URL()+s.BasePath+"/register/", "application/json", strings.NewReader(registerBody(fmt.Sprintf("inflight%d", i))))
+			resp, err := http.Post(srv.URL()+s.HTTP.BasePath+"/register/", "application/json", strings.NewReader(registerBody(fmt.Sprintf("inflight%d", i))))
 			if err != nil {
 				results <- result{err: err}
 				return

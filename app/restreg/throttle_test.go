@@ -14,7 +14,6 @@ import (
 
 	"github.com/restreg/restreg/app/apisuite"
 	"github.com/restreg/restreg/app/restreg"
-	"github.com/restreg/restreg/core"
 )
 
 // rateLimitRedisURL is the Redis the shared-limit tests use: REDIS_TEST_URL,
@@ -59,7 +58,7 @@ func redisPrefix(t *testing.T) string {
 func postLogin(t *testing.T, env *apisuite.Env) (int, http.Header) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"login": "nobody", "password": "wrong"})
-	res, err := http.Post(env.BaseURL+env.Settings.BasePath+"/login/", "application/json", bytes.NewReader(body))
+	res, err := http.Post(env.BaseURL+env.Settings.HTTP.BasePath+"/login/", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +76,7 @@ func TestThrottleIsSharedByInstancesThroughRedis(t *testing.T) {
 		s.RedisLimit.URL = rateLimitRedisURL()
 		s.RedisLimit.KeyPrefix = prefix
 	})
-	configure := func(s *core.Settings) {
+	configure := func(s *apisuite.Settings) {
 		apisuite.Configure(s)
 		s.RateLimitBackend = "redis"
 		s.ThrottleLoginIP = "4/minute"
@@ -104,7 +103,7 @@ func TestRedisDownDoesNotBlockSignUps(t *testing.T) {
 		s.Store = "memory"
 		s.RedisLimit.URL = "redis://127.0.0.1:1/0"
 	})
-	env := start(t, func(s *core.Settings) {
+	env := start(t, func(s *apisuite.Settings) {
 		apisuite.Configure(s)
 		s.RateLimitBackend = "redis"
 		s.ThrottleLoginIP = "1/minute"
@@ -116,7 +115,7 @@ func TestRedisDownDoesNotBlockSignUps(t *testing.T) {
 	}
 	body, _ := json.Marshal(map[string]string{"username": "ann", "email": "ann@example.com",
 		"password": "violet-Anchor-7412", "password_confirm": "violet-Anchor-7412"})
-	res, err := http.Post(env.BaseURL+env.Settings.BasePath+"/register/", "application/json", bytes.NewReader(body))
+	res, err := http.Post(env.BaseURL+env.Settings.HTTP.BasePath+"/register/", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

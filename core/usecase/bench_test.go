@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/restreg/restreg/adapters/passhash"
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/usecase"
 )
@@ -16,17 +17,14 @@ import (
 // by argon2id (19 MiB, t=2).
 func BenchmarkRegister(b *testing.B) {
 	for _, tc := range []struct {
-		name      string
-		configure func(*core.Settings)
+		name    string
+		hashing passhash.Config
 	}{
-		{"cheap-hash", nil},
-		{"argon2id-default", func(s *core.Settings) {
-			d := core.DefaultSettings()
-			s.Argon2idMemoryKiB, s.Argon2idIterations = d.Argon2idMemoryKiB, d.Argon2idIterations
-		}},
+		{"cheap-hash", cheapHashing()},
+		{"argon2id-default", passhash.DefaultConfig()},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			f := newFixture(b, tc.configure)
+			f := newFixtureHashing(b, nil, tc.hashing)
 			var n atomic.Int64
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -89,12 +89,24 @@ func testSettings() core.Settings {
 	s.SecretKey = "test-secret-key-for-use-cases-5a9c2e7f1b4d8063c1e5"
 	s.RegisterVerificationURL = "https://frontend-host/verify-user/"
 	s.VerificationFromEmail = "noreply@example.com"
-	s.Argon2idMemoryKiB = 64
-	s.Argon2idIterations = 1
 	return s
 }
 
+// cheapHashing is a hash cost low enough for hundreds of registrations.
+func cheapHashing() passhash.Config {
+	h := passhash.DefaultConfig()
+	h.Argon2idMemoryKiB = 64
+	h.Argon2idIterations = 1
+	return h
+}
+
 func newFixture(t testing.TB, configure func(*core.Settings)) *fixture {
+	t.Helper()
+	return newFixtureHashing(t, configure, cheapHashing())
+}
+
+// newFixtureHashing is newFixture with the hasher configured by hashing.
+func newFixtureHashing(t testing.TB, configure func(*core.Settings), hashing passhash.Config) *fixture {
 	t.Helper()
 	s := testSettings()
 	if configure != nil {
@@ -103,7 +115,7 @@ func newFixture(t testing.TB, configure func(*core.Settings)) *fixture {
 	if err := s.Validate(); err != nil {
 		t.Fatalf("settings: %v", err)
 	}
-	hasher, err := passhash.New(s)
+	hasher, err := passhash.New(hashing)
 	if err != nil {
 		t.Fatal(err)
 	}

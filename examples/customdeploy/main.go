@@ -33,9 +33,9 @@ func (m logMailer) Send(_ context.Context, msg core.Message) error {
 
 // deployment is Core with the adapters this application chose, each given
 // its own Config; the mailer is left to the caller.
-func deployment(s core.Settings, listen httpapi.ServeConfig, log *slog.Logger) fx.Option {
+func deployment(s core.Settings, hashing passhash.Config, listen httpapi.ServeConfig, log *slog.Logger) fx.Option {
 	return fx.Options(
-		fx.Supply(s, log, listen, watermillpub.DefaultConfig()),
+		fx.Supply(s, log, listen, httpapi.DefaultConfig(), hashing, watermillpub.DefaultConfig()),
 		restreg.SystemClock,
 		restreg.Core,
 		memstore.Module,
@@ -57,7 +57,7 @@ func main() {
 	}
 	log := slog.Default()
 	fx.New(
-		deployment(s, httpapi.DefaultServeConfig(), log),
+		deployment(s, passhash.DefaultConfig(), httpapi.DefaultServeConfig(), log),
 		fx.Provide(fx.Annotate(func() logMailer { return logMailer{log} }, fx.As(new(ports.Mailer)))),
 	).Run()
 }

@@ -50,7 +50,8 @@ func TestCustomDeploymentRegistersAndMails(t *testing.T) {
 	s.SecretKey = "customdeploy-secret-key-for-tests-only-5f1c8e27a9d34b60"
 	s.RegisterVerificationURL = "https://app.example.com/verify-user/"
 	s.VerificationFromEmail = "noreply@example.com"
-	s.Argon2idMemoryKiB, s.Argon2idIterations = 64, 1
+	hashing := passhash.DefaultConfig()
+	hashing.Argon2idMemoryKiB, hashing.Argon2idIterations = 64, 1
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestCustomDeploymentRegistersAndMails(t *testing.T) {
 	var listener *httpapi.Listener
 	app := fx.New(
 		fx.NopLogger,
-		deployment(s, httpapi.ServeConfig{ListenAddr: "127.0.0.1:0"}, slog.New(slog.DiscardHandler)),
+		deployment(s, hashing, httpapi.ServeConfig{ListenAddr: "127.0.0.1:0"}, slog.New(slog.DiscardHandler)),
 		fx.Provide(fx.Annotate(func() *inbox { return mail }, fx.As(new(ports.Mailer)))),
 		fx.Populate(&listener),
 	)
@@ -74,7 +75,7 @@ func TestCustomDeploymentRegistersAndMails(t *testing.T) {
 	}()
 
 	body := `{"username":"ann","email":"ann@example.com","password":"correct horse battery","password_confirm":"correct horse battery"}`
-	resp, err := http.Post(listener.URL()+s.BasePath+"/register/", "application/json", strings.NewReader(body))
+	resp, err := http.Post(listener.URL()+httpapi.DefaultConfig().BasePath+"/register/", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestCoreRequiresARateLimiter(t *testing.T) {
 	s.RegisterVerificationURL = "https://app.example.com/verify-user/"
 	s.VerificationFromEmail = "noreply@example.com"
 	err := fx.ValidateApp(fx.NopLogger,
-		fx.Supply(s, slog.New(slog.DiscardHandler), httpapi.DefaultServeConfig(), watermillpub.DefaultConfig()),
+		fx.Supply(s, slog.New(slog.DiscardHandler), httpapi.DefaultServeConfig(), httpapi.DefaultConfig(), passhash.DefaultConfig(), watermillpub.DefaultConfig()),
 		restreg.SystemClock, restreg.Core,
 		memstore.Module, watermillpub.GoChannelModule, passhash.Module, httpapi.Edge,
 		fx.Provide(fx.Annotate(func() *inbox { return &inbox{} }, fx.As(new(ports.Mailer)))),
@@ -141,7 +142,7 @@ func TestCoreRequiresARateLimiter(t *testing.T) {
 		t.Fatalf("Core without a rate limiter: err = %v, want one naming ports.RateLimiter", err)
 	}
 	err = fx.ValidateApp(fx.NopLogger,
-		fx.Supply(s, slog.New(slog.DiscardHandler), httpapi.DefaultServeConfig(), watermillpub.DefaultConfig()),
+		fx.Supply(s, slog.New(slog.DiscardHandler), httpapi.DefaultServeConfig(), httpapi.DefaultConfig(), passhash.DefaultConfig(), watermillpub.DefaultConfig()),
 		restreg.SystemClock, restreg.Core, restreg.Unlimited,
 		memstore.Module, watermillpub.GoChannelModule, passhash.Module, httpapi.Edge,
 		fx.Provide(fx.Annotate(func() *inbox { return &inbox{} }, fx.As(new(ports.Mailer)))),

@@ -49,7 +49,7 @@ func TestGeneratedClientDrivesRegisterVerifyLogin(t *testing.T) {
 	s.Store = "memory"
 	s.FileMail.Dir = filepath.Join(dir, "mail")
 	s.RateLimitBackend = "off"
-	s.Argon2idMemoryKiB, s.Argon2idIterations = 64, 1
+	s.Hashing.Argon2idMemoryKiB, s.Hashing.Argon2idIterations = 64, 1
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := restreg.Start(ctx, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
