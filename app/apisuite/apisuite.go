@@ -137,7 +137,12 @@ func startEnv(t *testing.T, start Start, more ...func(*Settings)) env {
 		}
 	})
 	if e.Client == nil {
-		e.Client = &http.Client{Timeout: 30 * time.Second}
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		e.Client = &http.Client{Timeout: 30 * time.Second, Transport: transport}
+		// Close the case's connections before its server stops: a server
+		// treats a connection that never carried a request as busy for 5 s
+		// when shutting down, and parallel cases leave such connections.
+		t.Cleanup(transport.CloseIdleConnections)
 	}
 	return env{Env: e, t: t}
 }
