@@ -154,6 +154,9 @@ func New(s Config, log *slog.Logger, extra ...fx.Option) (*fx.App, error) {
 		fx.WithLogger(func() fxevent.Logger {
 			fl := &fxevent.SlogLogger{Logger: log}
 			fl.UseLogLevel(slog.LevelDebug)
+			// A failed start-up is reported once, by the command, which can
+			// tell a failure from a stop asked for while starting.
+			fl.UseErrorLevel(slog.LevelDebug)
 			return fl
 		}),
 		fx.StartTimeout(30 * time.Second),

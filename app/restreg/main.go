@@ -222,6 +222,12 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) (string, b
 	startCtx, cancel := context.WithTimeout(ctx, app.StartTimeout())
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
+		if ctx.Err() != nil {
+			// Asked to stop while starting (SIGTERM right after launch): fx
+			// has stopped what had started, which is the shutdown asked for.
+			log.Info("stopped during start-up")
+			return 0
+		}
 		log.Error("start-up failed", "error", err)
 		return 1
 	}

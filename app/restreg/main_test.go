@@ -256,3 +256,19 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 		t.Fatal("no usage printed")
 	}
 }
+
+// A SIGTERM that arrives while the server is still starting (a supervisor
+// stopping it right after launch) is the shutdown it asked for: exit 0,
+// nothing reported as failed.
+func TestServeStoppedDuringStartUpExitsCleanly(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stdout, stderr bytes.Buffer
+	env := envOf(map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "DATA_DIR": t.TempDir()})
+	if code := restreg.Main(ctx, []string{"serve", "--dev"}, env, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d, want 0\n%s", code, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "start-up failed") || strings.Contains(stderr.String(), "level=ERROR") {
+		t.Fatalf("a requested stop was reported as a failure:\n%s", stderr.String())
+	}
+}
