@@ -100,3 +100,12 @@ func (e *DetailError) Error() string { return e.Detail }
 
 // Detail returns a *DetailError with the given message.
 func Detail(msg string) error { return &DetailError{Detail: msg} }
+
+// AuthError is a request whose credentials were refused or missing (DRF's
+// 401 `{"detail": "message"}` with `WWW-Authenticate: Token`).
+type AuthError struct {
+	Detail string
+}
+
+// Error returns the message (never the token).
+func (e *AuthError) Error() string { return e.Detail }

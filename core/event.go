@@ -14,6 +14,19 @@ const (
 	EventUserRegistered EventType = "user_registered"
 	// EventUserActivated: a user became active through verification (once per user).
 	EventUserActivated EventType = "user_activated"
+	// EventUserLoggedIn: a login handed out a token (Django's user_logged_in).
+	EventUserLoggedIn EventType = "user_logged_in"
+	// EventUserLoggedOut: logout/ was called (Django's user_logged_out).
+	EventUserLoggedOut EventType = "user_logged_out"
+	// EventUserProfileUpdated: profile/ changed the user's fields.
+	EventUserProfileUpdated EventType = "user_profile_updated"
+	// EventUserPasswordChanged: change-password/ replaced the password.
+	EventUserPasswordChanged EventType = "user_password_changed"
+	// EventUserPasswordReset: reset-password/ replaced the password.
+	EventUserPasswordReset EventType = "user_password_reset"
+	// EventUserChangedEmail: the user's address changed (DRR's
+	// user_changed_email; OldEmail and NewEmail are set).
+	EventUserChangedEmail EventType = "user_changed_email"
 )
 
 // EventVersion is the payload schema version of every event.
@@ -34,6 +47,10 @@ type Event struct {
 	User PublicUser `json:"user"`
 	// Request describes the HTTP request that caused the change.
 	Request RequestInfo `json:"request"`
+	// OldEmail and NewEmail are user_changed_email's addresses (DRR's
+	// signal arguments); empty for every other type.
+	OldEmail string `json:"old_email,omitempty"`
+	NewEmail string `json:"new_email,omitempty"`
 	// AvailableAt is when the outbox relay may publish the event; a
 	// registration holds its event back until its e-mail is sent.
 	AvailableAt time.Time `json:"-"`

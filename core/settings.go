@@ -62,6 +62,53 @@ type Settings struct {
 	PasswordMinLength       int      `setting:"PASSWORD_MIN_LENGTH"`
 	PasswordValidators      []string `setting:"PASSWORD_VALIDATORS"`
 
+	// The authenticated account API (account-api.md). AUTH_TOKEN_PER_LOGIN
+	// issues a fresh token per login (false: DRF's one reusable token per
+	// user); AUTH_TOKEN_TTL expires tokens that old (0: never);
+	// CHANGE_PASSWORD_REVOKE_TOKENS logs a user's other sessions out when the
+	// password changes. The USER_*_FIELDS lists are DRR's: nil means DRR's
+	// default for that list.
+	AuthTokenPerLogin                       bool          `setting:"AUTH_TOKEN_PER_LOGIN"`
+	AuthTokenTTL                            time.Duration `setting:"AUTH_TOKEN_TTL"`
+	ChangePasswordRevokeTokens              bool          `setting:"CHANGE_PASSWORD_REVOKE_TOKENS"`
+	ChangePasswordSerializerPasswordConfirm bool          `setting:"CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM"`
+	UserHiddenFields                        []string      `setting:"USER_HIDDEN_FIELDS"`
+	UserPublicFields                        []string      `setting:"USER_PUBLIC_FIELDS"`
+	UserEditableFields                      []string      `setting:"USER_EDITABLE_FIELDS"`
+	ThrottleChangePasswordIP                string        `setting:"THROTTLE_CHANGE_PASSWORD_IP"`
+	ThrottleChangePasswordAccount           string        `setting:"THROTTLE_CHANGE_PASSWORD_ACCOUNT"`
+
+	// Password reset (send-reset-password-link/, reset-password/). The flow
+	// is served when RESET_PASSWORD_VERIFICATION_ENABLED is true and
+	// RESET_PASSWORD_VERIFICATION_URL is set.
+	ResetPasswordVerificationEnabled        bool          `setting:"RESET_PASSWORD_VERIFICATION_ENABLED"`
+	ResetPasswordVerificationPeriod         time.Duration `setting:"RESET_PASSWORD_VERIFICATION_PERIOD"`
+	ResetPasswordVerificationURL            string        `setting:"RESET_PASSWORD_VERIFICATION_URL"`
+	ResetPasswordVerificationOneTimeUse     bool          `setting:"RESET_PASSWORD_VERIFICATION_ONE_TIME_USE"`
+	ResetPasswordVerificationEmailTemplates string        `setting:"RESET_PASSWORD_VERIFICATION_EMAIL_TEMPLATES"`
+	ResetPasswordFailWhenUserNotFound       bool          `setting:"RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND"`
+	ResetPasswordSerializerPasswordConfirm  bool          `setting:"RESET_PASSWORD_SERIALIZER_PASSWORD_CONFIRM"`
+	ResetPasswordRevokeTokens               bool          `setting:"RESET_PASSWORD_REVOKE_TOKENS"`
+	SendResetPasswordLinkSerializerUseEmail bool          `setting:"SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL"`
+	ThrottleResetPasswordIP                 string        `setting:"THROTTLE_RESET_PASSWORD_IP"`
+	ThrottleResetPasswordAccount            string        `setting:"THROTTLE_RESET_PASSWORD_ACCOUNT"`
+
+	// E-mail change (register-email/, verify-email/). The flow is served
+	// when REGISTER_EMAIL_VERIFICATION_URL is set or verification is off.
+	RegisterEmailVerificationEnabled        bool          `setting:"REGISTER_EMAIL_VERIFICATION_ENABLED"`
+	RegisterEmailVerificationPeriod         time.Duration `setting:"REGISTER_EMAIL_VERIFICATION_PERIOD"`
+	RegisterEmailVerificationURL            string        `setting:"REGISTER_EMAIL_VERIFICATION_URL"`
+	RegisterEmailVerificationEmailTemplates string        `setting:"REGISTER_EMAIL_VERIFICATION_EMAIL_TEMPLATES"`
+	RegisterEmailNotifyOldAddress           bool          `setting:"REGISTER_EMAIL_NOTIFY_OLD_ADDRESS"`
+	EmailChangedEmailTemplates              string        `setting:"EMAIL_CHANGED_EMAIL_TEMPLATES"`
+	ThrottleEmailChangeAccount              string        `setting:"THROTTLE_EMAIL_CHANGE_ACCOUNT"`
+
+	// Verification by GET (DRR's contrib/verification_redirects): a GET on
+	// a mailed link verifies and redirects here; off while
+	// VERIFICATION_REDIRECT_SUCCESS_URL is empty.
+	VerificationRedirectSuccessURL string `setting:"VERIFICATION_REDIRECT_SUCCESS_URL"`
+	VerificationRedirectFailureURL string `setting:"VERIFICATION_REDIRECT_FAILURE_URL"`
+
 	// OutboxPollInterval is how often the relay looks for events to publish
 	// when it was not woken by a new one.
 	OutboxPollInterval time.Duration `setting:"OUTBOX_POLL_INTERVAL"`
@@ -75,29 +122,44 @@ type Settings struct {
 // REGISTER_VERIFICATION_URL and VERIFICATION_FROM_EMAIL have none.
 func DefaultSettings() Settings {
 	return Settings{
-		RegisterFlowEnabled:               true,
-		RegisterSerializerPasswordConfirm: true,
-		RegisterVerificationEnabled:       true,
-		RegisterVerificationPeriod:        7 * 24 * time.Hour,
-		UserVerificationIDField:           "id",
-		UserLoginFields:                   []string{"username", "email"},
-		LoginRetrieveToken:                true,
-		ResendVerificationEnabled:         true,
-		ResendVerificationInterval:        60 * time.Second,
-		ThrottleRegisterIP:                "60/hour",
-		ThrottleRegisterEmail:             "5/hour",
-		ThrottleVerifyIP:                  "120/minute",
-		ThrottleVerifyUser:                "20/minute",
-		ThrottleLoginIP:                   "120/minute",
-		ThrottleLoginAccount:              "10/minute",
-		ThrottleResendIP:                  "30/hour",
-		ThrottleResendAccount:             "5/hour",
-		UsernameCaseInsensitive:           true,
-		UserEmailUnique:                   true,
-		PasswordMinLength:                 8,
-		PasswordValidators:                []string{"similarity", "length", "common", "numeric"},
-		OutboxPollInterval:                time.Second,
-		MailSendTimeout:                   60 * time.Second,
+		RegisterFlowEnabled:                     true,
+		RegisterSerializerPasswordConfirm:       true,
+		RegisterVerificationEnabled:             true,
+		RegisterVerificationPeriod:              7 * 24 * time.Hour,
+		UserVerificationIDField:                 "id",
+		UserLoginFields:                         []string{"username", "email"},
+		LoginRetrieveToken:                      true,
+		ResendVerificationEnabled:               true,
+		ResendVerificationInterval:              60 * time.Second,
+		ThrottleRegisterIP:                      "60/hour",
+		ThrottleRegisterEmail:                   "5/hour",
+		ThrottleVerifyIP:                        "120/minute",
+		ThrottleVerifyUser:                      "20/minute",
+		ThrottleLoginIP:                         "120/minute",
+		ThrottleLoginAccount:                    "10/minute",
+		ThrottleResendIP:                        "30/hour",
+		ThrottleResendAccount:                   "5/hour",
+		UsernameCaseInsensitive:                 true,
+		UserEmailUnique:                         true,
+		PasswordMinLength:                       8,
+		PasswordValidators:                      []string{"similarity", "length", "common", "numeric"},
+		AuthTokenPerLogin:                       true,
+		ChangePasswordRevokeTokens:              true,
+		ChangePasswordSerializerPasswordConfirm: true,
+		ThrottleChangePasswordIP:                "30/hour",
+		ThrottleChangePasswordAccount:           "10/hour",
+		ResetPasswordVerificationEnabled:        true,
+		ResetPasswordVerificationPeriod:         24 * time.Hour,
+		ResetPasswordSerializerPasswordConfirm:  true,
+		ResetPasswordRevokeTokens:               true,
+		ThrottleResetPasswordIP:                 "30/hour",
+		ThrottleResetPasswordAccount:            "5/hour",
+		RegisterEmailVerificationEnabled:        true,
+		RegisterEmailVerificationPeriod:         7 * 24 * time.Hour,
+		RegisterEmailNotifyOldAddress:           true,
+		ThrottleEmailChangeAccount:              "5/hour",
+		OutboxPollInterval:                      time.Second,
+		MailSendTimeout:                         60 * time.Second,
 	}
 }
 
@@ -143,6 +205,11 @@ func (s *Settings) throttleRates() []namedRate {
 		{"THROTTLE_LOGIN_ACCOUNT", s.ThrottleLoginAccount},
 		{"THROTTLE_RESEND_IP", s.ThrottleResendIP},
 		{"THROTTLE_RESEND_ACCOUNT", s.ThrottleResendAccount},
+		{"THROTTLE_CHANGE_PASSWORD_IP", s.ThrottleChangePasswordIP},
+		{"THROTTLE_CHANGE_PASSWORD_ACCOUNT", s.ThrottleChangePasswordAccount},
+		{"THROTTLE_RESET_PASSWORD_IP", s.ThrottleResetPasswordIP},
+		{"THROTTLE_RESET_PASSWORD_ACCOUNT", s.ThrottleResetPasswordAccount},
+		{"THROTTLE_EMAIL_CHANGE_ACCOUNT", s.ThrottleEmailChangeAccount},
 	}
 }
 
@@ -150,6 +217,20 @@ func (s *Settings) throttleRates() []namedRate {
 // both RESEND_VERIFICATION_ENABLED and REGISTER_VERIFICATION_ENABLED.
 func (s *Settings) ResendEnabled() bool {
 	return s.ResendVerificationEnabled && s.RegisterVerificationEnabled
+}
+
+// ResetPasswordEnabled reports whether the password reset flow is served:
+// RESET_PASSWORD_VERIFICATION_ENABLED with a RESET_PASSWORD_VERIFICATION_URL
+// to put in the mailed links.
+func (s *Settings) ResetPasswordEnabled() bool {
+	return s.ResetPasswordVerificationEnabled && s.ResetPasswordVerificationURL != ""
+}
+
+// RegisterEmailEnabled reports whether register-email/ is served: with
+// verification it needs REGISTER_EMAIL_VERIFICATION_URL; without, the
+// address changes at once.
+func (s *Settings) RegisterEmailEnabled() bool {
+	return !s.RegisterEmailVerificationEnabled || s.RegisterEmailVerificationURL != ""
 }
 
 // ReplyTo returns the Reply-To address: VERIFICATION_REPLY_TO_EMAIL or the From address.
@@ -251,6 +332,37 @@ func (s *Settings) Validate() error {
 	atLeast("PASSWORD_MIN_LENGTH", int64(s.PasswordMinLength), 1)
 	for _, v := range s.PasswordValidators {
 		oneOf("PASSWORD_VALIDATORS", v, "similarity", "length", "common", "numeric")
+	}
+
+	if s.AuthTokenTTL < 0 {
+		add("AUTH_TOKEN_TTL must not be negative (got %s)", s.AuthTokenTTL)
+	}
+	userFields := []string{"id", "username", "first_name", "last_name", "email", "date_joined", "last_login", "is_active"}
+	for _, l := range []struct {
+		name string
+		list []string
+	}{{"USER_HIDDEN_FIELDS", s.UserHiddenFields}, {"USER_PUBLIC_FIELDS", s.UserPublicFields}, {"USER_EDITABLE_FIELDS", s.UserEditableFields}} {
+		for _, f := range l.list {
+			oneOf(l.name, f, userFields...)
+		}
+	}
+	positive("RESET_PASSWORD_VERIFICATION_PERIOD", s.ResetPasswordVerificationPeriod)
+	positive("REGISTER_EMAIL_VERIFICATION_PERIOD", s.RegisterEmailVerificationPeriod)
+	for _, l := range []struct{ name, raw string }{
+		{"RESET_PASSWORD_VERIFICATION_URL", s.ResetPasswordVerificationURL},
+		{"REGISTER_EMAIL_VERIFICATION_URL", s.RegisterEmailVerificationURL},
+		{"VERIFICATION_REDIRECT_SUCCESS_URL", s.VerificationRedirectSuccessURL},
+		{"VERIFICATION_REDIRECT_FAILURE_URL", s.VerificationRedirectFailureURL},
+	} {
+		if l.raw == "" {
+			continue
+		}
+		if u, err := url.Parse(l.raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("%s must be an absolute http or https URL (got %q)", l.name, l.raw)
+		}
+	}
+	if s.VerificationRedirectSuccessURL != "" && s.VerificationRedirectFailureURL == "" {
+		add("VERIFICATION_REDIRECT_FAILURE_URL is required when VERIFICATION_REDIRECT_SUCCESS_URL is set")
 	}
 
 	positive("OUTBOX_POLL_INTERVAL", s.OutboxPollInterval)

@@ -35,8 +35,11 @@ type User struct {
 	PasswordHash string
 	// IsActive is the verification flag: false until the link is used.
 	IsActive bool
-	// CreatedAt is when the user registered.
+	// CreatedAt is when the user registered (Django's date_joined).
 	CreatedAt time.Time
+	// LastLogin is when the user last logged in (Django's last_login; zero
+	// when never).
+	LastLogin time.Time
 	// VerificationSentAt is when the last verification e-mail went out (zero
 	// when none did); resend-verification/ keeps RESEND_VERIFICATION_INTERVAL
 	// between two of them.
@@ -73,7 +76,83 @@ const (
 	// MailAccountExists tells the owner of an address (PendingMail.To) that
 	// someone tried to register with it (REGISTER_ENUMERATION_SAFE).
 	MailAccountExists MailKind = "account_exists"
+	// MailResetPassword carries a reset-password link (a QueuedMail).
+	MailResetPassword MailKind = "reset_password"
+	// MailRegisterEmail carries a verify-email link to QueuedMail.Address,
+	// the address the user asked to change to.
+	MailRegisterEmail MailKind = "register_email"
+	// MailEmailChanged tells QueuedMail.Address, the user's previous
+	// address, that the address was changed.
+	MailEmailChanged MailKind = "email_changed"
 )
+
+// QueuedMail is an e-mail of the account flows after registration waiting
+// in the store's mail queue (ports.AccountMailQueue) until the courier has
+// handed it to the mailer. It is written in the same atomic step as the
+// change that owes it, so a crash at any point loses none.
+type QueuedMail struct {
+	// ID is unique (core IDs).
+	ID string
+	// Kind is what to send.
+	Kind MailKind
+	// UserID is the account the mail is about; "" for a reset request whose
+	// login is looked up off the request path (Login then names it).
+	UserID string
+	// Login is what the request named (send-reset-password-link/'s login or
+	// email) when UserID is not known yet.
+	Login string
+	// Address is where the mail goes when not to the user's current address
+	// (MailRegisterEmail: the new address; MailEmailChanged: the old one).
+	Address string
+	// CreatedAt is when it was queued; links are stamped with it.
+	CreatedAt time.Time
+	// DueAt is when the courier may take it.
+	DueAt time.Time
+	// Attempts counts the courier's tries, for its backoff.
+	Attempts int
+}
+
+// Profile is what profile/ may change on a user, normalised like register
+// normalises it.
+type Profile struct {
+	// Username, UsernameKey and UsernameEmailKey change together (see User).
+	Username         string
+	UsernameKey      string
+	UsernameEmailKey string
+	// FirstName is optional profile data.
+	FirstName string
+	// LastName is optional profile data.
+	LastName string
+}
+
+// PasswordChange replaces a user's password hash, but only while it is
+// still OldHash: of concurrent changes from one hash exactly one applies,
+// which is what makes a one-time reset link (salted with the hash) work once.
+type PasswordChange struct {
+	// UserID is the user whose password changes.
+	UserID string
+	// OldHash is the hash the change was decided on.
+	OldHash string
+	// NewHash is the hash to store.
+	NewHash string
+	// RevokeTokens removes the user's tokens, but KeepToken (a digest; ""
+	// keeps none), in the same write.
+	RevokeTokens bool
+	// KeepToken is the digest of the token that stays valid (the session
+	// that changed the password).
+	KeepToken string
+}
+
+// EmailChange sets a user's address (verify-email/, or register-email/
+// without verification), normalised like register normalises it.
+type EmailChange struct {
+	// UserID is the user whose address changes.
+	UserID string
+	// Email, EmailKey and UniqueEmailKey change together (see User).
+	Email          string
+	EmailKey       string
+	UniqueEmailKey string
+}
 
 // PendingMail is an e-mail a user record owes: at most one at a time, since
 // a second request for the same e-mail before the first went out has

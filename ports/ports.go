@@ -141,12 +141,86 @@ type MailQueue interface {
 	DeferMail(ctx context.Context, id string, kind core.MailKind, dueAt, next time.Time) error
 }
 
+// AccountStore is what the account flows after registration change on a
+// user: each method is one atomic write together with the events it
+// records (the outbox).
+type AccountStore interface {
+	// RecordLogin sets the user's LastLogin to at and records events
+	// (user_logged_in). Errors: core.ErrNotFound, core.ErrUnavailable.
+	RecordLogin(ctx context.Context, id string, at time.Time, events ...core.Event) error
+
+	// Logout removes the token with digest ("" removes none; an unknown one
+	// is ignored) and records events (user_logged_out). Errors:
+	// core.ErrUnavailable.
+	Logout(ctx context.Context, digest string, events ...core.Event) error
+
+	// UpdateProfile sets the user's Profile fields and records events, and
+	// returns the user after the change. The new username keys follow
+	// CreateUser's namespace rule against every other user.
+	// Errors: core.ErrUsernameTaken, core.ErrNotFound, core.ErrUnavailable.
+	UpdateProfile(ctx context.Context, id string, p core.Profile, events ...core.Event) (core.User, error)
+
+	// ChangePassword applies c only while the user's hash is still c.OldHash
+	// and reports whether it did; with c.RevokeTokens the user's tokens but
+	// c.KeepToken go in the same write. Of concurrent calls from one hash
+	// exactly one returns true; the others record nothing. Errors:
+	// core.ErrNotFound, core.ErrUnavailable.
+	ChangePassword(ctx context.Context, c core.PasswordChange, events ...core.Event) (bool, error)
+
+	// ChangeEmail sets the user's address and queues mail (the notice to the
+	// old address) with events, in one write, and returns the user after the
+	// change. c.UniqueEmailKey must be free among every other user's
+	// UniqueEmailKey and UsernameEmailKey, checked atomically with the write
+	// (two users verifying one address concurrently: at most one wins).
+	// Errors: core.ErrEmailTaken, core.ErrNotFound, core.ErrUnavailable.
+	ChangeEmail(ctx context.Context, c core.EmailChange, mail []core.QueuedMail, events ...core.Event) (core.User, error)
+}
+
+// AccountMailQueue holds the e-mails of the account flows after
+// registration (core.QueuedMail) until the courier has handed them to the
+// mailer; a crash at any point loses none.
+type AccountMailQueue interface {
+	// QueueMail stores m (its ID set). Errors: core.ErrUnavailable.
+	QueueMail(ctx context.Context, m core.QueuedMail) error
+
+	// ClaimQueuedMail returns up to limit mails due at now, the earliest due
+	// first, after moving each one's DueAt to now+lease and counting the
+	// attempt, in one atomic step per mail: of concurrent claims only one
+	// gets a given mail until its lease ends. Errors: core.ErrUnavailable.
+	ClaimQueuedMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]core.QueuedMail, error)
+
+	// DeleteQueuedMail removes the mail id if it is still due at dueAt (the
+	// claim that sent or gave it up); otherwise it does nothing. Errors:
+	// core.ErrUnavailable.
+	DeleteQueuedMail(ctx context.Context, id string, dueAt time.Time) error
+
+	// DeferQueuedMail moves the mail id that is due at dueAt to next (a
+	// retry after a failed send); otherwise it does nothing. Errors:
+	// core.ErrUnavailable.
+	DeferQueuedMail(ctx context.Context, id string, dueAt, next time.Time) error
+}
+
+// Importer writes accounts kept by another system into the store (restreg
+// import-django): users with their ids, hashes and tokens as they were.
+type Importer interface {
+	// ImportUser creates u, or, when a user with u.ID exists, replaces its
+	// fields with u's (the pending mail and unpublished events stay), and
+	// adds the tokens not stored yet, in one write; it records no event.
+	// It reports whether it created the user. u's keys follow CreateUser's
+	// namespace rule against every other user. Errors: core.ErrUsernameTaken,
+	// core.ErrEmailTaken, core.ErrUnavailable.
+	ImportUser(ctx context.Context, u core.User, tokens ...core.Token) (created bool, err error)
+}
+
 // Store is everything a storage technology provides.
 type Store interface {
 	UserStore
 	Outbox
 	MailQueue
 	TokenStore
+	AccountStore
+	AccountMailQueue
+	Importer
 }
 
 // Mailer sends one message.

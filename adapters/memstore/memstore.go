@@ -23,6 +23,9 @@ var Module = fx.Module("memstore",
 		fx.As(new(ports.Outbox)),
 		fx.As(new(ports.MailQueue)),
 		fx.As(new(ports.TokenStore)),
+		fx.As(new(ports.AccountStore)),
+		fx.As(new(ports.AccountMailQueue)),
+		fx.As(new(ports.Importer)),
 	)),
 )
 
@@ -45,6 +48,8 @@ type Store struct {
 	// eventUser maps an event ID to the user whose change recorded it.
 	eventUser map[string]string
 	tokens    map[string]core.Token
+	// mail is the account flows' mail queue by mail ID.
+	mail map[string]core.QueuedMail
 }
 
 var _ ports.Store = (*Store)(nil)
@@ -59,6 +64,7 @@ func New() *Store {
 		byEmail:         map[string][]string{},
 		eventUser:       map[string]string{},
 		tokens:          map[string]core.Token{},
+		mail:            map[string]core.QueuedMail{},
 	}
 }
 
