@@ -24,6 +24,7 @@ var useCases = fx.Provide(
 	newVerifyRegistration,
 	newLogin,
 	newResendVerification,
+	newAuthenticate,
 )
 
 // newThrottle returns the Throttle every use case counts with; the rate
@@ -87,4 +88,8 @@ func newResendVerification(s core.Settings, logins usecase.Logins, store ports.U
 	clock ports.Clock, courier *usecase.Courier, log *slog.Logger,
 ) *usecase.ResendVerification {
 	return usecase.NewResendVerification(usecase.NewResendConfig(s), logins, store, throttle, clock, courier, log)
+}
+
+func newAuthenticate(s core.Settings, tokens ports.TokenStore, clock ports.Clock) *usecase.Authenticate {
+	return usecase.NewAuthenticate(usecase.NewAuthenticateConfig(s), tokens, clock)
 }

@@ -110,8 +110,9 @@ func apiConfig(s core.Settings) huma.Config {
 			},
 			Components: &huma.Components{
 				Schemas:   registry,
-				Headers:   componentHeaders(),
-				Responses: componentResponses(),
+				Headers:         componentHeaders(),
+				Responses:       componentResponses(),
+				SecuritySchemes: securitySchemes(),
 			},
 		},
 		Formats:       map[string]huma.Format{mimeJSON: drfJSON},
@@ -172,6 +173,7 @@ func componentHeaders() map[string]*huma.Header {
 		"RetryAfter": {Description: "Seconds to wait before retrying.", Schema: &huma.Schema{Type: "integer"}},
 		"CacheControl": {Description: "`no-store` on every answer of an operation that may answer with a login " +
 			"token, so that no browser or proxy cache keeps one.", Schema: &huma.Schema{Type: "string", Enum: []any{"no-store"}}},
+		"WWWAuthenticate": wwwAuthenticateHeader(),
 	}
 }
 
@@ -221,6 +223,7 @@ func componentResponses() map[string]*huma.Response {
 			detailExample("server_error", "Unexpected error", msgServerError)),
 		"ServiceUnavailable": unavailable,
 		"TooManyRequests":    throttled,
+		"Unauthorized":       unauthorizedResponse(),
 	}
 }
 

@@ -74,8 +74,13 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 		"POST /api/v1/accounts/resend-verification/": {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
 		"GET /healthz": {"200", "405"},
 		"GET /readyz":  {"200", "405", "503"},
+		"GET /api/v1/accounts/auth/":  {"200", "401", "500", "503"},
+		"HEAD /api/v1/accounts/auth/": {"200", "401", "500", "503"},
 	}
-	// security must be present and empty in the raw document, not just absent.
+	// Operations that need a login token; their 200 has headers and no body.
+	authenticatedOps := map[string]bool{"GET /api/v1/accounts/auth/": true, "HEAD /api/v1/accounts/auth/": true}
+	// security must be present in the raw document, not just absent: empty
+	// for public operations, the token schemes for the others.
 	var rawDoc struct {
 		Paths map[string]map[string]struct {
 			Security *[]any `json:"security"`
@@ -105,7 +110,13 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 			if op.OperationID == "" || op.Summary == "" || op.Description == "" || len(op.Tags) != 1 || !tagNames[op.Tags[0]] {
 				t.Errorf("%s: operationId/summary/description/tag missing", key)
 			}
-			if sec := rawDoc.Paths[path][strings.ToLower(method)].Security; sec == nil || len(*sec) != 0 {
+			sec := rawDoc.Paths[path][strings.ToLower(method)].Security
+			switch {
+			case authenticatedOps[key]:
+				if op.Security == nil || len(*op.Security) != 2 || (*op.Security)[0]["Token"] == nil || (*op.Security)[1]["Bearer"] == nil {
+					t.Errorf("%s: security is not Token or Bearer", key)
+				}
+			case sec == nil || len(*sec) != 0:
 				t.Errorf("%s: security is not an explicit empty list", key)
 			}
 			var got []string
@@ -117,6 +128,12 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 				t.Errorf("%s: statuses %v, want %v", key, got, want)
 			}
 			for code, ref := range op.Responses.Map() {
+				if authenticatedOps[key] && code == "200" {
+					if len(ref.Value.Content) != 0 || ref.Value.Headers["X-User-Id"] == nil {
+						t.Errorf("%s 200: want the user in headers and no body", key)
+					}
+					continue
+				}
 				mt := ref.Value.Content.Get("application/json")
 				if mt == nil || mt.Schema == nil || len(mt.Examples) == 0 {
 					t.Errorf("%s %s: no JSON schema or example", key, code)
@@ -140,6 +157,15 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 		if !seen[key] {
 			t.Errorf("%s is not documented", key)
 		}
+	}
+
+	// The token schemes say where the key goes, for generated clients.
+	tok, bearer := doc.Components.SecuritySchemes["Token"], doc.Components.SecuritySchemes["Bearer"]
+	if tok == nil || tok.Value.Type != "apiKey" || tok.Value.In != "header" || tok.Value.Name != "Authorization" {
+		t.Errorf("Token scheme %+v, want an apiKey in the Authorization header", tok)
+	}
+	if bearer == nil || bearer.Value.Type != "http" || bearer.Value.Scheme != "bearer" {
+		t.Errorf("Bearer scheme %+v, want http bearer", bearer)
 	}
 
 	// Every component is used: the document has no leftovers.

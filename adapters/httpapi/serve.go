@@ -29,8 +29,10 @@ var CoreUseCases = fx.Provide(newUseCases, newReadiness)
 // learn the address.
 var Serve = fx.Options(fx.Provide(newListener), fx.Invoke(serveHTTP))
 
-func newUseCases(r *usecase.Register, v *usecase.VerifyRegistration, l *usecase.Login, rs *usecase.ResendVerification) UseCases {
-	return UseCases{Register: r, Verify: v, Login: l, Resend: rs}
+func newUseCases(r *usecase.Register, v *usecase.VerifyRegistration, l *usecase.Login, rs *usecase.ResendVerification,
+	a *usecase.Authenticate,
+) UseCases {
+	return UseCases{Register: r, Verify: v, Login: l, Resend: rs, Auth: a}
 }
 
 func newReadiness(store ports.UserStore) Readiness {

@@ -38,6 +38,8 @@ type UseCases struct {
 	Login    LoginChecker
 	// Resend may be nil: resend-verification/ then answers 404.
 	Resend VerificationResender
+	// Auth may be nil: auth/ then answers 404.
+	Auth Authenticator
 }
 
 // Registerer creates an account (usecase.Register).
@@ -131,6 +133,7 @@ func New(s core.Settings, c Config, uc UseCases, ready Readiness, log *slog.Logg
 	srv.router = newRouter(c.BasePath, srv.readBody)
 	srv.api = huma.NewAPI(apiConfig(s), humago.NewAdapter(srv.router, ""))
 	srv.registerOperations()
+	srv.registerForwardAuth()
 	docs, err := renderDocuments(srv.api.OpenAPI())
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: render openapi: %w", err)

@@ -146,6 +146,9 @@ type ServiceUnavailable = Detail
 // TooManyRequests Django REST framework's general error (or success) message.
 type TooManyRequests = Detail
 
+// Unauthorized Django REST framework's general error (or success) message.
+type Unauthorized = Detail
+
 // UnsupportedMediaType Django REST framework's general error (or success) message.
 type UnsupportedMediaType = Detail
 
@@ -583,6 +586,24 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// ForwardAuth Check a login token for a reverse proxy
+	//
+	// Answers whether the request's `Authorization: Token <key>` (or `Bearer <key>`) header names a valid login token of an active user, for a reverse proxy that protects another service: nginx `auth_request`, Traefik `forwardAuth`, Envoy `ext_authz`. 200 with the user in `X-User-Id`, `X-Username` and `X-User-Email` and an empty body; 401 with Django REST framework's body and `WWW-Authenticate: Token` otherwise. The token is checked against the store on every request (one read) and no answer may be cached, so a revoked token is refused at once.
+	//
+	// Every method is answered alike, on this path with and without its final slash and on any path below it, because Envoy sends the original request's method and appends its path.
+	//
+	// Corresponds with GET /api/v1/accounts/auth/ (the `ForwardAuth` operationId).
+	ForwardAuth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ForwardAuthHead Check a login token for a reverse proxy (HEAD)
+	//
+	// Answers whether the request's `Authorization: Token <key>` (or `Bearer <key>`) header names a valid login token of an active user, for a reverse proxy that protects another service: nginx `auth_request`, Traefik `forwardAuth`, Envoy `ext_authz`. 200 with the user in `X-User-Id`, `X-Username` and `X-User-Email` and an empty body; 401 with Django REST framework's body and `WWW-Authenticate: Token` otherwise. The token is checked against the store on every request (one read) and no answer may be cached, so a revoked token is refused at once.
+	//
+	// Every method is answered alike, on this path with and without its final slash and on any path below it, because Envoy sends the original request's method and appends its path.
+	//
+	// Corresponds with HEAD /api/v1/accounts/auth/ (the `ForwardAuthHead` operationId).
+	ForwardAuthHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LoginWithBody Log in
 	//
 	// Checks a username or e-mail address (USER_LOGIN_FIELDS) and a password. A wrong password, an unknown login and a user who is not verified yet all get the same answer, after the same password-hashing work. With LOGIN_RETRIEVE_TOKEN, each successful login issues a new token.
@@ -746,6 +767,44 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// ForwardAuth Check a login token for a reverse proxy
+//
+// Answers whether the request's `Authorization: Token <key>` (or `Bearer <key>`) header names a valid login token of an active user, for a reverse proxy that protects another service: nginx `auth_request`, Traefik `forwardAuth`, Envoy `ext_authz`. 200 with the user in `X-User-Id`, `X-Username` and `X-User-Email` and an empty body; 401 with Django REST framework's body and `WWW-Authenticate: Token` otherwise. The token is checked against the store on every request (one read) and no answer may be cached, so a revoked token is refused at once.
+//
+// Every method is answered alike, on this path with and without its final slash and on any path below it, because Envoy sends the original request's method and appends its path.
+//
+// Corresponds with GET /api/v1/accounts/auth/ (the `ForwardAuth` operationId).
+func (c *Client) ForwardAuth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewForwardAuthRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ForwardAuthHead Check a login token for a reverse proxy (HEAD)
+//
+// Answers whether the request's `Authorization: Token <key>` (or `Bearer <key>`) header names a valid login token of an active user, for a reverse proxy that protects another service: nginx `auth_request`, Traefik `forwardAuth`, Envoy `ext_authz`. 200 with the user in `X-User-Id`, `X-Username` and `X-User-Email` and an empty body; 401 with Django REST framework's body and `WWW-Authenticate: Token` otherwise. The token is checked against the store on every request (one read) and no answer may be cached, so a revoked token is refused at once.
+//
+// Every method is answered alike, on this path with and without its final slash and on any path below it, because Envoy sends the original request's method and appends its path.
+//
+// Corresponds with HEAD /api/v1/accounts/auth/ (the `ForwardAuthHead` operationId).
+func (c *Client) ForwardAuthHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewForwardAuthHeadRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // LoginWithBody Log in
@@ -1052,6 +1111,60 @@ func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn
 	return c.Client.Do(req)
 }
 
+// NewForwardAuthRequest constructs an http.Request for the ForwardAuth method
+func NewForwardAuthRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/auth/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewForwardAuthHeadRequest constructs an http.Request for the ForwardAuthHead method
+func NewForwardAuthHeadRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/auth/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodHead, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewLoginRequest calls the generic Login builder with application/json body
 func NewLoginRequest(server string, body LoginJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1354,6 +1467,28 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ForwardAuthWithResponse Check a login token for a reverse proxy
+	//
+	// Answers whether the request's `Authorization: Token <key>` (or `Bearer <key>`) header names a valid login token of an active user, for a reverse proxy that protects another service: nginx `auth_request`, Traefik `forwardAuth`, Envoy `ext_authz`. 200 with the user in `X-User-Id`, `X-Username` and `X-User-Email` and an empty body; 401 with Django REST framework's body and `WWW-Authenticate: Token` otherwise. The token is checked against the store on every request (one read) and no answer may be cached, so a revoked token is refused at once.
+	//
+	// Every method is answered alike, on this path with and without its final slash and on any path below it, because Envoy sends the original request's method and appends its path.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/accounts/auth/ (the `ForwardAuth` operationId).
+	ForwardAuthWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ForwardAuthResponse, error)
+
+	// ForwardAuthHeadWithResponse Check a login token for a reverse proxy (HEAD)
+	//
+	// Answers whether the request's `Authorization: Token <key>` (or `Bearer <key>`) header names a valid login token of an active user, for a reverse proxy that protects another service: nginx `auth_request`, Traefik `forwardAuth`, Envoy `ext_authz`. 200 with the user in `X-User-Id`, `X-Username` and `X-User-Email` and an empty body; 401 with Django REST framework's body and `WWW-Authenticate: Token` otherwise. The token is checked against the store on every request (one read) and no answer may be cached, so a revoked token is refused at once.
+	//
+	// Every method is answered alike, on this path with and without its final slash and on any path below it, because Envoy sends the original request's method and appends its path.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with HEAD /api/v1/accounts/auth/ (the `ForwardAuthHead` operationId).
+	ForwardAuthHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ForwardAuthHeadResponse, error)
+
 	// LoginWithBodyWithResponse Log in
 	//
 	// Checks a username or e-mail address (USER_LOGIN_FIELDS) and a password. A wrong password, an unknown login and a user who is not verified yet all get the same answer, after the same password-hashing work. With LOGIN_RETRIEVE_TOKEN, each successful login issues a new token.
@@ -1521,6 +1656,184 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadinessResponse, error)
+}
+
+// ForwardAuthResponse200Headers the declared response headers of an HTTP 200 response for ForwardAuth
+type ForwardAuthResponse200Headers struct {
+	CacheControl *string
+	XRequestID   *string
+	XUserEmail   *string
+	XUserId      *string
+	XUsername    *string
+}
+
+// ForwardAuthResponse401Headers the declared response headers of an HTTP 401 response for ForwardAuth
+type ForwardAuthResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
+// ForwardAuthResponse500Headers the declared response headers of an HTTP 500 response for ForwardAuth
+type ForwardAuthResponse500Headers struct {
+	XRequestID *string
+}
+
+// ForwardAuthResponse503Headers the declared response headers of an HTTP 503 response for ForwardAuth
+type ForwardAuthResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type ForwardAuthResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Detail
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ForwardAuthResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ForwardAuthResponse401Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ForwardAuthResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ForwardAuthResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ForwardAuthResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ForwardAuthResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ForwardAuthResponse) GetJSON503() *Detail {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ForwardAuthResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ForwardAuthResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ForwardAuthResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ForwardAuthResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ForwardAuthHeadResponse200Headers the declared response headers of an HTTP 200 response for ForwardAuthHead
+type ForwardAuthHeadResponse200Headers struct {
+	CacheControl *string
+	XRequestID   *string
+	XUserEmail   *string
+	XUserId      *string
+	XUsername    *string
+}
+
+// ForwardAuthHeadResponse401Headers the declared response headers of an HTTP 401 response for ForwardAuthHead
+type ForwardAuthHeadResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
+// ForwardAuthHeadResponse500Headers the declared response headers of an HTTP 500 response for ForwardAuthHead
+type ForwardAuthHeadResponse500Headers struct {
+	XRequestID *string
+}
+
+// ForwardAuthHeadResponse503Headers the declared response headers of an HTTP 503 response for ForwardAuthHead
+type ForwardAuthHeadResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type ForwardAuthHeadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Detail
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ForwardAuthHeadResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ForwardAuthHeadResponse401Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ForwardAuthHeadResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ForwardAuthHeadResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ForwardAuthHeadResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ForwardAuthHeadResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ForwardAuthHeadResponse) GetJSON503() *Detail {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ForwardAuthHeadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ForwardAuthHeadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ForwardAuthHeadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ForwardAuthHeadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // LoginResponse200Headers the declared response headers of an HTTP 200 response for Login
@@ -2300,6 +2613,40 @@ func (r GetReadinessResponse) ContentType() string {
 	return ""
 }
 
+// ForwardAuthWithResponse Check a login token for a reverse proxy
+//
+// Answers whether the request's `Authorization: Token <key>` (or `Bearer <key>`) header names a valid login token of an active user, for a reverse proxy that protects another service: nginx `auth_request`, Traefik `forwardAuth`, Envoy `ext_authz`. 200 with the user in `X-User-Id`, `X-Username` and `X-User-Email` and an empty body; 401 with Django REST framework's body and `WWW-Authenticate: Token` otherwise. The token is checked against the store on every request (one read) and no answer may be cached, so a revoked token is refused at once.
+//
+// Every method is answered alike, on this path with and without its final slash and on any path below it, because Envoy sends the original request's method and appends its path.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/accounts/auth/ (the `ForwardAuth` operationId).
+func (c *ClientWithResponses) ForwardAuthWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ForwardAuthResponse, error) {
+	rsp, err := c.ForwardAuth(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseForwardAuthResponse(rsp)
+}
+
+// ForwardAuthHeadWithResponse Check a login token for a reverse proxy (HEAD)
+//
+// Answers whether the request's `Authorization: Token <key>` (or `Bearer <key>`) header names a valid login token of an active user, for a reverse proxy that protects another service: nginx `auth_request`, Traefik `forwardAuth`, Envoy `ext_authz`. 200 with the user in `X-User-Id`, `X-Username` and `X-User-Email` and an empty body; 401 with Django REST framework's body and `WWW-Authenticate: Token` otherwise. The token is checked against the store on every request (one read) and no answer may be cached, so a revoked token is refused at once.
+//
+// Every method is answered alike, on this path with and without its final slash and on any path below it, because Envoy sends the original request's method and appends its path.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with HEAD /api/v1/accounts/auth/ (the `ForwardAuthHead` operationId).
+func (c *ClientWithResponses) ForwardAuthHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ForwardAuthHeadResponse, error) {
+	rsp, err := c.ForwardAuthHead(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseForwardAuthHeadResponse(rsp)
+}
+
 // LoginWithBodyWithResponse Log in
 //
 // Checks a username or e-mail address (USER_LOGIN_FIELDS) and a password. A wrong password, an unknown login and a user who is not verified yet all get the same answer, after the same password-hashing work. With LOGIN_RETRIEVE_TOKEN, each successful login issues a new token.
@@ -2550,6 +2897,262 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 		return nil, err
 	}
 	return ParseGetReadinessResponse(rsp)
+}
+
+// ParseForwardAuthResponse parses an HTTP response from a ForwardAuthWithResponse call
+func ParseForwardAuthResponse(rsp *http.Response) (*ForwardAuthResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ForwardAuthResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Detail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ForwardAuthResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		if values := rsp.Header.Values("X-User-Email"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-User-Email", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XUserEmail = &value
+		}
+		if values := rsp.Header.Values("X-User-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-User-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XUserId = &value
+		}
+		if values := rsp.Header.Values("X-Username"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Username", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XUsername = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ForwardAuthResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 500:
+		var headers ForwardAuthResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ForwardAuthResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseForwardAuthHeadResponse parses an HTTP response from a ForwardAuthHeadWithResponse call
+func ParseForwardAuthHeadResponse(rsp *http.Response) (*ForwardAuthHeadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ForwardAuthHeadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Detail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ForwardAuthHeadResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		if values := rsp.Header.Values("X-User-Email"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-User-Email", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XUserEmail = &value
+		}
+		if values := rsp.Header.Values("X-User-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-User-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XUserId = &value
+		}
+		if values := rsp.Header.Values("X-Username"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Username", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XUsername = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ForwardAuthHeadResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 500:
+		var headers ForwardAuthHeadResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ForwardAuthHeadResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseLoginResponse parses an HTTP response from a LoginWithResponse call
