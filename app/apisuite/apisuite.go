@@ -448,6 +448,7 @@ func Run(t *testing.T, start Start, opts ...Options) {
 	t.Run("verify after a key rotation", func(t *testing.T) { testKeyRotation(t, start) })
 	t.Run("login", func(t *testing.T) { testLogin(t, start) })
 	t.Run("CORS", func(t *testing.T) { testCORS(t, start) })
+	t.Run("forward auth", func(t *testing.T) { testForwardAuth(t, start) })
 	t.Run("resend verification", func(t *testing.T) { testResend(t, start) })
 	t.Run("resend verification, one-time links", func(t *testing.T) { testResendOneTime(t, start) })
 	t.Run("enumeration-safe registration", func(t *testing.T) { testEnumerationSafe(t, start) })
