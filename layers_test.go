@@ -36,7 +36,8 @@ var ioPackages = []string{"os", "os/exec", "io/ioutil", "net", "net/http", "data
 // layerViolation names the rule an import from pkg to imp breaks, or "".
 // The rules keep the hexagon's promise: the core decides without I/O
 // libraries, ports name no technology, an adapter is chosen on its own, and
-// the Core composition links no adapter.
+// the Core composition links no adapter, nor does the token middleware that
+// other services import.
 func layerViolation(pkg, imp string) string {
 	within := func(root string) bool { return pkg == root || strings.HasPrefix(pkg, root+"/") }
 	switch {
@@ -57,6 +58,11 @@ func layerViolation(pkg, imp string) string {
 		}
 		if imp == module || strings.HasPrefix(imp, module+"/app") || strings.HasPrefix(imp, module+"/examples") {
 			return "an adapter imports no composition"
+		}
+	case within(module + "/tokenauth"):
+		allowed := isStdlib(imp) || strings.HasPrefix(imp, "golang.org/x/") || strings.HasPrefix(imp, module+"/core") || imp == module+"/ports"
+		if !allowed {
+			return "the middleware for other services imports only core, ports, golang.org/x and the standard library: it links no adapter"
 		}
 	case pkg == module:
 		allowed := isStdlib(imp) || strings.HasPrefix(imp, "golang.org/x/") || strings.HasPrefix(imp, "go.uber.org/fx") ||
@@ -108,6 +114,9 @@ func TestLayerRulesRefuseWrongImports(t *testing.T) {
 		{module + "/adapters/memstore", module + "/app/restreg"},
 		{module, module + "/adapters/memlimit"},
 		{module, "github.com/prometheus/client_golang/prometheus"},
+		{module + "/tokenauth", module + "/adapters/memstore"},
+		{module + "/tokenauth", module + "/app/restreg"},
+		{module + "/tokenauth", "go.uber.org/fx"},
 	} {
 		if layerViolation(c.pkg, c.imp) == "" {
 			t.Errorf("%s importing %s passed the layer rules", c.pkg, c.imp)
@@ -120,6 +129,9 @@ func TestLayerRulesRefuseWrongImports(t *testing.T) {
 		{module + "/adapters/watermillpub/brokers", module + "/adapters/watermillpub"},
 		{module, "go.uber.org/fx"},
 		{module + "/app/restreg", module + "/adapters/memstore"},
+		{module + "/tokenauth", module + "/core/usecase"},
+		{module + "/tokenauth", module + "/ports"},
+		{module + "/tokenauth", "net/http"},
 	} {
 		if rule := layerViolation(c.pkg, c.imp); rule != "" {
 			t.Errorf("%s importing %s refused: %s", c.pkg, c.imp, rule)

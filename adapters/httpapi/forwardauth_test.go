@@ -254,4 +254,3 @@ func TestForwardAuthOverHTTPFollowsBasePath(t *testing.T) {
 		t.Errorf("the default BASE_PATH still answers: %d", resp.StatusCode)
 	}
 }
-

@@ -109,7 +109,7 @@ func apiConfig(s core.Settings) huma.Config {
 				{Name: tagProbes, Description: "Liveness and readiness probes for orchestrators and load balancers."},
 			},
 			Components: &huma.Components{
-				Schemas:   registry,
+				Schemas:         registry,
 				Headers:         componentHeaders(),
 				Responses:       componentResponses(),
 				SecuritySchemes: securitySchemes(),

@@ -72,8 +72,8 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 		"POST /api/v1/accounts/verify-registration/": {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
 		"POST /api/v1/accounts/login/":               {"200", "400", "405", "413", "415", "429", "500", "503"},
 		"POST /api/v1/accounts/resend-verification/": {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
-		"GET /healthz": {"200", "405"},
-		"GET /readyz":  {"200", "405", "503"},
+		"GET /healthz":                {"200", "405"},
+		"GET /readyz":                 {"200", "405", "503"},
 		"GET /api/v1/accounts/auth/":  {"200", "401", "500", "503"},
 		"HEAD /api/v1/accounts/auth/": {"200", "401", "500", "503"},
 	}
