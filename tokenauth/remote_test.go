@@ -19,7 +19,7 @@ func restregAuth(t *testing.T, tt *tokenTable) *httptest.Server {
 	t.Helper()
 	s := core.DefaultSettings()
 	srv, err := httpapi.New(s, httpapi.DefaultConfig(), httpapi.UseCases{
-		Auth: usecase.NewAuthenticate(usecase.NewAuthenticateConfig(s), tt, usecase.SystemClock{}),
+		Authenticate: usecase.NewAuthenticate(usecase.NewAuthenticateConfig(s), tt, usecase.SystemClock{}),
 	}, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -63,8 +63,9 @@ type apiError struct {
 	status     int
 	body       any
 	retryAfter int
-	// challenge is the WWW-Authenticate of a 401 ("" otherwise).
-	challenge string
+	// challenge marks a 401, which carries WWW-Authenticate: Token (the
+	// scheme the client should authenticate with, as DRF answers).
+	challenge bool
 	// internal marks answers that hide an unexpected error, which is logged.
 	internal bool
 	err      error
@@ -87,15 +88,15 @@ func (e *apiError) GetStatus() int { return e.status }
 // GetHeaders carries Retry-After when the client should wait, and
 // WWW-Authenticate on a 401 (huma.HeadersError).
 func (e *apiError) GetHeaders() http.Header {
-	var h http.Header
+	h := http.Header{}
 	if e.retryAfter > 0 {
-		h = http.Header{"Retry-After": {strconv.Itoa(e.retryAfter)}}
+		h.Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
-	if e.challenge != "" {
-		if h == nil {
-			h = http.Header{}
-		}
-		h.Set("WWW-Authenticate", e.challenge)
+	if e.challenge {
+		h.Set("WWW-Authenticate", core.AuthenticateChallenge)
+	}
+	if len(h) == 0 {
+		return nil
 	}
 	return h
 }
@@ -127,9 +128,9 @@ func answerFor(err error) *apiError {
 	)
 	switch {
 	case errors.As(err, &authErr):
-		// DRF's answer to refused or missing credentials: 401 with the
-		// scheme the client should use.
-		return &apiError{status: http.StatusUnauthorized, body: detailOf(authErr.Detail), challenge: core.AuthenticateChallenge}
+		// DRF's NotAuthenticated and AuthenticationFailed: the message,
+		// never the token.
+		return &apiError{status: http.StatusUnauthorized, body: detailOf(authErr.Detail), challenge: true}
 	case errors.As(err, &thrErr):
 		// DRF's answer to a throttled request: its message and Retry-After
 		// in whole seconds, rounded up.
@@ -260,8 +261,8 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 // writeFailure writes the answer mapError chose, for the answers given
 // before or outside Huma (routing, body limit, panics).
 func writeFailure(w http.ResponseWriter, f *apiError) {
-	for k, v := range f.GetHeaders() {
-		w.Header()[k] = v
+	for name, values := range f.GetHeaders() {
+		w.Header()[name] = values
 	}
 	writeJSON(w, f.status, f.body)
 }

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -10,15 +9,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/restreg/restreg/core"
-	"github.com/restreg/restreg/core/usecase"
 )
-
-// Authenticator checks the login token an Authorization header carries
-// (usecase.Authenticate): the principal, or a *core.AuthError with DRF's
-// message for missing or refused credentials.
-type Authenticator interface {
-	RequireAuthentication(ctx context.Context, authorization string) (usecase.Principal, error)
-}
 
 // Headers with which the forward-auth endpoint names the token's user, for
 // a reverse proxy to pass on to the service it protects.
@@ -57,12 +48,15 @@ func (s *Server) registerForwardAuth() {
 func (s *Server) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", noStore)
-	if s.uc.Auth == nil {
+	if s.uc.Authenticate == nil {
 		writeFailure(w, mapError(errNotFound))
 		return
 	}
 	ctx := r.Context()
-	p, err := s.uc.Auth.RequireAuthentication(ctx, r.Header.Get("Authorization"))
+	p, attempted, err := s.uc.Authenticate.Authenticate(ctx, r.Header.Get("Authorization"))
+	if err == nil && !attempted {
+		err = &core.AuthError{Detail: core.MsgAuthNotProvided}
+	}
 	if err != nil {
 		f := requestFailure(ctx, err)
 		if f.status >= http.StatusInternalServerError {

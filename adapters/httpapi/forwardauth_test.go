@@ -74,7 +74,7 @@ func (tt *tokenTable) FindToken(_ context.Context, digest string) (core.Token, c
 func newAuthServer(t *testing.T, tt *tokenTable) testServer {
 	t.Helper()
 	ts := newTestServer(t, nil, nil, nil)
-	ts.uc.Auth = usecase.NewAuthenticate(usecase.AuthenticateConfig{}, tt, fixedClock{})
+	ts.uc.Authenticate = usecase.NewAuthenticate(usecase.AuthenticateConfig{}, tt, fixedClock{})
 	return ts
 }
 
@@ -229,7 +229,7 @@ func TestForwardAuthWithoutAuthenticatorAnswers404(t *testing.T) {
 // BASE_PATH moves the endpoint.
 func TestForwardAuthOverHTTPFollowsBasePath(t *testing.T) {
 	ts := newTestServer(t, func(c *testConfig) { c.BasePath = "/accounts" }, nil, nil)
-	ts.uc.Auth = usecase.NewAuthenticate(usecase.AuthenticateConfig{}, newTokenTable(), fixedClock{})
+	ts.uc.Authenticate = usecase.NewAuthenticate(usecase.AuthenticateConfig{}, newTokenTable(), fixedClock{})
 	srv := httptest.NewServer(ts)
 	defer srv.Close()
 	for _, method := range []string{http.MethodGet, http.MethodHead} {

@@ -32,7 +32,7 @@ var Serve = fx.Options(fx.Provide(newListener), fx.Invoke(serveHTTP))
 func newUseCases(r *usecase.Register, v *usecase.VerifyRegistration, l *usecase.Login, rs *usecase.ResendVerification,
 	a *usecase.Authenticate,
 ) UseCases {
-	return UseCases{Register: r, Verify: v, Login: l, Resend: rs, Auth: a}
+	return UseCases{Register: r, Verify: v, Login: l, Resend: rs, Authenticate: a}
 }
 
 func newReadiness(store ports.UserStore) Readiness {

@@ -38,8 +38,13 @@ type UseCases struct {
 	Login    LoginChecker
 	// Resend may be nil: resend-verification/ then answers 404.
 	Resend VerificationResender
-	// Auth may be nil: auth/ then answers 404.
-	Auth Authenticator
+	// Authenticate checks the tokens requests carry. Nil: auth/ answers 404.
+	Authenticate Authenticator
+}
+
+// Authenticator checks an Authorization header (usecase.Authenticate).
+type Authenticator interface {
+	Authenticate(ctx context.Context, authorization string) (usecase.Principal, bool, error)
 }
 
 // Registerer creates an account (usecase.Register).
