@@ -29,6 +29,9 @@ type client struct {
 	http        *http.Client
 	registerURL string
 	verifyURL   string
+	loginURL    string
+	profileURL  string
+	healthzURL  string
 	runID       string
 	// seq numbers the users of this run.
 	seq atomic.Int64
@@ -46,6 +49,9 @@ func newClient(cfg config) *client {
 		},
 		registerURL: api + "/register/",
 		verifyURL:   api + "/verify-registration/",
+		loginURL:    api + "/login/",
+		profileURL:  api + "/profile/",
+		healthzURL:  cfg.base.String() + "/healthz",
 		runID:       newRunID(),
 	}
 }
@@ -147,6 +153,17 @@ func prepare(ctx context.Context, cfg config, c *client) (*linkPool, error) {
 	if err != nil {
 		return nil, err
 	}
+	links, err := linksFor(ctx, cfg, users, started)
+	if err != nil {
+		return nil, err
+	}
+	return &linkPool{links: links}, nil
+}
+
+// linksFor returns the verification links of users registered since
+// started, signed with cfg.secret or read from cfg.mailDir, in the order
+// of users.
+func linksFor(ctx context.Context, cfg config, users []user, started time.Time) ([]link, error) {
 	links := make([]link, 0, len(users))
 	if cfg.secret != "" {
 		signer := core.NewDjangoSigner(cfg.secret, nil)
@@ -159,7 +176,7 @@ func prepare(ctx context.Context, cfg config, c *client) (*linkPool, error) {
 			sig := signer.Sign(map[string]string{"user_id": u.id, "timestamp": ts}, salt)
 			links = append(links, link{UserID: u.id, Timestamp: ts, Signature: sig})
 		}
-		return &linkPool{links: links}, nil
+		return links, nil
 	}
 
 	// The server writes the e-mail before it answers 201, so the files are
@@ -179,7 +196,7 @@ func prepare(ctx context.Context, cfg config, c *client) (*linkPool, error) {
 			}
 		}
 		if len(missing) == 0 {
-			return &linkPool{links: links}, nil
+			return links, nil
 		}
 		if attempt == 20 || ctx.Err() != nil {
 			break

@@ -30,6 +30,7 @@ const (
 	ScenarioRegister = "register"
 	ScenarioVerify   = "verify"
 	ScenarioMixed    = "mixed"
+	ScenarioProfile  = "profile"
 )
 
 // maxDuration bounds one run, so a typo cannot turn into an endless load.
@@ -55,6 +56,7 @@ type config struct {
 	requestTimeout time.Duration
 	hasher         passhash.Config
 	hashDuration   time.Duration
+	rounds         int
 }
 
 const usage = `usage: restreg-load --base URL [flags]
@@ -115,12 +117,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.mailDir, "mail-dir", "", "the server's MAIL_FILE_DIR, to read verification links from (verify, mixed)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to send requests")
 	fs.IntVar(&cfg.concurrency, "concurrency", 16, "requests in flight at once")
-	fs.StringVar(&cfg.scenario, "scenario", ScenarioRegister, "register, verify or mixed")
+	fs.StringVar(&cfg.scenario, "scenario", ScenarioRegister, "register, verify, mixed or profile")
+	fs.IntVar(&cfg.rounds, "rounds", 3, "profile: alternating rounds of GET /healthz and GET profile/ within --duration")
 	fs.StringVar(&cfg.secret, "secret", "", "the server's SECRET_KEY, to sign links instead of reading mail (verify, mixed)")
 	fs.BoolVar(&cfg.oneTime, "one-time", false, "the server runs with REGISTER_VERIFICATION_ONE_TIME_USE (salt for --secret)")
 	fs.IntVar(&cfg.pid, "pid", 0, "server process id, to report its peak RSS from /proc")
 	fs.BoolVar(&cfg.json, "json", false, "print the report as JSON")
-	fs.IntVar(&cfg.prepare, "prepare", 0, "users to register before a verify or mixed run (default 4 × concurrency, at least 50)")
+	fs.IntVar(&cfg.prepare, "prepare", 0, "users to register before a verify, mixed or profile run (default 4 × concurrency, at least 50)")
 	fs.DurationVar(&cfg.prepareTimeout, "prepare-timeout", 5*time.Minute, "bound on registering the --prepare users")
 	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 30*time.Second, "bound on one request")
 	fs.StringVar(&cfg.hasher.PasswordHasher, "hasher", def.PasswordHasher, "the server's PASSWORD_HASHER (argon2id or pbkdf2_sha256)")
@@ -150,8 +153,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if cfg.mailDir == "" && cfg.secret == "" {
 			errs = append(errs, fmt.Errorf("--scenario %s needs --mail-dir or --secret to obtain verification links", cfg.scenario))
 		}
+	case ScenarioProfile:
+		if cfg.rounds < 1 || cfg.rounds > 100 {
+			errs = append(errs, fmt.Errorf("--rounds must be between 1 and 100 (got %d)", cfg.rounds))
+		}
+		// The hasher's ceiling says nothing about reading a profile.
+		cfg.hashDuration = 0
 	default:
-		errs = append(errs, fmt.Errorf("--scenario must be register, verify or mixed (got %q)", cfg.scenario))
+		errs = append(errs, fmt.Errorf("--scenario must be register, verify, mixed or profile (got %q)", cfg.scenario))
 	}
 	if cfg.duration <= 0 || cfg.duration > maxDuration {
 		errs = append(errs, fmt.Errorf("--duration must be between 0 and %s (got %s)", maxDuration, cfg.duration))
@@ -212,7 +221,18 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*report, error) {
 	}
 
 	var pool *linkPool
-	if cfg.scenario != ScenarioRegister {
+	var tokens *tokenPool
+	switch cfg.scenario {
+	case ScenarioProfile:
+		fmt.Fprintf(progress, "preparing %d users with tokens…\n", cfg.prepare)
+		start := time.Now()
+		var err error
+		if tokens, err = prepareTokens(ctx, cfg, client); err != nil {
+			return nil, err
+		}
+		rep.Prepared = len(tokens.tokens)
+		rep.PrepareSeconds = time.Since(start).Seconds()
+	case ScenarioVerify, ScenarioMixed:
 		var err error
 		fmt.Fprintf(progress, "preparing %d users to verify…\n", cfg.prepare)
 		start := time.Now()
@@ -253,7 +273,12 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*report, error) {
 	}
 
 	fmt.Fprintf(progress, "sending %s load for %s with %d requests in flight…\n", cfg.scenario, cfg.duration, cfg.concurrency)
-	ops := load(ctx, cfg, client, pool)
+	var ops []*opStats
+	if tokens != nil {
+		ops = loadProfile(ctx, cfg, client, tokens)
+	} else {
+		ops = load(ctx, cfg, client, pool)
+	}
 	for _, op := range ops {
 		rep.Operations = append(rep.Operations, op.summary())
 	}

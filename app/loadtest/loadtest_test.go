@@ -39,6 +39,13 @@ type fakeServer struct {
 	refused   int
 	verified  map[string]int // user id → 200 answers
 	badSigs   int
+	// verificationOff makes login accept users never verified.
+	verificationOff bool
+	logins          int
+	healthz         int
+	profiles        int
+	badTokens       int
+	tokensSeen      map[string]bool
 }
 
 func newFakeServer(t *testing.T) (*fakeServer, *httptest.Server) {
@@ -48,10 +55,15 @@ func newFakeServer(t *testing.T) (*fakeServer, *httptest.Server) {
 		signer:   core.NewDjangoSigner(testSecret, nil),
 		created:  map[string]string{},
 		verified: map[string]int{},
+
+		tokensSeen: map[string]bool{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/accounts/register/", f.register)
 	mux.HandleFunc("POST /api/v1/accounts/verify-registration/", f.verify)
+	mux.HandleFunc("POST /api/v1/accounts/login/", f.login)
+	mux.HandleFunc("GET /api/v1/accounts/profile/", f.profile)
+	mux.HandleFunc("GET /healthz", f.health)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -134,6 +146,59 @@ func (f *fakeServer) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte(`{"detail":"User verified successfully"}`))
+}
+
+// login answers a token "tok-<id>" for a created user who is verified (or
+// any created user with verificationOff), and DRF's 400 otherwise.
+func (f *fakeServer) login(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Login    string `json:"login"`
+		Password string `json:"password"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&in)
+	f.mu.Lock()
+	f.logins++
+	id, ok := f.created[in.Login]
+	ok = ok && in.Password == password && (f.verificationOff || f.verified[id] > 0)
+	f.mu.Unlock()
+	if !ok {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"detail":"Login or password invalid."}`))
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]string{"detail": "Login successful", "token": "tok-" + id})
+}
+
+// profile answers 200 for a token login handed out, 401 otherwise.
+func (f *fakeServer) profile(w http.ResponseWriter, r *http.Request) {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Token ")
+	id, _ := strings.CutPrefix(tok, "tok-")
+	f.mu.Lock()
+	f.profiles++
+	known := false
+	for _, created := range f.created {
+		known = known || created == id
+	}
+	if known {
+		f.tokensSeen[tok] = true
+	} else {
+		f.badTokens++
+	}
+	f.mu.Unlock()
+	if !known {
+		w.Header().Set("WWW-Authenticate", "Token")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"detail":"Invalid token."}`))
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]string{"id": id})
+}
+
+func (f *fakeServer) health(w http.ResponseWriter, _ *http.Request) {
+	f.mu.Lock()
+	f.healthz++
+	f.mu.Unlock()
+	_, _ = w.Write([]byte(`{"status":"ok"}`))
 }
 
 // runJSON runs the tool with args and --json and decodes its report.
@@ -381,5 +446,69 @@ func TestReadMemoryOfThisProcess(t *testing.T) {
 	}
 	if _, err := ReadMemory(1 << 30); err == nil {
 		t.Error("memory of a process that does not exist read without error")
+	}
+}
+
+func TestProfileScenarioComparesProfileWithHealthz(t *testing.T) {
+	fake, srv := newFakeServer(t)
+	rep := runJSON(t, "--base", srv.URL, "--scenario", "profile", "--mail-dir", fake.mailDir,
+		"--prepare", "12", "--duration", "800ms", "--concurrency", "4", "--rounds", "2")
+	base, prof := operation(t, rep, "healthz"), operation(t, rep, "profile")
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if rep.Prepared != 12 || len(fake.verified) != 12 {
+		t.Errorf("prepared %d users, server verified %d; want 12 of each", rep.Prepared, len(fake.verified))
+	}
+	if base.Requests != fake.healthz || prof.Requests != fake.profiles || prof.OK != fake.profiles || fake.badTokens != 0 {
+		t.Errorf("tool counted healthz %d, profile %d (%d ok); server answered %d, %d (%d bad tokens)",
+			base.Requests, prof.Requests, prof.OK, fake.healthz, fake.profiles, fake.badTokens)
+	}
+	if len(fake.tokensSeen) != 12 {
+		t.Errorf("profile/ was asked with %d distinct tokens, want all 12 prepared users'", len(fake.tokensSeen))
+	}
+	checkLatencies(t, base)
+	checkLatencies(t, prof)
+	if rep.ProfileRatio == nil || math.Abs(*rep.ProfileRatio-prof.OKPerSec/base.OKPerSec) > 1e-9 {
+		t.Errorf("ratio %v, want profile ok/s over healthz ok/s = %v", rep.ProfileRatio, prof.OKPerSec/base.OKPerSec)
+	}
+	if rep.Hasher != nil {
+		t.Error("the raw hasher was measured for the profile scenario")
+	}
+}
+
+func TestProfileScenarioWithoutVerification(t *testing.T) {
+	fake, srv := newFakeServer(t)
+	fake.verificationOff = true
+	rep := runJSON(t, "--base", srv.URL, "--scenario", "profile", "--prepare", "5", "--duration", "200ms", "--concurrency", "2", "--rounds", "1")
+	if prof := operation(t, rep, "profile"); prof.OK == 0 || len(prof.Errors) != 0 {
+		t.Errorf("profile: %+v", prof)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.verified) != 0 {
+		t.Errorf("%d users verified without --mail-dir or --secret", len(fake.verified))
+	}
+}
+
+func TestProfileScenarioExplainsRefusedLogins(t *testing.T) {
+	_, srv := newFakeServer(t)
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), []string{"--base", srv.URL, "--scenario", "profile", "--prepare", "3", "--duration", "100ms"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "REGISTER_VERIFICATION_ENABLED=false") {
+		t.Errorf("exit %d, stderr %q: want 1 and a hint that the users need verifying", code, stderr.String())
+	}
+}
+
+func TestProfileTextReportShowsTheRatio(t *testing.T) {
+	rep := &report{Scenario: ScenarioProfile, Operations: []opSummary{
+		{Name: "healthz", OKPerSec: 4000, Errors: map[string]int{}},
+		{Name: "profile", OKPerSec: 2600, Errors: map[string]int{}},
+	}}
+	var out bytes.Buffer
+	if err := rep.writeText(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "profile: 0.65 × the rate of GET /healthz") {
+		t.Errorf("text report lacks the ratio:\n%s", out.String())
 	}
 }

@@ -169,6 +169,8 @@ type report struct {
 	Operations     []opSummary   `json:"operations"`
 	Server         *rssReport    `json:"server,omitempty"`
 	RegisterShare  *float64      `json:"register_ok_per_second_vs_raw_hasher,omitempty"`
+	// ProfileRatio is profile/'s ok/s over GET /healthz's, same run.
+	ProfileRatio *float64 `json:"profile_ok_per_second_vs_healthz,omitempty"`
 }
 
 // registerShare is register's successful answers per second as a fraction
@@ -189,6 +191,9 @@ func (r *report) writeJSON(w io.Writer) error {
 	if share, ok := r.registerShare(); ok {
 		r.RegisterShare = &share
 	}
+	if ratio, ok := r.profileRatio(); ok {
+		r.ProfileRatio = &ratio
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
@@ -199,7 +204,11 @@ func (r *report) writeText(w io.Writer) error {
 	fmt.Fprintf(&b, "restreg load test: scenario %s, %d requests in flight for %s against %s\n",
 		r.Scenario, r.Concurrency, r.Duration, r.Base)
 	if r.Prepared > 0 {
-		fmt.Fprintf(&b, "prepared %d users to verify in %.1fs\n", r.Prepared, r.PrepareSeconds)
+		what := "to verify"
+		if r.Scenario == ScenarioProfile {
+			what = "with tokens"
+		}
+		fmt.Fprintf(&b, "prepared %d users %s in %.1fs\n", r.Prepared, what, r.PrepareSeconds)
 	}
 	if h := r.Hasher; h != nil {
 		fmt.Fprintf(&b, "raw password hasher: %s (%s), %d at once: %.1f hashes/s (%.1f before the load, %.1f after, %gs each)\n",
@@ -226,6 +235,9 @@ func (r *report) writeText(w io.Writer) error {
 	}
 	if share, ok := r.registerShare(); ok {
 		fmt.Fprintf(&b, "\nregister: %.1f%% of the raw hasher's throughput\n", 100*share)
+	}
+	if ratio, ok := r.profileRatio(); ok {
+		fmt.Fprintf(&b, "\nprofile: %.2f × the rate of GET /healthz on the same server, same run\n", ratio)
 	}
 	if s := r.Server; s != nil {
 		fmt.Fprintf(&b, "\nserver pid %d: peak RSS %s (VmHWM), highest sampled VmRSS during the run %s (%d samples)\n",
