@@ -103,12 +103,17 @@ func startNginx(t *testing.T, restregAddr, upstreamAddr string) string {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
+		// SIGQUIT is nginx's graceful stop.
 		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		var err error
 		select {
-		case <-exited:
+		case err = <-exited:
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			err = <-exited
+		}
+		if err != nil {
+			t.Logf("nginx stopped: %v", err)
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
