@@ -79,8 +79,8 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 		"PUT /api/v1/accounts/profile/":              {"200", "400", "401", "405", "413", "415", "500", "503"},
 		"PATCH /api/v1/accounts/profile/":            {"200", "400", "401", "405", "413", "415", "500", "503"},
 		"POST /api/v1/accounts/change-password/":     {"200", "400", "401", "405", "413", "415", "429", "500", "503"},
-		"GET /healthz": {"200", "405"},
-		"GET /readyz":  {"200", "405", "503"},
+		"GET /healthz":                               {"200", "405"},
+		"GET /readyz":                                {"200", "405", "503"},
 	}
 	// security must be present in the raw document, not just absent: empty
 	// for the public operations, Token or Bearer for those that need a user.

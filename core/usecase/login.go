@@ -50,11 +50,11 @@ type Login struct {
 	throttle *Throttle
 	clock    ports.Clock
 	// events wakes the relay after a user_logged_in event was recorded.
-	events Notifier
-	log    *slog.Logger
-	handle   decorator.CommandHandler[LoginInput, LoginResult]
-	dummyMu  sync.Mutex
-	dummy    string
+	events  Notifier
+	log     *slog.Logger
+	handle  decorator.CommandHandler[LoginInput, LoginResult]
+	dummyMu sync.Mutex
+	dummy   string
 }
 
 // NewLogin returns the login use case. It finds the accounts a login names
