@@ -175,6 +175,17 @@ func (r *route) allow() string {
 	return strings.Join(ms, ", ")
 }
 
+// corsMethods is what a preflight on path may ask for: the path's methods
+// (POST for the register flow; GET, POST, PUT and PATCH for profile/), or
+// every method an API path serves when the path is unknown (its answer will
+// be a 404 either way).
+func (rt *router) corsMethods(path string) string {
+	if found := rt.lookup(path); found != nil && found.api {
+		return strings.ReplaceAll(found.allow(), "HEAD, ", "")
+	}
+	return "GET, POST, PUT, PATCH, OPTIONS"
+}
+
 // ServeHTTP dispatches to the route's handler, a mounted handler, or a JSON
 // 404/405.
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
