@@ -112,7 +112,7 @@ func forwardAuthOperation(path, method, id string) *huma.Operation {
 			"refused at once.\n\nEvery method is answered alike, on this path with and without its final slash " +
 			"and on any path below it, because Envoy sends the original request's method and appends its path.",
 		Tags:     []string{tagAccounts},
-		Security: authenticated(),
+		Security: tokenSecurity(),
 		Responses: map[string]*huma.Response{
 			"200": ok,
 			"401": {Ref: responseRef + "Unauthorized"},

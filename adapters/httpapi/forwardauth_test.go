@@ -71,7 +71,7 @@ func (tt *tokenTable) FindToken(_ context.Context, digest string) (core.Token, c
 }
 
 // newAuthServer is a test server whose auth/ checks tokens in tt.
-func newAuthServer(t *testing.T, tt *tokenTable) testServer {
+func newForwardAuthServer(t *testing.T, tt *tokenTable) testServer {
 	t.Helper()
 	ts := newTestServer(t, nil, nil, nil)
 	ts.uc.Authenticate = usecase.NewAuthenticate(usecase.AuthenticateConfig{}, tt, fixedClock{})
@@ -92,7 +92,7 @@ type drfVector struct {
 
 func loadDRFVectors(t *testing.T) []drfVector {
 	t.Helper()
-	raw, err := os.ReadFile("../../core/testdata/drf-token-vectors.json")
+	raw, err := os.ReadFile("testdata/drf-token-vectors.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func loadDRFVectors(t *testing.T) []drfVector {
 // auth/ answers every DRF header case as DRF's view does: 401 with its
 // body and challenge, or 200 naming alice. Bearer is restreg's addition.
 func TestForwardAuthAnswersDRFVectors(t *testing.T) {
-	ts := newAuthServer(t, newTokenTable())
+	ts := newForwardAuthServer(t, newTokenTable())
 	for _, v := range loadDRFVectors(t) {
 		t.Run(v.ID, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodGet, authPath, nil)
@@ -158,7 +158,7 @@ func TestForwardAuthAnswersDRFVectors(t *testing.T) {
 // A valid token names its user on every method and spelling of the path
 // that reverse proxies send; the body is empty and nothing may cache it.
 func TestForwardAuthNamesTheUserForEveryProxy(t *testing.T) {
-	ts := newAuthServer(t, newTokenTable())
+	ts := newForwardAuthServer(t, newTokenTable())
 	for _, c := range []struct{ method, path string }{
 		{http.MethodGet, authPath},
 		{http.MethodHead, authPath},
@@ -185,7 +185,7 @@ func TestForwardAuthNamesTheUserForEveryProxy(t *testing.T) {
 // A revoked token is refused on the next request: nothing is cached.
 func TestForwardAuthRefusesARevokedTokenAtOnce(t *testing.T) {
 	tt := newTokenTable()
-	ts := newAuthServer(t, tt)
+	ts := newForwardAuthServer(t, tt)
 	if rec := ts.do(http.MethodGet, authPath, "", "", "Authorization", "Token "+aliceKey); rec.Code != http.StatusOK {
 		t.Fatalf("before logout: %d", rec.Code)
 	}
@@ -201,7 +201,7 @@ func TestForwardAuthRefusesARevokedTokenAtOnce(t *testing.T) {
 func TestForwardAuthStoreDownAnswers503(t *testing.T) {
 	tt := newTokenTable()
 	tt.err = core.ErrUnavailable
-	ts := newAuthServer(t, tt)
+	ts := newForwardAuthServer(t, tt)
 	rec := ts.do(http.MethodGet, authPath, "", "", "Authorization", "Token "+aliceKey)
 	assertJSON(t, rec, http.StatusServiceUnavailable, `{"detail":"`+msgUnavailable+`"}`)
 	if rec.Header().Get("Retry-After") == "" || rec.Header().Get("WWW-Authenticate") != "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -68,23 +69,39 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 	}
 
 	wantStatuses := map[string][]string{
-		"POST /api/v1/accounts/register/":            {"201", "400", "404", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/verify-registration/": {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/login/":               {"200", "400", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/resend-verification/": {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
-		"GET /healthz":                {"200", "405"},
-		"GET /readyz":                 {"200", "405", "503"},
-		"GET /api/v1/accounts/auth/":  {"200", "401", "500", "503"},
-		"HEAD /api/v1/accounts/auth/": {"200", "401", "500", "503"},
+		"POST /api/v1/accounts/register/":            {"201", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/verify-registration/": {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/login/":               {"200", "400", "401", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/resend-verification/": {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/logout/":              {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"GET /api/v1/accounts/profile/":              {"200", "401", "405", "500", "503"},
+		"POST /api/v1/accounts/profile/":             {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"PUT /api/v1/accounts/profile/":              {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"PATCH /api/v1/accounts/profile/":            {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"POST /api/v1/accounts/change-password/":     {"200", "400", "401", "405", "413", "415", "429", "500", "503"},
+		"GET /healthz":                               {"200", "405"},
+		"GET /readyz":                                {"200", "405", "503"},
+		"GET /api/v1/accounts/auth/":                 {"200", "401", "500", "503"},
+		"HEAD /api/v1/accounts/auth/":                {"200", "401", "500", "503"},
 	}
-	// Operations that need a login token; their 200 has headers and no body.
-	authenticatedOps := map[string]bool{"GET /api/v1/accounts/auth/": true, "HEAD /api/v1/accounts/auth/": true}
+	// The forward-auth answers: the user in headers, no body.
+	bodiless := map[string]bool{"GET /api/v1/accounts/auth/ 200": true, "HEAD /api/v1/accounts/auth/ 200": true}
 	// security must be present in the raw document, not just absent: empty
-	// for public operations, the token schemes for the others.
+	// for the public operations, Token or Bearer for those that need a user.
+	authenticated := map[string]bool{
+		"POST /api/v1/accounts/logout/": true, "GET /api/v1/accounts/profile/": true, "POST /api/v1/accounts/profile/": true,
+		"PUT /api/v1/accounts/profile/": true, "PATCH /api/v1/accounts/profile/": true, "POST /api/v1/accounts/change-password/": true,
+		"GET /api/v1/accounts/auth/": true, "HEAD /api/v1/accounts/auth/": true,
+	}
 	var rawDoc struct {
 		Paths map[string]map[string]struct {
-			Security *[]any `json:"security"`
+			Security *[]map[string][]string `json:"security"`
 		} `json:"paths"`
+		Components struct {
+			SecuritySchemes map[string]struct {
+				Type, In, Name, Scheme, Description string
+			} `json:"securitySchemes"`
+		} `json:"components"`
 	}
 	if err := json.Unmarshal(raw, &rawDoc); err != nil {
 		t.Fatal(err)
@@ -112,11 +129,14 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 			}
 			sec := rawDoc.Paths[path][strings.ToLower(method)].Security
 			switch {
-			case authenticatedOps[key]:
-				if op.Security == nil || len(*op.Security) != 2 || (*op.Security)[0]["Token"] == nil || (*op.Security)[1]["Bearer"] == nil {
-					t.Errorf("%s: security is not Token or Bearer", key)
+			case sec == nil:
+				t.Errorf("%s: no explicit security", key)
+			case authenticated[key]:
+				want := []map[string][]string{{"Token": {}}, {"Bearer": {}}}
+				if !reflect.DeepEqual(*sec, want) {
+					t.Errorf("%s: security %v, want %v", key, *sec, want)
 				}
-			case sec == nil || len(*sec) != 0:
+			case len(*sec) != 0:
 				t.Errorf("%s: security is not an explicit empty list", key)
 			}
 			var got []string
@@ -128,9 +148,9 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 				t.Errorf("%s: statuses %v, want %v", key, got, want)
 			}
 			for code, ref := range op.Responses.Map() {
-				if authenticatedOps[key] && code == "200" {
+				if bodiless[key+" "+code] {
 					if len(ref.Value.Content) != 0 || ref.Value.Headers["X-User-Id"] == nil {
-						t.Errorf("%s 200: want the user in headers and no body", key)
+						t.Errorf("%s %s: want the user in headers and no body", key, code)
 					}
 					continue
 				}
@@ -139,7 +159,7 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 					t.Errorf("%s %s: no JSON schema or example", key, code)
 				}
 			}
-			if method == http.MethodPost {
+			if method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
 				for _, ct := range []string{"application/json", "application/x-www-form-urlencoded"} {
 					mt := op.RequestBody.Value.Content.Get(ct)
 					if mt == nil || mt.Schema == nil || len(mt.Examples) == 0 {
@@ -153,19 +173,17 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 			}
 		}
 	}
+	schemes := rawDoc.Components.SecuritySchemes
+	if tok := schemes["Token"]; tok.Type != "apiKey" || tok.In != "header" || tok.Name != "Authorization" || !strings.Contains(tok.Description, "Token <key>") {
+		t.Errorf("security scheme Token: %+v", tok)
+	}
+	if b := schemes["Bearer"]; b.Type != "http" || b.Scheme != "bearer" || b.Description == "" {
+		t.Errorf("security scheme Bearer: %+v", b)
+	}
 	for key := range wantStatuses {
 		if !seen[key] {
 			t.Errorf("%s is not documented", key)
 		}
-	}
-
-	// The token schemes say where the key goes, for generated clients.
-	tok, bearer := doc.Components.SecuritySchemes["Token"], doc.Components.SecuritySchemes["Bearer"]
-	if tok == nil || tok.Value.Type != "apiKey" || tok.Value.In != "header" || tok.Value.Name != "Authorization" {
-		t.Errorf("Token scheme %+v, want an apiKey in the Authorization header", tok)
-	}
-	if bearer == nil || bearer.Value.Type != "http" || bearer.Value.Scheme != "bearer" {
-		t.Errorf("Bearer scheme %+v, want http bearer", bearer)
 	}
 
 	// Every component is used: the document has no leftovers.

@@ -569,7 +569,6 @@ func testAutoLogin(t *testing.T, start Start) {
 func testLogin(t *testing.T, start Start) {
 	e := startEnv(t, start, func(s *Settings) { s.RegisterVerificationEnabled = false })
 	e.register(newUser("mallory", "Mallory@Example.com"))
-	before := e.counts()
 	tokens := map[string]bool{}
 	for _, login := range []string{"mallory", "MALLORY", "mallory@example.com", "MALLORY@EXAMPLE.COM"} {
 		res := e.login(login, password)
@@ -587,6 +586,8 @@ func testLogin(t *testing.T, start Start) {
 		t.Errorf("form login: %d %s", res.Status, res.Body)
 	}
 
+	// A successful login records user_logged_in; a refused one changes nothing.
+	before := e.counts()
 	invalid := detailBody(core.MsgLoginInvalid)
 	e.post("login/", map[string]any{"login": "mallory", "password": password + "x"}).expect(t, 400, invalid)
 	e.post("login/", map[string]any{"login": "nobody", "password": password}).expect(t, 400, invalid)
@@ -596,7 +597,7 @@ func testLogin(t *testing.T, start Start) {
 	e.postJSON("login/", `{}`).expect(t, 400, fieldBody(map[string][]string{"login": required, "password": required}))
 	e.postJSON("login/", `{"login": "mallory", "password": ""}`).expect(t, 400, fieldBody(map[string][]string{"password": {core.MsgBlank}}))
 	e.postJSON("login/", `{"login": null, "password": 5}`).expect(t, 400, fieldBody(map[string][]string{"login": {core.MsgNull}}))
-	e.unchanged(before, "logins")
+	e.unchanged(before, "refused logins")
 
 	plain := startEnv(t, start, func(s *Settings) {
 		s.RegisterVerificationEnabled = false

@@ -8,7 +8,8 @@ import (
 )
 
 // testForwardAuth: auth/ tells a reverse proxy who a login token belongs
-// to (200, the user in headers, no body) or refuses it with DRF's 401.
+// to (200, the user in headers, no body) or refuses it with DRF's 401, at
+// once after logout/ revoked it.
 func testForwardAuth(t *testing.T, start Start) {
 	e := startEnv(t, start, func(s *Settings) { s.RegisterVerificationEnabled = false })
 	user := e.register(newUser("oscar", "oscar@example.com"))
@@ -50,4 +51,8 @@ func testForwardAuth(t *testing.T, start Start) {
 				res.Header.Get("WWW-Authenticate"), res.Header.Get("X-User-Id"))
 		}
 	}
+
+	e.postJSON("logout/", `{"revoke_token": true}`, "Authorization", "Token "+token).expect(t, http.StatusOK, detailBody("Logout successful"))
+	res := e.do(http.MethodGet, e.api("auth/"), "", nil, "Authorization", "Token "+token)
+	res.expect(t, http.StatusUnauthorized, detailBody(core.MsgTokenInvalid))
 }

@@ -2,7 +2,6 @@ package restreg_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,12 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/fx"
-
 	"github.com/restreg/restreg/app/apisuite"
 	"github.com/restreg/restreg/app/restreg"
-	"github.com/restreg/restreg/core/usecase"
-	"github.com/restreg/restreg/ports"
 )
 
 // nginxPath is where Debian's nginx package installs the server.
@@ -158,8 +153,7 @@ func TestNginxAuthRequestProtectsAService(t *testing.T) {
 		apisuite.Configure(a)
 		a.RegisterVerificationEnabled = false
 	})
-	var tokens ports.TokenStore
-	srv := startT(t, s, fx.Populate(&tokens))
+	srv := startT(t, s)
 	api := srv.URL() + "/api/v1/accounts/"
 
 	var reached atomic.Int64
@@ -225,10 +219,18 @@ func TestNginxAuthRequestProtectsAService(t *testing.T) {
 	refused("unknown token", "Authorization", "Token 0000000000000000000000000000000000000000")
 	refused("malformed header", "Authorization", "Token")
 
-	// Revoking the token (what logout/ with revoke_token does) shuts the
-	// door at once; the user's other session goes on.
-	if err := tokens.DeleteToken(context.Background(), usecase.TokenDigest(key)); err != nil {
+	// logout/ with revoke_token shuts the door at once; the user's other
+	// session goes on.
+	req, _ := http.NewRequest(http.MethodPost, api+"logout/", strings.NewReader(`{"revoke_token": true}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Token "+key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
 		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %d", res.StatusCode)
 	}
 	refused("revoked token", "Authorization", "Token "+key)
 	if status, _, body := get("Authorization", "Token "+other); status != http.StatusOK || body != want {
