@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/restreg/restreg/core/usecase"
@@ -43,73 +41,95 @@ type profileBody struct {
 	IsActive   bool    `json:"is_active,omitempty" doc:"Shown only when public."`
 	DateJoined string  `json:"date_joined,omitempty" format:"date-time" doc:"When the user registered; shown only when public."`
 
-	// fields are the public fields in order; values holds what each shows.
+	// fields are the public fields in order.
 	fields []string
-	values map[string]any
 }
 
 // profileOf renders a profile answer: each public field as DRF's serializer
 // renders it (dates in ISO 8601, UTC as "Z", microseconds when not zero).
 func profileOf(res usecase.ProfileResult) profileBody {
 	u := res.User
-	b := profileBody{fields: res.Fields, values: make(map[string]any, len(res.Fields))}
+	b := profileBody{fields: res.Fields}
 	for _, f := range res.Fields {
 		switch f {
 		case "id":
 			b.ID = u.ID
-			b.values[f] = u.ID
 		case "username":
 			b.Username = u.Username
-			b.values[f] = u.Username
 		case "first_name":
 			b.FirstName = u.FirstName
-			b.values[f] = u.FirstName
 		case "last_name":
 			b.LastName = u.LastName
-			b.values[f] = u.LastName
 		case "email":
 			b.Email = u.Email
-			b.values[f] = u.Email
 		case "is_active":
 			b.IsActive = u.IsActive
-			b.values[f] = u.IsActive
 		case "date_joined":
 			b.DateJoined = drfDateTime(u.CreatedAt)
-			b.values[f] = b.DateJoined
 		case "last_login":
 			if !u.LastLogin.IsZero() {
 				s := drfDateTime(u.LastLogin)
 				b.LastLogin = &s
 			}
-			b.values[f] = b.LastLogin
 		}
 	}
 	return b
 }
 
 // MarshalJSON writes the public fields in their order, as DRF does.
-func (b profileBody) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+func (b profileBody) MarshalJSON() ([]byte, error) { return b.appendJSON(nil), nil }
+
+// appendJSON appends the body as encodeJSON renders it, without reflection:
+// GET profile/ answers every authenticated page load of a frontend.
+func (b profileBody) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
 	for i, f := range b.fields {
 		if i > 0 {
-			buf.WriteByte(',')
+			dst = append(dst, ',')
 		}
-		k, err := json.Marshal(f)
-		if err != nil {
-			return nil, fmt.Errorf("profile field name: %w", err)
+		dst = appendJSONString(dst, f)
+		dst = append(dst, ':')
+		switch f {
+		case "id":
+			dst = appendJSONString(dst, b.ID)
+		case "username":
+			dst = appendJSONString(dst, b.Username)
+		case "first_name":
+			dst = appendJSONString(dst, b.FirstName)
+		case "last_name":
+			dst = appendJSONString(dst, b.LastName)
+		case "email":
+			dst = appendJSONString(dst, b.Email)
+		case "is_active":
+			dst = strconv.AppendBool(dst, b.IsActive)
+		case "date_joined":
+			dst = appendJSONString(dst, b.DateJoined)
+		case "last_login":
+			if b.LastLogin == nil {
+				dst = append(dst, "null"...)
+			} else {
+				dst = appendJSONString(dst, *b.LastLogin)
+			}
+		default:
+			dst = append(dst, "null"...)
 		}
-		buf.Write(k)
-		buf.WriteByte(':')
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(b.values[f]); err != nil {
-			return nil, fmt.Errorf("profile field %s: %w", f, err)
-		}
-		buf.Truncate(buf.Len() - 1) // the encoder's newline
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return append(dst, '}')
+}
+
+// appendJSONString appends s as a JSON string exactly as encodeJSON writes
+// it. Printable ASCII other than the quote and the backslash is copied as
+// is; any other string goes through encoding/json, so escapes, U+2028,
+// U+2029 and invalid UTF-8 come out as they always do.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return append(dst, encodeJSON(s)...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // drfDateTime renders t as DRF's DateTimeField does in UTC: ISO 8601,

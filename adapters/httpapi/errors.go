@@ -217,6 +217,12 @@ func encodeJSON(body any) []byte {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
+// jsonAppender is a body that renders itself as encodeJSON would, without
+// reflection (the bodies of the hottest answers).
+type jsonAppender interface {
+	appendJSON(dst []byte) []byte
+}
+
 // rendered is a body drfJSON's transformer has encoded already.
 type rendered []byte
 
@@ -227,7 +233,12 @@ func renderDRF(ctx huma.Context, _ string, v any) (any, error) {
 	if e, ok := v.(*apiError); ok {
 		v = e.body
 	}
-	b := encodeJSON(v)
+	var b []byte
+	if a, ok := v.(jsonAppender); ok {
+		b = a.appendJSON(nil)
+	} else {
+		b = encodeJSON(v)
+	}
 	ctx.SetHeader("Content-Length", strconv.Itoa(len(b)))
 	return rendered(b), nil
 }
