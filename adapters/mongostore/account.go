@@ -525,9 +525,7 @@ func (s *Store) ImportUser(ctx context.Context, u core.User, tokens ...core.Toke
 	created := errors.Is(err, core.ErrNotFound)
 	switch {
 	case created:
-		fresh := u
-		fresh.Mail, fresh.VerificationSentAt = core.PendingMail{}, time.Time{}
-		if err := s.CreateUser(ctx, fresh); err != nil {
+		if err := s.CreateUser(ctx, u); err != nil {
 			return false, err
 		}
 	case err != nil:

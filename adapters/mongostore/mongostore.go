@@ -112,7 +112,7 @@ func (s *Store) lockUser(id string) func() {
 func lockIndex(id string, n int) uint32 {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(id))
-	return h.Sum32() % uint32(n) // #nosec G115 -- n is the length of a small array
+	return h.Sum32() % uint32(n)
 }
 
 var _ ports.Store = (*Store)(nil)

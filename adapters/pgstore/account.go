@@ -389,17 +389,19 @@ const importTokensSQL = `INSERT INTO tokens (digest, user_id, created_at)
 // namespace and adds the tokens not stored yet, in one transaction.
 func (s *Store) ImportUser(ctx context.Context, u core.User, tokens ...core.Token) (bool, error) {
 	const op = "import user"
+	if !u.Mail.Owed() {
+		u.Mail = core.PendingMail{} // nothing owed: nothing to keep
+	}
 	created := false
 	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
 		old, err := userForUpdate(ctx, tx, u.ID)
 		switch {
 		case errors.Is(err, core.ErrNotFound):
 			created = true
-			fresh := u
-			fresh.Mail, fresh.VerificationSentAt = core.PendingMail{}, time.Time{}
-			args := append([]any{fresh.ID, fresh.Username, fresh.UsernameKey, fresh.Email, fresh.EmailKey,
-				fresh.UniqueEmailKey, fresh.UsernameEmailKey, fresh.FirstName, fresh.LastName, fresh.PasswordHash,
-				fresh.IsActive, fresh.CreatedAt, nil, "", "", nil, 0, loginKeys(fresh), nullTime(fresh.LastLogin)},
+			args := append([]any{u.ID, u.Username, u.UsernameKey, u.Email, u.EmailKey, u.UniqueEmailKey,
+				u.UsernameEmailKey, u.FirstName, u.LastName, u.PasswordHash, u.IsActive, u.CreatedAt,
+				nullTime(u.VerificationSentAt), string(u.Mail.Kind), u.Mail.To, mailDue(u.Mail), u.Mail.Attempts,
+				loginKeys(u), nullTime(u.LastLogin)},
 				[]string{}, []string{}, []string{}, []time.Time{}, []time.Time{})
 			if _, err := tx.Exec(ctx, createUserSQL, args...); err != nil {
 				return err

@@ -283,7 +283,6 @@ func (s *Store) ImportUser(ctx context.Context, u core.User, tokens ...core.Toke
 		switch {
 		case errors.Is(err, core.ErrNotFound):
 			created = true
-			u.Mail, u.VerificationSentAt = core.PendingMail{}, time.Time{}
 			if err := s.insertUserTx(ctx, tx, u); err != nil {
 				return err
 			}
