@@ -29,7 +29,7 @@ import (
 // reserved.
 
 // queuedMailDoc is a core.QueuedMail as stored, in the queued_mail
-// collection (_id is its ID) and in a user's mail_outbox (id).
+// collection and in a user's mail_outbox, _id being its ID.
 type queuedMailDoc struct {
 	ID        string    `bson:"_id"`
 	Kind      string    `bson:"kind"`
@@ -400,7 +400,7 @@ func (s *Store) moveMail(ctx context.Context, id string) error {
 // movePendingMail moves the mails of up to limit users whose change left
 // them in their mail_outbox (the process died before moving them).
 func (s *Store) movePendingMail(ctx context.Context, limit int) error {
-	cur, err := s.users.Find(ctx, bson.D{{Key: "mail_outbox.id", Value: bson.D{{Key: "$exists", Value: true}}}},
+	cur, err := s.users.Find(ctx, bson.D{{Key: "mail_outbox._id", Value: bson.D{{Key: "$exists", Value: true}}}},
 		options.Find().SetLimit(int64(limit)).SetProjection(bson.D{{Key: "_id", Value: 1}}))
 	if err != nil {
 		return wrap("queue mail", err)

@@ -335,7 +335,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "outbox.available_at", Value: 1}}, Options: options.Index().SetName(indexOutboxAvail)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "outbox.event_id", Value: 1}}, Options: options.Index().SetName(indexOutboxEventID)}},
 		// Claims find the mails a change left in its user's document.
-		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "mail_outbox.id", Value: 1}}, Options: options.Index().SetName(indexMailOutbox).SetSparse(true)}},
+		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "mail_outbox._id", Value: 1}}, Options: options.Index().SetName(indexMailOutbox).SetSparse(true)}},
 		{s.queuedMail(), mongo.IndexModel{Keys: bson.D{{Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName(indexQueuedMailDue)}},
 		{s.queuedMail(), mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}}, Options: options.Index().SetName(indexQueuedMailUser)}},
 		// LatestToken reads a user's newest token from the end of its range.
