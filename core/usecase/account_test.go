@@ -331,11 +331,11 @@ func TestProfileUpdateFollowsDRFsSerializer(t *testing.T) {
 	}{
 		"not strings": {map[string]core.Value{"username": notText, "first_name": {Present: true, NotText: true, Bool: true, Text: "true"}},
 			map[string][]string{"username": {core.MsgNotString}, "first_name": {core.MsgNotString}}},
-		"taken": {map[string]core.Value{"username": core.Str("BOB")}, map[string][]string{"username": {core.MsgUsernameExists}}},
+		"taken":                  {map[string]core.Value{"username": core.Str("BOB")}, map[string][]string{"username": {core.MsgUsernameExists}}},
 		"another user's address": {map[string]core.Value{"username": core.Str("bob@example.com")}, map[string][]string{"username": {core.MsgUsernameExists}}},
-		"invalid": {map[string]core.Value{"username": core.Str("a b")}, map[string][]string{"username": {core.MsgInvalidUsername}}},
-		"blank":   {map[string]core.Value{"username": core.Str("   ")}, map[string][]string{"username": {core.MsgBlank}}},
-		"null":    {map[string]core.Value{"username": {Present: true, Null: true}, "last_name": {Present: true, Null: true}}, map[string][]string{"username": {core.MsgNull}, "last_name": {core.MsgNull}}},
+		"invalid":                {map[string]core.Value{"username": core.Str("a b")}, map[string][]string{"username": {core.MsgInvalidUsername}}},
+		"blank":                  {map[string]core.Value{"username": core.Str("   ")}, map[string][]string{"username": {core.MsgBlank}}},
+		"null":                   {map[string]core.Value{"username": {Present: true, Null: true}, "last_name": {Present: true, Null: true}}, map[string][]string{"username": {core.MsgNull}, "last_name": {core.MsgNull}}},
 		"too long": {map[string]core.Value{"username": core.Str("ann"), "first_name": core.Str(longName)},
 			map[string][]string{"first_name": {"Ensure this field has no more than 150 characters."}}},
 	} {
