@@ -275,7 +275,7 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*report, error) {
 	fmt.Fprintf(progress, "sending %s load for %s with %d requests in flight…\n", cfg.scenario, cfg.duration, cfg.concurrency)
 	var ops []*opStats
 	if tokens != nil {
-		ops = loadProfile(ctx, cfg, client, tokens)
+		ops, rep.ProfileRatioByRound = loadProfile(ctx, cfg, client, tokens)
 	} else {
 		ops = load(ctx, cfg, client, pool)
 	}

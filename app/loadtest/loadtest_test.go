@@ -474,6 +474,14 @@ func TestProfileScenarioComparesProfileWithHealthz(t *testing.T) {
 	if rep.Hasher != nil {
 		t.Error("the raw hasher was measured for the profile scenario")
 	}
+	if len(rep.ProfileRatioByRound) != 2 {
+		t.Errorf("%d ratios by round, want one per round (2)", len(rep.ProfileRatioByRound))
+	}
+	for _, r := range rep.ProfileRatioByRound {
+		if !(r > 0) {
+			t.Errorf("round ratio %v, want a positive rate ratio", r)
+		}
+	}
 }
 
 func TestProfileScenarioWithoutVerification(t *testing.T) {
@@ -503,12 +511,13 @@ func TestProfileTextReportShowsTheRatio(t *testing.T) {
 	rep := &report{Scenario: ScenarioProfile, Operations: []opSummary{
 		{Name: "healthz", OKPerSec: 4000, Errors: map[string]int{}},
 		{Name: "profile", OKPerSec: 2600, Errors: map[string]int{}},
-	}}
+	}, ProfileRatioByRound: []float64{0.7, 0.5, 0.6, 0.8}}
 	var out bytes.Buffer
 	if err := rep.writeText(&out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "profile: 0.65 × the rate of GET /healthz") {
-		t.Errorf("text report lacks the ratio:\n%s", out.String())
+	if !strings.Contains(out.String(), "profile: 0.65 × the rate of GET /healthz") ||
+		!strings.Contains(out.String(), "by round: 0.70, 0.50, 0.60, 0.80 (median 0.65)") {
+		t.Errorf("text report lacks the ratio or its rounds:\n%s", out.String())
 	}
 }

@@ -161,12 +161,16 @@ func (c *client) get(ctx context.Context, url, authorization string) result {
 
 // loadProfile alternates cfg.rounds rounds of GET /healthz and of
 // authenticated GET profile/, each for duration/(2·rounds) with all workers,
-// and returns both operations' statistics.
-func loadProfile(ctx context.Context, cfg config, c *client, tokens *tokenPool) []*opStats {
+// and returns both operations' statistics and, per round, profile/'s
+// ok/s over healthz's: on a shared machine a neighbour's burst lands in
+// one phase, and the spread of the rounds shows it.
+func loadProfile(ctx context.Context, cfg config, c *client, tokens *tokenPool) ([]*opStats, []float64) {
 	baseline := newOpStats(opBaseline, cfg.concurrency)
 	profile := newOpStats(opProfile, cfg.concurrency)
 	slice := cfg.duration / time.Duration(2*cfg.rounds)
-	phase := func(op *opStats, send func() result) {
+	// phase runs op for one slice and returns its successful answers per second.
+	phase := func(op *opStats, send func() result) float64 {
+		okBefore := op.okCount()
 		start := time.Now()
 		deadline := start.Add(slice)
 		var wg sync.WaitGroup
@@ -178,13 +182,29 @@ func loadProfile(ctx context.Context, cfg config, c *client, tokens *tokenPool) 
 			})
 		}
 		wg.Wait()
-		op.elapsed += time.Since(start)
+		took := time.Since(start)
+		op.elapsed += took
+		return float64(op.okCount()-okBefore) / took.Seconds()
 	}
+	var ratios []float64
 	for range cfg.rounds {
-		phase(baseline, func() result { return c.get(ctx, c.healthzURL, "") })
-		phase(profile, func() result { return c.get(ctx, c.profileURL, "Token "+tokens.next()) })
+		base := phase(baseline, func() result { return c.get(ctx, c.healthzURL, "") })
+		prof := phase(profile, func() result { return c.get(ctx, c.profileURL, "Token "+tokens.next()) })
+		if base > 0 {
+			ratios = append(ratios, prof/base)
+		}
 	}
-	return []*opStats{baseline, profile}
+	return []*opStats{baseline, profile}, ratios
+}
+
+// okCount is how many successful answers op has recorded so far (its
+// workers are idle between phases).
+func (op *opStats) okCount() int {
+	n := 0
+	for _, w := range op.workers {
+		n += w.ok
+	}
+	return n
 }
 
 // profileRatio is profile/'s successful answers per second as a fraction of

@@ -171,6 +171,8 @@ type report struct {
 	RegisterShare  *float64      `json:"register_ok_per_second_vs_raw_hasher,omitempty"`
 	// ProfileRatio is profile/'s ok/s over GET /healthz's, same run.
 	ProfileRatio *float64 `json:"profile_ok_per_second_vs_healthz,omitempty"`
+	// ProfileRatioByRound is the same ratio within each round.
+	ProfileRatioByRound []float64 `json:"profile_vs_healthz_by_round,omitempty"`
 }
 
 // registerShare is register's successful answers per second as a fraction
@@ -238,6 +240,15 @@ func (r *report) writeText(w io.Writer) error {
 	}
 	if ratio, ok := r.profileRatio(); ok {
 		fmt.Fprintf(&b, "\nprofile: %.2f × the rate of GET /healthz on the same server, same run\n", ratio)
+		if rs := r.ProfileRatioByRound; len(rs) > 0 {
+			parts := make([]string, len(rs))
+			for i, x := range rs {
+				parts[i] = fmt.Sprintf("%.2f", x)
+			}
+			sorted := slices.Clone(rs)
+			slices.Sort(sorted)
+			fmt.Fprintf(&b, "by round: %s (median %.2f)\n", strings.Join(parts, ", "), median(sorted))
+		}
 	}
 	if s := r.Server; s != nil {
 		fmt.Fprintf(&b, "\nserver pid %d: peak RSS %s (VmHWM), highest sampled VmRSS during the run %s (%d samples)\n",
@@ -245,6 +256,19 @@ func (r *report) writeText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// median returns the middle of sorted values (the mean of the two middle
+// ones for an even count).
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 func fmtMs(v float64) string {
