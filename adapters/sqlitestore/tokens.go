@@ -31,7 +31,13 @@ func (s *Store) FindToken(ctx context.Context, digest string) (core.Token, core.
 		return core.Token{}, core.User{}, err
 	}
 	var created int64
-	u, err := scanUserAnd(s.findToken.QueryRowContext(ctx, digest), &created)
+	// The read takes microseconds and, in WAL mode, never waits for the
+	// writer (a locked file is bounded by busy_timeout), so it runs under a
+	// context that cannot be cancelled: for a cancellable one — every HTTP
+	// request's — database/sql starts a goroutine per query to watch it,
+	// which costs about as much as the read. A request already cancelled
+	// was refused by usable above.
+	u, err := scanUserAnd(s.findToken.QueryRowContext(context.WithoutCancel(ctx), digest), &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.Token{}, core.User{}, fmt.Errorf("sqlite: %s: %w", op, core.ErrNotFound)
 	}
