@@ -60,21 +60,27 @@ func WithAccountExistsTemplates(defaults fs.FS, override Dir) Option {
 // as the verification set's override directory
 // (RESET_PASSWORD_VERIFICATION_EMAIL_TEMPLATES).
 func WithResetPasswordTemplates(defaults fs.FS, override Dir) Option {
-	return func(c *Composer) { c.extra = append(c.extra, extraSet{kind: setResetPassword, defaults: defaults, dir: override}) }
+	return func(c *Composer) {
+		c.extra = append(c.extra, extraSet{kind: setResetPassword, defaults: defaults, dir: override})
+	}
 }
 
 // WithRegisterEmailTemplates gives the Composer the template set of the
 // verify-email link sent to a new address (ComposeRegisterEmail;
 // templates.RegisterEmail, REGISTER_EMAIL_VERIFICATION_EMAIL_TEMPLATES).
 func WithRegisterEmailTemplates(defaults fs.FS, override Dir) Option {
-	return func(c *Composer) { c.extra = append(c.extra, extraSet{kind: setRegisterEmail, defaults: defaults, dir: override}) }
+	return func(c *Composer) {
+		c.extra = append(c.extra, extraSet{kind: setRegisterEmail, defaults: defaults, dir: override})
+	}
 }
 
 // WithEmailChangedTemplates gives the Composer the template set of the
 // notice to a user's previous address (ComposeEmailChanged;
 // templates.EmailChanged, EMAIL_CHANGED_EMAIL_TEMPLATES).
 func WithEmailChangedTemplates(defaults fs.FS, override Dir) Option {
-	return func(c *Composer) { c.extra = append(c.extra, extraSet{kind: setEmailChanged, defaults: defaults, dir: override}) }
+	return func(c *Composer) {
+		c.extra = append(c.extra, extraSet{kind: setEmailChanged, defaults: defaults, dir: override})
+	}
 }
 
 // setKind names one of the optional template sets.

@@ -21,7 +21,7 @@ import (
 // produced by django-rest-registration 0.9.0's own signers and views.
 type drrVectors struct {
 	Meta struct {
-		FixtureUsers                 []drrUser `json:"fixture_users"`
+		FixtureUsers                []drrUser `json:"fixture_users"`
 		FixtureUsersPasswordChanged string    `json:"fixture_users_password_changed"`
 	} `json:"meta"`
 	Vectors struct {
