@@ -173,6 +173,7 @@ func bodySchemas(r huma.Registry, s core.Settings) {
 	loginDesc := "Username or e-mail address (USER_LOGIN_FIELDS=" + strings.Join(s.UserLoginFields, ",") + ")."
 	m[schemaName(reflect.TypeFor[loginRequest]())].Properties["login"].Description = loginDesc
 	m[schemaName(reflect.TypeFor[resendVerificationRequest]())].Properties["login"].Description = loginDesc
+	recoveryBodySchemas(r, s)
 }
 
 // schemaName is the component name of a body type.

@@ -123,6 +123,10 @@ func (rt *router) isAPIPath(path string) bool {
 // allow lists the methods of a route for the Allow header.
 func (r *route) allow() string {
 	if r.api {
+		if _, ok := r.methods[http.MethodGet]; ok {
+			// A mailed link opened in a browser (verification redirects).
+			return "GET, HEAD, POST, OPTIONS"
+		}
 		return "POST, OPTIONS"
 	}
 	if _, ok := r.methods[http.MethodGet]; ok {

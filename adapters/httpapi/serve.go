@@ -29,8 +29,21 @@ var CoreUseCases = fx.Provide(newUseCases, newReadiness)
 // learn the address.
 var Serve = fx.Options(fx.Provide(newListener), fx.Invoke(serveHTTP))
 
-func newUseCases(r *usecase.Register, v *usecase.VerifyRegistration, l *usecase.Login, rs *usecase.ResendVerification) UseCases {
-	return UseCases{Register: r, Verify: v, Login: l, Resend: rs}
+// coreUseCases are the graph's use cases the operations call.
+type coreUseCases struct {
+	fx.In
+	Register      *usecase.Register
+	Verify        *usecase.VerifyRegistration
+	Login         *usecase.Login
+	Resend        *usecase.ResendVerification
+	SendResetLink *usecase.SendResetPasswordLink
+	ResetPassword *usecase.ResetPassword
+	VerifyEmail   *usecase.VerifyEmail
+}
+
+func newUseCases(uc coreUseCases) UseCases {
+	return UseCases{Register: uc.Register, Verify: uc.Verify, Login: uc.Login, Resend: uc.Resend,
+		SendResetLink: uc.SendResetLink, ResetPassword: uc.ResetPassword, VerifyEmail: uc.VerifyEmail}
 }
 
 func newReadiness(store ports.UserStore) Readiness {

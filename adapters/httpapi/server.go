@@ -38,6 +38,11 @@ type UseCases struct {
 	Login    LoginChecker
 	// Resend may be nil: resend-verification/ then answers 404.
 	Resend VerificationResender
+	// SendResetLink, ResetPassword and VerifyEmail may be nil: their
+	// operations then answer 404.
+	SendResetLink ResetLinkSender
+	ResetPassword PasswordResetter
+	VerifyEmail   EmailVerifier
 }
 
 // Registerer creates an account (usecase.Register).

@@ -84,7 +84,10 @@ func startByHand(t *testing.T, configure func(*apisuite.Settings)) *apisuite.Env
 		t.Fatal(err)
 	}
 	composer, err := email.NewComposer(templates.Register, email.Dir{}, s.VerificationFromEmail, s.ReplyTo(),
-		email.WithAccountExistsTemplates(templates.AccountExists, email.Dir{}))
+		email.WithAccountExistsTemplates(templates.AccountExists, email.Dir{}),
+		email.WithResetPasswordTemplates(templates.ResetPassword, email.Dir{}),
+		email.WithRegisterEmailTemplates(templates.RegisterEmail, email.Dir{}),
+		email.WithEmailChangedTemplates(templates.EmailChanged, email.Dir{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,9 +104,14 @@ func startByHand(t *testing.T, configure func(*apisuite.Settings)) *apisuite.Env
 		Composer: composer,
 		Mailer:   mailer,
 	}
+	urls := usecase.QueryURLBuilder{}
+	finder := usecase.NewResetFinder(store, s)
+	resetLinks, emailLinks := usecase.NewResetLinks(signer, urls, s), usecase.NewEmailLinks(signer, urls, s)
+	accountEmails := usecase.AccountEmails{Finder: finder, ResetLinks: resetLinks, EmailLinks: emailLinks,
+		EmailUnique: s.UserEmailUnique, Composer: composer, Mailer: mailer}
 	// No relay runs here: the events wait in the store for Env.Events.
 	courier := usecase.NewCourier(usecase.CourierConfig{PollInterval: 20 * time.Millisecond, MailSendTimeout: s.MailSendTimeout},
-		store.Store, store, emails, clock, nil, log)
+		store.Store, store, emails, clock, nil, log, usecase.WithAccountMail(store.Store, accountEmails))
 	resend := usecase.NewResendVerification(usecase.NewResendConfig(s), logins, store, throttle, clock, courier, log)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -117,10 +125,14 @@ func startByHand(t *testing.T, configure func(*apisuite.Settings)) *apisuite.Env
 		<-done
 	})
 	srv, err := httpapi.New(s, all.HTTP, httpapi.UseCases{
-		Register: usecase.NewRegister(usecase.NewRegisterConfig(s), store, store.Store, hasher, policy, emails, throttle, clock, nil, courier, log),
-		Verify:   usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), store, signer, tokens, throttle, clock, nil, log),
-		Login:    usecase.NewLogin(usecase.NewLoginConfig(s), logins, store, hasher, tokens, throttle, log),
-		Resend:   resend,
+		Register:      usecase.NewRegister(usecase.NewRegisterConfig(s), store, store.Store, hasher, policy, emails, throttle, clock, nil, courier, log),
+		Verify:        usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), store, signer, tokens, throttle, clock, nil, log),
+		Login:         usecase.NewLogin(usecase.NewLoginConfig(s), logins, store, hasher, tokens, throttle, log),
+		Resend:        resend,
+		SendResetLink: usecase.NewSendResetPasswordLink(usecase.NewSendResetConfig(s), finder, store.Store, throttle, clock, courier, log),
+		ResetPassword: usecase.NewResetPassword(usecase.NewResetPasswordConfig(s), resetLinks, store, store.Store, hasher, policy,
+			throttle, clock, nil, log),
+		VerifyEmail: usecase.NewVerifyEmail(usecase.NewEmailChangeConfig(s), emailLinks, store, store.Store, throttle, clock, nil, courier, log),
 	}, store.Ping, log)
 	if err != nil {
 		t.Fatal(err)
