@@ -172,7 +172,7 @@ func recoveryOperations(basePath string) recoveryOps {
 			example{name: "reset", summary: "Parameters copied from the link", value: map[string]any{
 				"user_id": "4f9c1f0e-6a0e-4b1b-9a57-5f0c2a7d3e11", "timestamp": 1700000000,
 				"signature": "q2B3nFzGJ1S3qg7bFf4dT8mJrY1yWcX0vK9hLsPzEaU",
-				"password": "a-new-correct-horse", "password_confirm": "a-new-correct-horse"}}),
+				"password":  "a-new-correct-horse", "password_confirm": "a-new-correct-horse"}}),
 		DefaultStatus: http.StatusOK,
 		Responses: withErrors(map[string]*huma.Response{
 			"200": response("The password was replaced.", schemaRef(reflect.TypeFor[detail]()),

@@ -130,7 +130,7 @@ func testResetPasswordRows(t *testing.T, start Start) {
 	// The user and the password come before the signature.
 	e.rejected("reset-password/", body("no-such-user", "forged", newPassword, newPassword), 400, detailBody(core.MsgUserNotFound))
 	e.rejected("reset-password/", body(id, "forged", "ann", "other"), 400, fieldBody(map[string][]string{
-		"password": {"The password is too similar to the username.", "This password is too short. It must contain at least 8 characters.", "This password is too common."},
+		"password":         {"The password is too similar to the username.", "This password is too short. It must contain at least 8 characters.", "This password is too common."},
 		"password_confirm": {core.MsgPasswordsMismatch}, "non_field_errors": {}}))
 	e.rejected("reset-password/", body(id, "forged", newPassword, newPassword), 400, detailBody(core.MsgInvalidSignature))
 	e.rejected("reset-password/", body(id, good, newPassword, newPassword+"x"), 400, fieldBody(map[string][]string{
