@@ -68,12 +68,15 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 	}
 
 	wantStatuses := map[string][]string{
-		"POST /api/v1/accounts/register/":            {"201", "400", "404", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/verify-registration/": {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/login/":               {"200", "400", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/resend-verification/": {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
-		"GET /healthz": {"200", "405"},
-		"GET /readyz":  {"200", "405", "503"},
+		"POST /api/v1/accounts/register/":                 {"201", "400", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/verify-registration/":      {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/login/":                    {"200", "400", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/resend-verification/":      {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/send-reset-password-link/": {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/reset-password/":           {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/verify-email/":             {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
+		"GET /healthz":                                    {"200", "405"},
+		"GET /readyz":                                     {"200", "405", "503"},
 	}
 	// security must be present and empty in the raw document, not just absent.
 	var rawDoc struct {
