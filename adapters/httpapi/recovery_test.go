@@ -21,12 +21,16 @@ func (f sendResetFunc) Handle(ctx context.Context, in usecase.SendResetInput) (u
 // resetFunc is a fake PasswordResetter.
 type resetFunc func(context.Context, usecase.ResetPasswordInput) error
 
-func (f resetFunc) Handle(ctx context.Context, in usecase.ResetPasswordInput) error { return f(ctx, in) }
+func (f resetFunc) Handle(ctx context.Context, in usecase.ResetPasswordInput) error {
+	return f(ctx, in)
+}
 
 // verifyEmailFunc is a fake EmailVerifier.
 type verifyEmailFunc func(context.Context, usecase.VerifyEmailInput) error
 
-func (f verifyEmailFunc) Handle(ctx context.Context, in usecase.VerifyEmailInput) error { return f(ctx, in) }
+func (f verifyEmailFunc) Handle(ctx context.Context, in usecase.VerifyEmailInput) error {
+	return f(ctx, in)
+}
 
 // recoverySettings serve the reset and e-mail change flows and verification
 // by GET.
