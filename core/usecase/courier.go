@@ -173,9 +173,20 @@ func (c *Courier) drainUsers(ctx context.Context) error {
 			wg.Go(func() { c.deliver(ctx, u) })
 		}
 		wg.Wait()
-		if ctx.Err() != nil || len(users) < courierConcurrency {
+		if stopping(ctx) || len(users) < courierConcurrency {
 			return nil
 		}
+	}
+}
+
+// stopping reports whether ctx has ended: a pass then stops claiming (what
+// it claimed was sent; the rest waits for the next start).
+func stopping(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	default:
+		return false
 	}
 }
 
@@ -259,7 +270,7 @@ func (c *Courier) drainAccountMail(ctx context.Context) error {
 			wg.Go(func() { c.deliverQueued(ctx, m) })
 		}
 		wg.Wait()
-		if ctx.Err() != nil || len(mails) < courierConcurrency {
+		if stopping(ctx) || len(mails) < courierConcurrency {
 			return nil
 		}
 	}
