@@ -16,7 +16,8 @@ import (
 )
 
 // The password reset and e-mail change operations
-// (send-reset-password-link/, reset-password/, verify-email/), and the
+// (send-reset-password-link/, reset-password/, register-email/,
+// verify-email/), and the
 // verification of mailed links by GET (django-rest-registration's
 // contrib/verification_redirects).
 
@@ -29,6 +30,12 @@ type ResetLinkSender interface {
 // PasswordResetter sets a new password from a link (usecase.ResetPassword).
 type PasswordResetter interface {
 	Handle(context.Context, usecase.ResetPasswordInput) error
+}
+
+// EmailRegisterer starts an address change for the authenticated user
+// (usecase.RegisterEmail).
+type EmailRegisterer interface {
+	Handle(context.Context, usecase.RegisterEmailInput) error
 }
 
 // EmailVerifier moves a user to the address a link names
@@ -54,6 +61,12 @@ type resetPasswordRequest struct {
 	PasswordConfirm string   `json:"password_confirm,omitempty" format:"password" writeOnly:"true"`
 }
 
+// registerEmailRequest documents the body of register-email/.
+type registerEmailRequest struct {
+	_     struct{} `additionalProperties:"true"`
+	Email string   `json:"email" format:"email" maxLength:"254" doc:"The new address (surrounding spaces trimmed); the link is sent to it."`
+}
+
 // verifyEmailRequest documents the body of verify-email/.
 type verifyEmailRequest struct {
 	_         struct{} `additionalProperties:"true"`
@@ -68,6 +81,7 @@ var recoveryObjectDocs = map[reflect.Type]string{
 	reflect.TypeFor[sendResetLinkRequest](): "Who forgot the password: `login` (USER_LOGIN_FIELDS), or `email` with " +
 		"SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL. Unknown keys are ignored.",
 	reflect.TypeFor[resetPasswordRequest](): "The parameters of the reset link and the new password.",
+	reflect.TypeFor[registerEmailRequest](): "The new address. Unknown keys are ignored.",
 	reflect.TypeFor[verifyEmailRequest]():   "The four parameters of the verify-email link, as found in its query string.",
 }
 
@@ -102,7 +116,7 @@ func recoveryBodySchemas(r huma.Registry, s core.Settings) {
 
 // recoveryOps are the operations of this file.
 type recoveryOps struct {
-	sendResetLink, resetPassword, verifyEmail huma.Operation
+	sendResetLink, resetPassword, registerEmail, verifyEmail huma.Operation
 	// verifyRegistrationGET and verifyEmailGET verify a mailed link opened
 	// in a browser (VERIFICATION_REDIRECT_SUCCESS_URL set).
 	verifyRegistrationGET, verifyEmailGET huma.Operation
@@ -188,6 +202,36 @@ func recoveryOperations(basePath string) recoveryOps {
 		SkipValidateBody: true,
 	}
 
+	registerEmail := huma.Operation{
+		OperationID: "registerEmail",
+		Method:      http.MethodPost,
+		Path:        base + "/register-email/",
+		Summary:     "Change the e-mail address",
+		Description: "Starts a change of the authenticated user's address. With REGISTER_EMAIL_VERIFICATION_ENABLED " +
+			"(the default) a signed link to REGISTER_EMAIL_VERIFICATION_URL is mailed to the new address after the " +
+			"answer, and the address changes when the link is posted to verify-email/. As in " +
+			"django-rest-registration, an address that another account already has (USER_EMAIL_UNIQUE) is sent a " +
+			"notice that it is in use instead of a link, and the answer is the same, so it tells nothing about " +
+			"other accounts. Without verification the address changes at once (`" + core.MsgEmailAlreadyRegistered +
+			"` when it is taken), with the old address notified (REGISTER_EMAIL_NOTIFY_OLD_ADDRESS) and a " +
+			"user_changed_email event; the answer text is the same.\n\nThrottled per account " +
+			"(THROTTLE_EMAIL_CHANGE_ACCOUNT). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is true and " +
+			"REGISTER_EMAIL_VERIFICATION_URL is not set.",
+		Tags:     []string{tagAccounts},
+		Security: tokenSecurity(),
+		RequestBody: requestBody("The new address.", schemaRef(reflect.TypeFor[registerEmailRequest]()),
+			example{name: "new_address", summary: "A new address", value: map[string]any{"email": "alice.new@example.com"}}),
+		DefaultStatus: http.StatusOK,
+		Responses: withErrors(map[string]*huma.Response{
+			"200": response("The link was queued for the new address (or, without verification, the address changed).",
+				schemaRef(reflect.TypeFor[detail]()), detailExample("sent", "Sent", core.MsgRegisterEmailSent)),
+			"400": withNoStore(badRequest("The change was rejected; nothing changed or was sent.",
+				example{name: "field_errors", summary: "Not an address", value: map[string]any{"email": []any{core.MsgInvalidEmail}}},
+				detailExample("taken", "Without verification: another account has the address", core.MsgEmailAlreadyRegistered))),
+		}),
+		SkipValidateBody: true,
+	}
+
 	verifyEmail := huma.Operation{
 		OperationID: "verifyEmail",
 		Method:      http.MethodPost,
@@ -255,7 +299,7 @@ func recoveryOperations(basePath string) recoveryOps {
 		}
 	}
 	return recoveryOps{
-		sendResetLink: sendResetLink, resetPassword: resetPassword, verifyEmail: verifyEmail,
+		sendResetLink: sendResetLink, resetPassword: resetPassword, registerEmail: registerEmail, verifyEmail: verifyEmail,
 		verifyRegistrationGET: redirect("verifyRegistrationByLink", "/verify-registration/", "verifies the registration",
 			"user_id", "timestamp", "signature"),
 		verifyEmailGET: redirect("verifyEmailByLink", "/verify-email/", "verifies the new address",
@@ -268,6 +312,10 @@ func (s *Server) registerRecoveryOperations(ops recoveryOps) {
 	for _, op := range []huma.Operation{ops.sendResetLink, ops.resetPassword, ops.verifyEmail} {
 		s.router.markAPI(op.Path)
 	}
+	s.router.markAPI(ops.registerEmail.Path)
+	s.router.markNoStore(ops.registerEmail.Path)
+	s.router.markAuthenticated(ops.registerEmail.Path)
+	registerAccountOp(s.api, ops.registerEmail, s.registerEmail)
 	registerAccountOp(s.api, ops.sendResetLink, s.sendResetPasswordLink)
 	registerAccountOp(s.api, ops.resetPassword, s.resetPassword)
 	registerAccountOp(s.api, ops.verifyEmail, s.verifyEmail)
@@ -307,6 +355,24 @@ func (s *Server) resetPassword(ctx context.Context, in *accountInput) (*resendOu
 		return nil, s.fail(ctx, "reset-password", err)
 	}
 	return &resendOutput{Status: http.StatusOK, Body: detailOf(core.MsgResetPasswordSuccessful)}, nil
+}
+
+func (s *Server) registerEmail(ctx context.Context, in *accountInput) (*changePasswordOutput, error) {
+	who, err := requirePrincipal(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, "register-email", err)
+	}
+	f, err := in.fields(s.settings.RegisterEmailEnabled())
+	if err != nil {
+		return nil, s.fail(ctx, "register-email", err)
+	}
+	if s.uc.RegisterEmail == nil {
+		return nil, s.fail(ctx, "register-email", core.ErrFlowDisabled)
+	}
+	if err := s.uc.RegisterEmail.Handle(ctx, usecase.RegisterEmailInput{User: who.User, Email: f["email"]}); err != nil {
+		return nil, s.fail(ctx, "register-email", err)
+	}
+	return &changePasswordOutput{Status: http.StatusOK, CacheControl: noStore, Body: detailOf(core.MsgRegisterEmailSent)}, nil
 }
 
 // verifyEmailServed reports whether verify-email/ is served.

@@ -116,7 +116,7 @@ func TestOpenAPIDocumentsVerificationByGET(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPut, "/api/v1/accounts/verify-email/", nil)
 	rec := &recorderForTest{header: http.Header{}}
 	ts.ServeHTTP(rec, req)
-	if rec.status != http.StatusMethodNotAllowed || rec.header.Get("Allow") != "GET, HEAD, POST, OPTIONS" {
+	if rec.status != http.StatusMethodNotAllowed || rec.header.Get("Allow") != "GET, POST, HEAD, OPTIONS" {
 		t.Fatalf("PUT verify-email/: %d, Allow %q", rec.status, rec.header.Get("Allow"))
 	}
 }

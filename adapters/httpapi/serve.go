@@ -29,21 +29,27 @@ var CoreUseCases = fx.Provide(newUseCases, newReadiness)
 // learn the address.
 var Serve = fx.Options(fx.Provide(newListener), fx.Invoke(serveHTTP))
 
-// coreUseCases are the graph's use cases the operations call.
+// coreUseCases are the use cases restreg.Core provides.
 type coreUseCases struct {
 	fx.In
-	Register      *usecase.Register
-	Verify        *usecase.VerifyRegistration
-	Login         *usecase.Login
-	Resend        *usecase.ResendVerification
-	SendResetLink *usecase.SendResetPasswordLink
-	ResetPassword *usecase.ResetPassword
-	VerifyEmail   *usecase.VerifyEmail
+	Register       *usecase.Register
+	Verify         *usecase.VerifyRegistration
+	Login          *usecase.Login
+	Resend         *usecase.ResendVerification
+	Authenticate   *usecase.Authenticate
+	Logout         *usecase.Logout
+	Profile        *usecase.Profile
+	ChangePassword *usecase.ChangePassword
+	SendResetLink  *usecase.SendResetPasswordLink
+	ResetPassword  *usecase.ResetPassword
+	RegisterEmail  *usecase.RegisterEmail
+	VerifyEmail    *usecase.VerifyEmail
 }
 
-func newUseCases(uc coreUseCases) UseCases {
-	return UseCases{Register: uc.Register, Verify: uc.Verify, Login: uc.Login, Resend: uc.Resend,
-		SendResetLink: uc.SendResetLink, ResetPassword: uc.ResetPassword, VerifyEmail: uc.VerifyEmail}
+func newUseCases(c coreUseCases) UseCases {
+	return UseCases{Register: c.Register, Verify: c.Verify, Login: c.Login, Resend: c.Resend,
+		Authenticate: c.Authenticate, Logout: c.Logout, Profile: c.Profile, ChangePassword: c.ChangePassword,
+		SendResetLink: c.SendResetLink, ResetPassword: c.ResetPassword, RegisterEmail: c.RegisterEmail, VerifyEmail: c.VerifyEmail}
 }
 
 func newReadiness(store ports.UserStore) Readiness {

@@ -34,6 +34,8 @@ func runRecovery(t *testing.T, start Start, o Options) {
 	t.Run("reset password requests", func(t *testing.T) { testResetPasswordRows(t, start) })
 	t.Run("reset password, DRR's answers", func(t *testing.T) { testResetFailWhenUserNotFound(t, start) })
 	t.Run("reset password switched off", func(t *testing.T) { testResetSwitchedOff(t, start) })
+	t.Run("change e-mail", func(t *testing.T) { testChangeEmail(t, start) })
+	t.Run("change e-mail without verification", func(t *testing.T) { testChangeEmailWithoutVerification(t, start) })
 	t.Run("verify e-mail", func(t *testing.T) { testVerifyEmail(t, start) })
 	t.Run("verify e-mail requests", func(t *testing.T) { testVerifyEmailRows(t, start) })
 	t.Run("verification by GET", func(t *testing.T) { testVerificationRedirects(t, start) })
@@ -86,6 +88,7 @@ func (e env) emailLink(userID, email string, ts int64) map[string]any {
 func testResetPassword(t *testing.T, start Start) {
 	e := startEnv(t, start)
 	id := e.activeUser("ann")
+	token, _ := e.login("ann", password)["token"].(string)
 	for _, login := range []string{"ann", "ANN@example.com", "nobody"} {
 		e.post("send-reset-password-link/", map[string]any{"login": login}).expect(t, http.StatusOK, detailBody(core.MsgResetLinkSentIfExists))
 	}
@@ -99,6 +102,8 @@ func testResetPassword(t *testing.T, start Start) {
 	}
 	e.post("reset-password/", resetBody(q, newPassword)).expect(t, http.StatusOK, detailBody(core.MsgResetPasswordSuccessful))
 	e.post("login/", map[string]any{"login": "ann", "password": password}).expect(t, http.StatusBadRequest, detailBody(core.MsgLoginInvalid))
+	// RESET_PASSWORD_REVOKE_TOKENS: the sessions from before the reset end.
+	e.do(http.MethodGet, e.api("profile/"), "", nil, "Authorization", "Token "+token).expect(t, http.StatusUnauthorized, detailBody(core.MsgTokenInvalid))
 	e.login("ann", newPassword)
 	// Reusable without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE (DRR's
 	// default), the second link too.
@@ -167,6 +172,55 @@ func testResetSwitchedOff(t *testing.T, start Start) {
 	}
 	e := startEnv(t, start, func(s *Settings) { s.RegisterEmailVerificationEnabled = false })
 	e.rejected("verify-email/", `{}`, http.StatusNotFound, detailBody(msgNotFound))
+}
+
+// register-email/ needs a token, mails a link to the new address, and the
+// link moves the account; an address another account has gets a notice
+// instead, with the same answer.
+func testChangeEmail(t *testing.T, start Start) {
+	e := startEnv(t, start)
+	e.activeUser("ann")
+	e.activeUser("bob")
+	token, _ := e.login("ann", password)["token"].(string)
+	auth := []string{"Authorization", "Token " + token}
+	before := e.counts()
+	e.postJSON("register-email/", `{"email": "ann.new@example.org"}`).expect(t, http.StatusUnauthorized, detailBody(core.MsgAuthNotProvided))
+	e.postJSON("register-email/", `{"email": "not-an-address"}`, auth...).expect(t, http.StatusBadRequest, fieldBody(map[string][]string{"email": {core.MsgInvalidEmail}}))
+	e.postJSON("register-email/", `{}`, auth...).expect(t, http.StatusBadRequest, fieldBody(map[string][]string{"email": {core.MsgRequired}}))
+	e.unchanged(before, "refused register-email/ requests")
+
+	e.postJSON("register-email/", `{"email": "bob@example.com"}`, auth...).expect(t, http.StatusOK, detailBody(core.MsgRegisterEmailSent))
+	if notice := e.waitMailsTo("bob@example.com", 2)[1]; notice.Subject != "Your e-mail is already in use" || strings.Contains(notice.Text, "http") {
+		t.Errorf("mail to a taken address: %+v", notice)
+	}
+	e.postJSON("register-email/", `{"email": "ann.new@example.org"}`, auth...).expect(t, http.StatusOK, detailBody(core.MsgRegisterEmailSent))
+	m := e.waitMailsTo("ann.new@example.org", 1)[0]
+	if m.Subject != "Please verify new e-mail" || !strings.HasPrefix(m.Text, "\nYou can verify the email ann.new@example.org by clicking on this link:\n\n"+EmailURL+"?") {
+		t.Fatalf("verify-email mail: %q %q", m.Subject, m.Text)
+	}
+	q := linkIn(t, m, EmailURL)
+	e.post("verify-email/", map[string]any{"user_id": q.Get("user_id"), "email": q.Get("email"), "timestamp": q.Get("timestamp"),
+		"signature": q.Get("signature")}).expect(t, http.StatusOK, detailBody(core.MsgEmailVerified))
+	e.login("ann.new@example.org", password)
+	if notice := e.waitMailsTo("ann@example.com", 2)[1]; notice.Subject != "Your e-mail address was changed" {
+		t.Errorf("notice to the old address: %+v", notice)
+	}
+}
+
+// REGISTER_EMAIL_VERIFICATION_ENABLED=false: the address changes at once,
+// with DRR's answer text; a taken one is refused.
+func testChangeEmailWithoutVerification(t *testing.T, start Start) {
+	e := startEnv(t, start, func(s *Settings) { s.RegisterEmailVerificationEnabled = false })
+	e.activeUser("ann")
+	e.activeUser("bob")
+	token, _ := e.login("ann", password)["token"].(string)
+	auth := []string{"Authorization", "Token " + token}
+	before := e.counts()
+	e.postJSON("register-email/", `{"email": "BOB@example.com"}`, auth...).expect(t, http.StatusBadRequest, detailBody(core.MsgEmailAlreadyRegistered))
+	e.unchanged(before, "register-email/ to a taken address")
+	e.postJSON("register-email/", `{"email": "ann.new@example.org"}`, auth...).expect(t, http.StatusOK, detailBody(core.MsgRegisterEmailSent))
+	e.login("ann.new@example.org", password)
+	e.waitMailsTo("ann@example.com", 2)
 }
 
 // A verify-email link moves the account to the new address: login by it
