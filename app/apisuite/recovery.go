@@ -195,7 +195,7 @@ func testChangeEmail(t *testing.T, start Start) {
 	}
 	e.postJSON("register-email/", `{"email": "ann.new@example.org"}`, auth...).expect(t, http.StatusOK, detailBody(core.MsgRegisterEmailSent))
 	m := e.waitMailsTo("ann.new@example.org", 1)[0]
-	if m.Subject != "Please verify new e-mail" || !strings.HasPrefix(m.Text, "\nYou can verify the email ann.new@example.org by clicking on this link:\n\n"+EmailURL+"?") {
+	if m.Subject != "Please verify new e-mail" || !strings.HasPrefix(strings.ReplaceAll(m.Text, "\r\n", "\n"), "\nYou can verify the email ann.new@example.org by clicking on this link:\n\n"+EmailURL+"?") {
 		t.Fatalf("verify-email mail: %q %q", m.Subject, m.Text)
 	}
 	q := linkIn(t, m, EmailURL)
