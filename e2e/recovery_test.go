@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -40,19 +39,6 @@ func awaitMailWithSubject(srv *harness.Server, addr, subject string) *harness.Ma
 		return false
 	}).WithTimeout(30*time.Second).WithPolling(50*time.Millisecond).Should(BeTrue(), "an e-mail %q to %s", subject, addr)
 	return found
-}
-
-// withToken sends body to an API path with the token in the Authorization
-// header.
-func withToken(srv *harness.Server, method, path, token string, payload any) *harness.Response {
-	GinkgoHelper()
-	var raw []byte
-	if payload != nil {
-		var err error
-		raw, err = json.Marshal(payload)
-		Expect(err).NotTo(HaveOccurred())
-	}
-	return srv.Send(method, srv.API(path), "application/json", raw, http.Header{"Authorization": {"Token " + token}})
 }
 
 var _ = Describe("Forgot password", defaultCell, Ordered, func() {
@@ -100,7 +86,7 @@ var _ = Describe("Forgot password", defaultCell, Ordered, func() {
 	})
 
 	It("ends the sessions from before the reset", func() {
-		Expect(withToken(srv, http.MethodGet, "profile/", oldToken, nil)).To(Answer(401, detail("Invalid token.")))
+		Expect(withToken(srv, http.MethodGet, "profile/", oldToken, nil)).To(Answer(401, detail(msgInvalidToken)))
 	})
 })
 
@@ -120,7 +106,7 @@ var _ = Describe("Changing the e-mail address", defaultCell, Ordered, func() {
 
 	It("needs a token", func() {
 		Expect(srv.PostJSON("register-email/", body{"email": newEmail})).
-			To(Answer(401, detail("Authentication credentials were not provided.")))
+			To(Answer(401, detail(msgNotProvided)))
 	})
 
 	It("answers 'Register email link email sent' and mails a link to the new address", func() {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,13 @@ func (f sendResetFunc) Handle(ctx context.Context, in usecase.SendResetInput) (u
 type resetFunc func(context.Context, usecase.ResetPasswordInput) error
 
 func (f resetFunc) Handle(ctx context.Context, in usecase.ResetPasswordInput) error {
+	return f(ctx, in)
+}
+
+// registerEmailFunc is a fake EmailRegisterer.
+type registerEmailFunc func(context.Context, usecase.RegisterEmailInput) error
+
+func (f registerEmailFunc) Handle(ctx context.Context, in usecase.RegisterEmailInput) error {
 	return f(ctx, in)
 }
 
@@ -69,6 +77,15 @@ func recoveryFakes(uc *UseCases) {
 		}
 		return outcome(in.Signature, "signature")
 	})
+	uc.RegisterEmail = registerEmailFunc(func(_ context.Context, in usecase.RegisterEmailInput) error {
+		if in.User.ID == "" {
+			return errors.New("register-email/ called without its user")
+		}
+		if in.Email.Text == "not-an-address" {
+			return &core.ValidationError{Fields: map[string][]string{"email": {core.MsgInvalidEmail}}}
+		}
+		return nil
+	})
 	uc.VerifyEmail = verifyEmailFunc(func(_ context.Context, in usecase.VerifyEmailInput) error {
 		if in.Email.Text == "taken@example.com" {
 			return core.Detail(core.MsgEmailAlreadyRegistered)
@@ -87,7 +104,8 @@ func newRecoveryGoldenServer(t *testing.T, s testConfig) *Server {
 		t.Fatal(err)
 	}
 	uc := realUseCases(s.Settings, realPorts{Store: goldenStore{&fakeStore{}}, Hasher: fakeHasher{}, Policy: policy,
-		Signer: goldenSigner{}, Tokens: fakeTokens{}, Limiter: goldenLimiter{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Signer: goldenSigner{}, Tokens: fakeTokens{}, Limiter: goldenLimiter{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Accounts: goldenAccounts{}, TokenStore: goldenTokens{}})
 	recoveryFakes(&uc)
 	srv, err := New(s.Settings, s.Config, uc, nil, nil)
 	if err != nil {

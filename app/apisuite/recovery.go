@@ -23,9 +23,9 @@ const (
 	// EmailURL is the REGISTER_EMAIL_VERIFICATION_URL verify-email links
 	// point to.
 	EmailURL = "https://frontend-host/verify-email/"
-	// newPassword passes Django's four validators for every user in the
+	// resetPassword passes Django's four validators for every user in the
 	// suite, like password.
-	newPassword = "harbor-Violet-9035"
+	resetPassword = "harbor-Violet-9035"
 )
 
 // runRecovery runs the cases of these flows.
@@ -100,11 +100,11 @@ func testResetPassword(t *testing.T, start Start) {
 	if q.Get("user_id") != id {
 		t.Fatalf("reset link names %q, want %q", q.Get("user_id"), id)
 	}
-	e.post("reset-password/", resetBody(q, newPassword)).expect(t, http.StatusOK, detailBody(core.MsgResetPasswordSuccessful))
+	e.post("reset-password/", resetBody(q, resetPassword)).expect(t, http.StatusOK, detailBody(core.MsgResetPasswordSuccessful))
 	e.post("login/", map[string]any{"login": "ann", "password": password}).expect(t, http.StatusBadRequest, detailBody(core.MsgLoginInvalid))
 	// RESET_PASSWORD_REVOKE_TOKENS: the sessions from before the reset end.
 	e.do(http.MethodGet, e.api("profile/"), "", nil, "Authorization", "Token "+token).expect(t, http.StatusUnauthorized, detailBody(core.MsgTokenInvalid))
-	e.login("ann", newPassword)
+	e.login("ann", resetPassword)
 	// Reusable without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE (DRR's
 	// default), the second link too.
 	e.post("reset-password/", resetBody(linkIn(t, mails[2], ResetURL), password)).expect(t, http.StatusOK, detailBody(core.MsgResetPasswordSuccessful))
@@ -133,15 +133,15 @@ func testResetPasswordRows(t *testing.T, start Start) {
 		return string(b)
 	}
 	// The user and the password come before the signature.
-	e.rejected("reset-password/", body("no-such-user", "forged", newPassword, newPassword), 400, detailBody(core.MsgUserNotFound))
+	e.rejected("reset-password/", body("no-such-user", "forged", resetPassword, resetPassword), 400, detailBody(core.MsgUserNotFound))
 	e.rejected("reset-password/", body(id, "forged", "ann", "other"), 400, fieldBody(map[string][]string{
 		"password":         {"The password is too similar to the username.", "This password is too short. It must contain at least 8 characters.", "This password is too common."},
 		"password_confirm": {core.MsgPasswordsMismatch}, "non_field_errors": {}}))
-	e.rejected("reset-password/", body(id, "forged", newPassword, newPassword), 400, detailBody(core.MsgInvalidSignature))
-	e.rejected("reset-password/", body(id, good, newPassword, newPassword+"x"), 400, fieldBody(map[string][]string{
+	e.rejected("reset-password/", body(id, "forged", resetPassword, resetPassword), 400, detailBody(core.MsgInvalidSignature))
+	e.rejected("reset-password/", body(id, good, resetPassword, resetPassword+"x"), 400, fieldBody(map[string][]string{
 		"password_confirm": {core.MsgPasswordsMismatch}, "non_field_errors": {}}))
 	e.setNow(time.Unix(now, 0).Add(24*time.Hour + time.Second))
-	e.rejected("reset-password/", body(id, good, newPassword, newPassword), 400, detailBody(core.MsgSignatureExpired))
+	e.rejected("reset-password/", body(id, good, resetPassword, resetPassword), 400, detailBody(core.MsgSignatureExpired))
 }
 
 // RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND with
@@ -327,7 +327,7 @@ func testConcurrentResets(t *testing.T, start Start) {
 	id := e.activeUser("ann")
 	e.post("send-reset-password-link/", map[string]any{"login": "ann"}).expect(t, http.StatusOK, detailBody(core.MsgResetLinkSentIfExists))
 	q := linkIn(t, e.waitMailsTo("ann@example.com", 2)[1], ResetURL)
-	body, _ := json.Marshal(resetBody(q, newPassword))
+	body, _ := json.Marshal(resetBody(q, resetPassword))
 	got := tally(e.parallel(20, "reset-password/", body))
 	want := map[string]int{"200 " + detailBody(core.MsgResetPasswordSuccessful): 1, "400 " + detailBody(core.MsgInvalidSignature): 19}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -336,7 +336,7 @@ func testConcurrentResets(t *testing.T, start Start) {
 	if n, seen := e.eventsOf(core.EventUserPasswordReset, id); seen && n != 1 {
 		t.Errorf("%d user_password_reset events, want 1", n)
 	}
-	e.login("ann", newPassword)
+	e.login("ann", resetPassword)
 }
 
 // Two users verifying links to one address, twenty requests at once: the
