@@ -543,3 +543,34 @@ func TestVerifyEmailConcurrentClaimsOfOneAddress(t *testing.T) {
 		t.Fatalf("%d claims won, %d events; want exactly one", ok, eventsOfType(t, f, core.EventUserChangedEmail))
 	}
 }
+
+// Unverified users may reset their password (DRR looks them up without
+// requiring verification) and still cannot log in until verified.
+func TestUnverifiedUserMayResetButNotLogIn(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	if _, err := f.reg.Handle(ctx, registration("una")); err != nil {
+		t.Fatal(err)
+	}
+	verification := mailsTo(f, "una@example.com")[0]
+	if _, err := f.sendReset.Handle(ctx, usecase.SendResetInput{Login: core.Str("una")}); err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t)
+	mails := mailsTo(f, "una@example.com")
+	if len(mails) != 2 {
+		t.Fatalf("%d mails to an unverified user, want the verification and the reset link", len(mails))
+	}
+	if err := f.reset.Handle(ctx, resetInput(t, mails[1], "a brand new secret")); err != nil {
+		t.Fatalf("reset of an unverified user: %v", err)
+	}
+	if err := login(f, "una", "a brand new secret"); detailOf(err) != core.MsgLoginInvalid {
+		t.Fatalf("login before verification: %v", err)
+	}
+	if _, err := f.verify.Handle(ctx, linkInput(t, verification)); err != nil {
+		t.Fatal(err)
+	}
+	if err := login(f, "una", "a brand new secret"); err != nil {
+		t.Fatalf("login after verification with the reset password: %v", err)
+	}
+}
