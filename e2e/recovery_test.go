@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -17,12 +18,13 @@ const (
 	emailURL = "https://frontend-host/verify-email/"
 )
 
-// recoverySettings serve the password reset and e-mail change flows.
-func recoverySettings() map[string]string {
-	return map[string]string{
-		"RESET_PASSWORD_VERIFICATION_URL": resetURL,
-		"REGISTER_EMAIL_VERIFICATION_URL": emailURL,
-	}
+// recoverySettings serve the password reset and e-mail change flows and
+// publish the signals on NATS under prefix.
+func recoverySettings(prefix string) map[string]string {
+	s := natsSettings(prefix)
+	s["RESET_PASSWORD_VERIFICATION_URL"] = resetURL
+	s["REGISTER_EMAIL_VERIFICATION_URL"] = emailURL
+	return s
 }
 
 // awaitMailWithSubject waits for a message with subject to addr.
@@ -41,16 +43,18 @@ func awaitMailWithSubject(srv *harness.Server, addr, subject string) *harness.Ma
 	return found
 }
 
-var _ = Describe("Forgot password", defaultCell, Ordered, func() {
+var _ = Describe("Forgot password", Label("store:sqlite", "mail:file", "events:nats"), Ordered, func() {
 	var srv *harness.Server
+	var events *harness.EventStream
 	var p person
-	var oldToken string
+	var id, oldToken string
 	var reset body
 
 	BeforeAll(func() {
-		srv = harness.Start(recoverySettings())
+		events = harness.SubscribeEvents(harness.NewTopicPrefix())
+		srv = harness.Start(recoverySettings(events.Prefix))
 		p = newPerson("forgetful")
-		registerAndVerify(srv, p)
+		id = registerAndVerify(srv, p)
 		oldToken = tokenOf(login(srv, p.Username, p.Password))
 	})
 
@@ -88,19 +92,32 @@ var _ = Describe("Forgot password", defaultCell, Ordered, func() {
 	It("ends the sessions from before the reset", func() {
 		Expect(withToken(srv, http.MethodGet, "profile/", oldToken, nil)).To(Answer(401, detail(msgInvalidToken)))
 	})
+
+	It("publishes user_password_reset once, as openapi/events.schema.json says", func() {
+		awaitSignals(events, id, "user_registered", "user_activated", "user_logged_in", "user_logged_in", "user_password_reset")
+		Expect(events.Problems()).To(Succeed())
+	})
+
+	It("never writes the link, the passwords or the signing key to its log", func() {
+		expectNoSecretsInLog(srv)
+		Expect(srv.Log()).NotTo(ContainSubstring(reset["signature"].(string)))
+		Expect(srv.Log()).NotTo(ContainSubstring("copper-Lantern-58-meadow"))
+	})
 })
 
-var _ = Describe("Changing the e-mail address", defaultCell, Ordered, func() {
+var _ = Describe("Changing the e-mail address", Label("store:sqlite", "mail:file", "events:nats"), Ordered, func() {
 	var srv *harness.Server
+	var events *harness.EventStream
 	var p person
-	var token, newEmail string
+	var id, token, newEmail string
 	var params body
 
 	BeforeAll(func() {
-		srv = harness.Start(recoverySettings())
+		events = harness.SubscribeEvents(harness.NewTopicPrefix())
+		srv = harness.Start(recoverySettings(events.Prefix))
 		p = newPerson("mover")
 		newEmail = "moved_" + p.Email
-		registerAndVerify(srv, p)
+		id = registerAndVerify(srv, p)
 		token = tokenOf(login(srv, p.Username, p.Password))
 	})
 
@@ -140,5 +157,18 @@ var _ = Describe("Changing the e-mail address", defaultCell, Ordered, func() {
 		resp := withToken(srv, http.MethodGet, "profile/", token, nil)
 		Expect(resp).To(Answer(200, nil))
 		Expect(resp.JSON()).To(HaveKeyWithValue("email", newEmail))
+	})
+
+	It("publishes user_changed_email with both addresses", func() {
+		awaitSignals(events, id, "user_registered", "user_activated", "user_logged_in", "user_logged_in", "user_changed_email")
+		var changed map[string]any
+		for _, ev := range events.For(id) {
+			if ev.Body.Type == "user_changed_email" {
+				Expect(json.Unmarshal(ev.Payload, &changed)).To(Succeed())
+			}
+		}
+		Expect(changed).To(HaveKeyWithValue("old_email", p.Email))
+		Expect(changed).To(HaveKeyWithValue("new_email", newEmail))
+		Expect(events.Problems()).To(Succeed())
 	})
 })
