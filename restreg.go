@@ -26,8 +26,9 @@ import (
 // Core provides the use cases, the signer, the password policy, the e-mail
 // composer, the outbox relay and the mail courier, and runs the relay and the
 // courier for the life of the app. It needs core.Settings, *slog.Logger and
-// every port: ports.UserStore, Outbox, MailQueue,
-// TokenStore, AccountStore, Mailer, EventPublisher, PasswordHasher, RateLimiter and Clock.
+// every port: ports.UserStore, Outbox, MailQueue, TokenStore, AccountStore,
+// AccountMailQueue, Mailer, EventPublisher, PasswordHasher, RateLimiter and
+// Clock.
 // The rate limiter is required: a deployment that wants none says so with
 // Unlimited.
 var Core = fx.Module("restreg",
