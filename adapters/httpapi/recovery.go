@@ -427,6 +427,9 @@ type redirectOutput struct {
 }
 
 func (s *Server) verifyRegistrationByLink(ctx context.Context, q *linkQuery) (*redirectOutput, error) {
+	if s.uc.Verify == nil {
+		return nil, s.fail(ctx, "verify-registration", core.ErrFlowDisabled)
+	}
 	_, err := s.uc.Verify.Handle(ctx, usecase.VerifyInput{UserID: q.value("user_id"), Timestamp: q.value("timestamp"), Signature: q.value("signature")})
 	return s.redirect(ctx, "verify-registration", err)
 }
