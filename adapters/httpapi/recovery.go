@@ -444,7 +444,7 @@ func (s *Server) verifyEmailByLink(ctx context.Context, q *linkQuery) (*redirect
 }
 
 // redirect sends the browser to VERIFICATION_REDIRECT_SUCCESS_URL, or, when
-// the link was refused (an answer of 400 or 404 to the POST), to
+// the link was refused (an answer of 400 to the POST), to
 // VERIFICATION_REDIRECT_FAILURE_URL with the reason in `error`. A request
 // that could not be served (throttled, a dependency down) is answered as
 // the POST would be: the link is not at fault and may work later.
@@ -460,9 +460,9 @@ func (s *Server) redirect(ctx context.Context, op string, err error) (*redirectO
 		reason = detailErr.Detail
 	case errors.As(err, &invalid):
 		reason = firstFieldError(invalid)
-	case errors.Is(err, core.ErrFlowDisabled):
-		reason = msgNotFound
 	default:
+		// A flow switched off answers 404, as django-rest-registration's
+		// Http404 escapes its redirect views.
 		return nil, s.fail(ctx, op, err)
 	}
 	target := s.settings.VerificationRedirectFailureURL

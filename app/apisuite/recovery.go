@@ -318,6 +318,14 @@ func testVerificationRedirects(t *testing.T, start Start) {
 		t.Fatalf("incomplete link: %d %q", status, loc)
 	}
 
+	// A flow switched off answers 404, not a redirect (DRR's Http404).
+	off := startEnv(t, start, func(s *Settings) {
+		s.VerificationRedirectSuccessURL = "https://frontend-host/verified/"
+		s.VerificationRedirectFailureURL = "https://frontend-host/not-verified/"
+		s.RegisterEmailVerificationEnabled = false
+	})
+	off.do(http.MethodGet, off.api("verify-email/")+"?user_id=1", "", nil).expect(t, http.StatusNotFound, detailBody(msgNotFound))
+
 	// Off (the default): GET is not a method of these paths.
 	d := startEnv(t, start)
 	d.do(http.MethodGet, d.api("verify-registration/")+"?user_id=1", "", nil).expect(t, http.StatusMethodNotAllowed, detailBody(`Method "GET" not allowed.`))
