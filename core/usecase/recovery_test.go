@@ -574,3 +574,29 @@ func TestUnverifiedUserMayResetButNotLogIn(t *testing.T) {
 		t.Fatalf("login after verification with the reset password: %v", err)
 	}
 }
+
+// A courier that died after claiming a mail (its lease taken, nothing sent)
+// loses nothing: once the lease ends another pass sends it, once.
+func TestAccountMailClaimedByADeadCourierIsSentAfterItsLease(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	activeUser(t, f, "ann")
+	before := len(f.mailer.Messages())
+	if _, err := f.sendReset.Handle(ctx, usecase.SendResetInput{Login: core.Str("ann")}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := f.store.ClaimQueuedMail(ctx, f.clock.Now(), 2*time.Minute, 10)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim as the courier that dies: %+v, %v", claimed, err)
+	}
+	f.deliver(t)
+	if len(f.mailer.Messages()) != before {
+		t.Fatal("a mail under another courier's lease was sent")
+	}
+	f.clock.Advance(2*time.Minute + time.Second)
+	f.deliver(t)
+	f.deliver(t)
+	if got := len(f.mailer.Messages()) - before; got != 1 {
+		t.Fatalf("%d mails after the lease ended, want the one claimed by the dead courier", got)
+	}
+}
