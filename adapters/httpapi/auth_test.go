@@ -376,3 +376,50 @@ func TestProfileJSONRoundTrips(t *testing.T) {
 		t.Errorf("never logged in: %s %v", raw, err)
 	}
 }
+
+// BenchmarkAuthenticatedProfileVersusHealthzOverHTTP is the same comparison
+// through a real loopback connection (a kept-alive client), as a client of
+// a deployment sees it.
+func BenchmarkAuthenticatedProfileVersusHealthzOverHTTP(b *testing.B) {
+	a, _ := newAuthServer(b, nil)
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	client := srv.Client()
+	token := "Token " + a.keys["alice"]
+	serve := func(path, authorization string) time.Duration {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		start := time.Now()
+		res, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		_ = res.Body.Close()
+		elapsed := time.Since(start)
+		if res.StatusCode != http.StatusOK {
+			b.Fatalf("GET %s: %d", path, res.StatusCode)
+		}
+		return elapsed
+	}
+	var profile, healthz time.Duration
+	const round = 64
+	b.ResetTimer()
+	for i := 0; i < b.N; i += round {
+		for range round {
+			profile += serve("/api/v1/accounts/profile/", token)
+		}
+		for range round {
+			healthz += serve("/healthz", "")
+		}
+	}
+	n := float64((b.N + round - 1) / round * round)
+	b.ReportMetric(float64(profile.Nanoseconds())/n, "profile-ns/req")
+	b.ReportMetric(float64(healthz.Nanoseconds())/n, "healthz-ns/req")
+	b.ReportMetric(float64(healthz)/float64(profile), "profile/healthz-throughput")
+}
