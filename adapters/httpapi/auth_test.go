@@ -309,6 +309,14 @@ func TestCORSLetsBrowsersSendTokens(t *testing.T) {
 	if res.Code != http.StatusOK || res.Header().Get("Access-Control-Allow-Origin") != origin {
 		t.Errorf("GET profile/ from the allowed origin: %d %v", res.Code, res.Header())
 	}
+	// A script may read which scheme a 401 asks for.
+	req = httptest.NewRequest(http.MethodGet, "/api/v1/accounts/profile/", nil)
+	req.Header.Set("Origin", origin)
+	res = httptest.NewRecorder()
+	a.ServeHTTP(res, req)
+	if res.Code != http.StatusUnauthorized || !strings.Contains(res.Header().Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
+		t.Errorf("401 from the allowed origin: %d %v", res.Code, res.Header())
+	}
 }
 
 // BenchmarkAuthenticatedProfileVersusHealthz serves GET profile/ with a
