@@ -85,7 +85,7 @@ type ProbeStatus struct {
 	Status string `json:"status"`
 }
 
-// ProfileBody The user's public fields (USER_PUBLIC_FIELDS minus USER_HIDDEN_FIELDS). The password never appears in a response.
+// ProfileBody The user's public fields (USER_PUBLIC_FIELDS, or every field but USER_HIDDEN_FIELDS). The password never appears in a response.
 type ProfileBody struct {
 	// DateJoined When the user registered; shown only when public.
 	DateJoined *time.Time `json:"date_joined,omitempty"`
@@ -1095,7 +1095,7 @@ type ClientInterface interface {
 
 	// GetProfile Show the profile
 	//
-	// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// Answers the authenticated user's public fields. The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Corresponds with GET /api/v1/accounts/profile/ (the `GetProfile` operationId).
 	GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1106,7 +1106,7 @@ type ClientInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1119,7 +1119,7 @@ type ClientInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1132,7 +1132,7 @@ type ClientInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -1145,7 +1145,7 @@ type ClientInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1158,7 +1158,7 @@ type ClientInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1171,7 +1171,7 @@ type ClientInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -1184,7 +1184,7 @@ type ClientInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1197,7 +1197,7 @@ type ClientInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1210,7 +1210,7 @@ type ClientInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -1534,7 +1534,7 @@ func (c *Client) LogoutWithFormdataBody(ctx context.Context, body LogoutFormdata
 
 // GetProfile Show the profile
 //
-// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// Answers the authenticated user's public fields. The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Corresponds with GET /api/v1/accounts/profile/ (the `GetProfile` operationId).
 func (c *Client) GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1555,7 +1555,7 @@ func (c *Client) GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) 
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1578,7 +1578,7 @@ func (c *Client) PatchProfileWithBody(ctx context.Context, contentType string, b
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1601,7 +1601,7 @@ func (c *Client) PatchProfile(ctx context.Context, body PatchProfileJSONRequestB
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -1624,7 +1624,7 @@ func (c *Client) PatchProfileWithFormdataBody(ctx context.Context, body PatchPro
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1647,7 +1647,7 @@ func (c *Client) ReplaceProfileByPostWithBody(ctx context.Context, contentType s
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1670,7 +1670,7 @@ func (c *Client) ReplaceProfileByPost(ctx context.Context, body ReplaceProfileBy
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -1693,7 +1693,7 @@ func (c *Client) ReplaceProfileByPostWithFormdataBody(ctx context.Context, body 
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1716,7 +1716,7 @@ func (c *Client) ReplaceProfileWithBody(ctx context.Context, contentType string,
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1739,7 +1739,7 @@ func (c *Client) ReplaceProfile(ctx context.Context, body ReplaceProfileJSONRequ
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -2676,7 +2676,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetProfileWithResponse Show the profile
 	//
-	// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// Answers the authenticated user's public fields. The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2689,7 +2689,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2702,7 +2702,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2715,7 +2715,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2728,7 +2728,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2741,7 +2741,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2754,7 +2754,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2767,7 +2767,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2780,7 +2780,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2793,7 +2793,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4794,7 +4794,7 @@ func (c *ClientWithResponses) LogoutWithFormdataBodyWithResponse(ctx context.Con
 
 // GetProfileWithResponse Show the profile
 //
-// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// Answers the authenticated user's public fields. The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -4813,7 +4813,7 @@ func (c *ClientWithResponses) GetProfileWithResponse(ctx context.Context, reqEdi
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4832,7 +4832,7 @@ func (c *ClientWithResponses) PatchProfileWithBodyWithResponse(ctx context.Conte
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4851,7 +4851,7 @@ func (c *ClientWithResponses) PatchProfileWithResponse(ctx context.Context, body
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4870,7 +4870,7 @@ func (c *ClientWithResponses) PatchProfileWithFormdataBodyWithResponse(ctx conte
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4889,7 +4889,7 @@ func (c *ClientWithResponses) ReplaceProfileByPostWithBodyWithResponse(ctx conte
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4908,7 +4908,7 @@ func (c *ClientWithResponses) ReplaceProfileByPostWithResponse(ctx context.Conte
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4927,7 +4927,7 @@ func (c *ClientWithResponses) ReplaceProfileByPostWithFormdataBodyWithResponse(c
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4946,7 +4946,7 @@ func (c *ClientWithResponses) ReplaceProfileWithBodyWithResponse(ctx context.Con
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4965,7 +4965,7 @@ func (c *ClientWithResponses) ReplaceProfileWithResponse(ctx context.Context, bo
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
