@@ -126,7 +126,7 @@ var objectDocs = map[reflect.Type]string{
 	reflect.TypeFor[logoutRequest]():         "Unknown keys are ignored.",
 	reflect.TypeFor[profileRequest]():        "The editable fields. Unknown and read-only keys (`id`, `email`, `is_active`, …) are ignored.",
 	reflect.TypeFor[changePasswordRequest](): "Unknown keys are ignored.",
-	reflect.TypeFor[profileBody]():           "The user's public fields (USER_PUBLIC_FIELDS minus USER_HIDDEN_FIELDS). The password never appears in a response.",
+	reflect.TypeFor[profileBody]():           "The user's public fields (USER_PUBLIC_FIELDS, or every field but USER_HIDDEN_FIELDS). The password never appears in a response.",
 }
 
 // bodySchemas registers every body type in r, tuned to settings s: what a

@@ -85,7 +85,7 @@ type ProbeStatus struct {
 	Status string `json:"status"`
 }
 
-// ProfileBody The user's public fields (USER_PUBLIC_FIELDS minus USER_HIDDEN_FIELDS). The password never appears in a response.
+// ProfileBody The user's public fields (USER_PUBLIC_FIELDS, or every field but USER_HIDDEN_FIELDS). The password never appears in a response.
 type ProfileBody struct {
 	// DateJoined When the user registered; shown only when public.
 	DateJoined *time.Time `json:"date_joined,omitempty"`
@@ -1433,7 +1433,7 @@ type ClientInterface interface {
 
 	// GetProfile Show the profile
 	//
-	// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// Answers the authenticated user's public fields. The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Corresponds with GET /api/v1/accounts/profile/ (the `GetProfile` operationId).
 	GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1444,7 +1444,7 @@ type ClientInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1457,7 +1457,7 @@ type ClientInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1470,7 +1470,7 @@ type ClientInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -1483,7 +1483,7 @@ type ClientInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1496,7 +1496,7 @@ type ClientInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1509,7 +1509,7 @@ type ClientInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -1522,7 +1522,7 @@ type ClientInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1535,7 +1535,7 @@ type ClientInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1548,7 +1548,7 @@ type ClientInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -2022,7 +2022,7 @@ func (c *Client) LogoutWithFormdataBody(ctx context.Context, body LogoutFormdata
 
 // GetProfile Show the profile
 //
-// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// Answers the authenticated user's public fields. The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Corresponds with GET /api/v1/accounts/profile/ (the `GetProfile` operationId).
 func (c *Client) GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2043,7 +2043,7 @@ func (c *Client) GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) 
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2066,7 +2066,7 @@ func (c *Client) PatchProfileWithBody(ctx context.Context, contentType string, b
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2089,7 +2089,7 @@ func (c *Client) PatchProfile(ctx context.Context, body PatchProfileJSONRequestB
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -2112,7 +2112,7 @@ func (c *Client) PatchProfileWithFormdataBody(ctx context.Context, body PatchPro
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2135,7 +2135,7 @@ func (c *Client) ReplaceProfileByPostWithBody(ctx context.Context, contentType s
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2158,7 +2158,7 @@ func (c *Client) ReplaceProfileByPost(ctx context.Context, body ReplaceProfileBy
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -2181,7 +2181,7 @@ func (c *Client) ReplaceProfileByPostWithFormdataBody(ctx context.Context, body 
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2204,7 +2204,7 @@ func (c *Client) ReplaceProfileWithBody(ctx context.Context, contentType string,
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2227,7 +2227,7 @@ func (c *Client) ReplaceProfile(ctx context.Context, body ReplaceProfileJSONRequ
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -3638,7 +3638,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetProfileWithResponse Show the profile
 	//
-	// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// Answers the authenticated user's public fields. The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3651,7 +3651,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3664,7 +3664,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3677,7 +3677,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3690,7 +3690,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3703,7 +3703,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3716,7 +3716,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3729,7 +3729,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3742,7 +3742,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3755,7 +3755,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6616,7 +6616,7 @@ func (c *ClientWithResponses) LogoutWithFormdataBodyWithResponse(ctx context.Con
 
 // GetProfileWithResponse Show the profile
 //
-// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// Answers the authenticated user's public fields. The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -6635,7 +6635,7 @@ func (c *ClientWithResponses) GetProfileWithResponse(ctx context.Context, reqEdi
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6654,7 +6654,7 @@ func (c *ClientWithResponses) PatchProfileWithBodyWithResponse(ctx context.Conte
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6673,7 +6673,7 @@ func (c *ClientWithResponses) PatchProfileWithResponse(ctx context.Context, body
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6692,7 +6692,7 @@ func (c *ClientWithResponses) PatchProfileWithFormdataBodyWithResponse(ctx conte
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6711,7 +6711,7 @@ func (c *ClientWithResponses) ReplaceProfileByPostWithBodyWithResponse(ctx conte
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6730,7 +6730,7 @@ func (c *ClientWithResponses) ReplaceProfileByPostWithResponse(ctx context.Conte
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6749,7 +6749,7 @@ func (c *ClientWithResponses) ReplaceProfileByPostWithFormdataBodyWithResponse(c
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6768,7 +6768,7 @@ func (c *ClientWithResponses) ReplaceProfileWithBodyWithResponse(ctx context.Con
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6787,7 +6787,7 @@ func (c *ClientWithResponses) ReplaceProfileWithResponse(ctx context.Context, bo
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
