@@ -3,6 +3,7 @@ package httpapi
 import (
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/restreg/restreg/core/usecase"
 )
@@ -41,7 +42,7 @@ type profileBody struct {
 	IsActive   bool    `json:"is_active,omitempty" doc:"Shown only when public."`
 	DateJoined string  `json:"date_joined,omitempty" format:"date-time" doc:"When the user registered; shown only when public."`
 
-	// fields are the public fields in order.
+	// fields are the public fields, in the order shown.
 	fields []string
 }
 
@@ -49,21 +50,10 @@ type profileBody struct {
 // renders it (dates in ISO 8601, UTC as "Z", microseconds when not zero).
 func profileOf(res usecase.ProfileResult) profileBody {
 	u := res.User
-	b := profileBody{fields: res.Fields}
+	b := profileBody{ID: u.ID, Username: u.Username, FirstName: u.FirstName, LastName: u.LastName, Email: u.Email,
+		IsActive: u.IsActive, fields: res.Fields}
 	for _, f := range res.Fields {
 		switch f {
-		case "id":
-			b.ID = u.ID
-		case "username":
-			b.Username = u.Username
-		case "first_name":
-			b.FirstName = u.FirstName
-		case "last_name":
-			b.LastName = u.LastName
-		case "email":
-			b.Email = u.Email
-		case "is_active":
-			b.IsActive = u.IsActive
 		case "date_joined":
 			b.DateJoined = drfDateTime(u.CreatedAt)
 		case "last_login":
@@ -77,59 +67,73 @@ func profileOf(res usecase.ProfileResult) profileBody {
 }
 
 // MarshalJSON writes the public fields in their order, as DRF does.
-func (b profileBody) MarshalJSON() ([]byte, error) { return b.appendJSON(nil), nil }
-
-// appendJSON appends the body as encodeJSON renders it, without reflection:
-// GET profile/ answers every authenticated page load of a frontend.
-func (b profileBody) appendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	for i, f := range b.fields {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendJSONString(dst, f)
-		dst = append(dst, ':')
-		switch f {
-		case "id":
-			dst = appendJSONString(dst, b.ID)
-		case "username":
-			dst = appendJSONString(dst, b.Username)
-		case "first_name":
-			dst = appendJSONString(dst, b.FirstName)
-		case "last_name":
-			dst = appendJSONString(dst, b.LastName)
-		case "email":
-			dst = appendJSONString(dst, b.Email)
-		case "is_active":
-			dst = strconv.AppendBool(dst, b.IsActive)
-		case "date_joined":
-			dst = appendJSONString(dst, b.DateJoined)
-		case "last_login":
-			if b.LastLogin == nil {
-				dst = append(dst, "null"...)
-			} else {
-				dst = appendJSONString(dst, *b.LastLogin)
-			}
-		default:
-			dst = append(dst, "null"...)
-		}
-	}
-	return append(dst, '}')
+func (b profileBody) MarshalJSON() ([]byte, error) {
+	return b.appendJSON(make([]byte, 0, 160)), nil
 }
 
-// appendJSONString appends s as a JSON string exactly as encodeJSON writes
-// it. Printable ASCII other than the quote and the backslash is copied as
-// is; any other string goes through encoding/json, so escapes, U+2028,
-// U+2029 and invalid UTF-8 come out as they always do.
-func appendJSONString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
-			return append(dst, encodeJSON(s)...)
+// appendJSON appends the body as JSON. Every authenticated client asks for
+// it, so it writes the few value kinds a profile has directly instead of
+// through reflection (encodeJSON takes this path).
+func (b profileBody) appendJSON(out []byte) []byte {
+	out = append(out, '{')
+	for i, f := range b.fields {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendJSONString(out, f)
+		out = append(out, ':')
+		switch f {
+		case "id":
+			out = appendJSONString(out, b.ID)
+		case "username":
+			out = appendJSONString(out, b.Username)
+		case "first_name":
+			out = appendJSONString(out, b.FirstName)
+		case "last_name":
+			out = appendJSONString(out, b.LastName)
+		case "email":
+			out = appendJSONString(out, b.Email)
+		case "is_active":
+			out = strconv.AppendBool(out, b.IsActive)
+		case "date_joined":
+			out = appendJSONString(out, b.DateJoined)
+		case "last_login":
+			if b.LastLogin == nil {
+				out = append(out, "null"...)
+			} else {
+				out = appendJSONString(out, *b.LastLogin)
+			}
+		default:
+			out = append(out, "null"...)
 		}
 	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
+	return append(out, '}')
+}
+
+// appendJSONString appends s as a JSON string the way DRF's renderer writes
+// it: non-ASCII kept as is, quotes, backslashes and control characters
+// escaped, and U+2028 and U+2029 escaped (as DRF does for JavaScript's
+// sake); invalid UTF-8 becomes U+FFFD.
+func appendJSONString(out []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	out = append(out, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			out = append(out, '\\', byte(r))
+		case r == '\n':
+			out = append(out, '\\', 'n')
+		case r == '\r':
+			out = append(out, '\\', 'r')
+		case r == '\t':
+			out = append(out, '\\', 't')
+		case r < 0x20 || r == 0x2028 || r == 0x2029:
+			out = append(out, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+		default:
+			out = utf8.AppendRune(out, r)
+		}
+	}
+	return append(out, '"')
 }
 
 // drfDateTime renders t as DRF's DateTimeField does in UTC: ISO 8601,

@@ -207,6 +207,9 @@ func fieldErrorsBody(e *core.ValidationError) fieldErrors {
 // encodeJSON renders body like DRF's JSON renderer: compact, non-ASCII kept
 // as is.
 func encodeJSON(body any) []byte {
+	if a, ok := body.(jsonAppender); ok {
+		return a.appendJSON(nil)
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -217,10 +220,10 @@ func encodeJSON(body any) []byte {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
-// jsonAppender is a body that renders itself as encodeJSON would, without
-// reflection (the bodies of the hottest answers).
+// jsonAppender is a body that writes its own JSON (as DRF renders it),
+// for answers served often enough that reflection shows.
 type jsonAppender interface {
-	appendJSON(dst []byte) []byte
+	appendJSON(out []byte) []byte
 }
 
 // rendered is a body drfJSON's transformer has encoded already.
@@ -233,12 +236,7 @@ func renderDRF(ctx huma.Context, _ string, v any) (any, error) {
 	if e, ok := v.(*apiError); ok {
 		v = e.body
 	}
-	var b []byte
-	if a, ok := v.(jsonAppender); ok {
-		b = a.appendJSON(nil)
-	} else {
-		b = encodeJSON(v)
-	}
+	b := encodeJSON(v)
 	ctx.SetHeader("Content-Length", strconv.Itoa(len(b)))
 	return rendered(b), nil
 }

@@ -69,20 +69,24 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 	}
 
 	wantStatuses := map[string][]string{
-		"POST /api/v1/accounts/register/":            {"201", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/verify-registration/": {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/login/":               {"200", "400", "401", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/resend-verification/": {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/logout/":              {"200", "400", "401", "405", "413", "415", "500", "503"},
-		"GET /api/v1/accounts/profile/":              {"200", "401", "405", "500", "503"},
-		"POST /api/v1/accounts/profile/":             {"200", "400", "401", "405", "413", "415", "500", "503"},
-		"PUT /api/v1/accounts/profile/":              {"200", "400", "401", "405", "413", "415", "500", "503"},
-		"PATCH /api/v1/accounts/profile/":            {"200", "400", "401", "405", "413", "415", "500", "503"},
-		"POST /api/v1/accounts/change-password/":     {"200", "400", "401", "405", "413", "415", "429", "500", "503"},
-		"GET /healthz":                               {"200", "405"},
-		"GET /readyz":                                {"200", "405", "503"},
-		"GET /api/v1/accounts/auth/":                 {"200", "401", "500", "503"},
-		"HEAD /api/v1/accounts/auth/":                {"200", "401", "500", "503"},
+		"POST /api/v1/accounts/register/":                 {"201", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/verify-registration/":      {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/login/":                    {"200", "400", "401", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/resend-verification/":      {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/logout/":                   {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"GET /api/v1/accounts/profile/":                   {"200", "401", "405", "500", "503"},
+		"POST /api/v1/accounts/profile/":                  {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"PUT /api/v1/accounts/profile/":                   {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"PATCH /api/v1/accounts/profile/":                 {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"POST /api/v1/accounts/change-password/":          {"200", "400", "401", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/send-reset-password-link/": {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/reset-password/":           {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/verify-email/":             {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/register-email/":           {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"GET /healthz":                                    {"200", "405"},
+		"GET /readyz":                                     {"200", "405", "503"},
+		"GET /api/v1/accounts/auth/":                      {"200", "401", "500", "503"},
+		"HEAD /api/v1/accounts/auth/":                     {"200", "401", "500", "503"},
 	}
 	// The forward-auth answers: the user in headers, no body.
 	bodiless := map[string]bool{"GET /api/v1/accounts/auth/ 200": true, "HEAD /api/v1/accounts/auth/ 200": true}
@@ -91,7 +95,8 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 	authenticated := map[string]bool{
 		"POST /api/v1/accounts/logout/": true, "GET /api/v1/accounts/profile/": true, "POST /api/v1/accounts/profile/": true,
 		"PUT /api/v1/accounts/profile/": true, "PATCH /api/v1/accounts/profile/": true, "POST /api/v1/accounts/change-password/": true,
-		"GET /api/v1/accounts/auth/": true, "HEAD /api/v1/accounts/auth/": true,
+		"POST /api/v1/accounts/register-email/": true,
+		"GET /api/v1/accounts/auth/":            true, "HEAD /api/v1/accounts/auth/": true,
 	}
 	var rawDoc struct {
 		Paths map[string]map[string]struct {
