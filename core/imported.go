@@ -39,7 +39,9 @@ type SourceToken struct {
 }
 
 // String hides the key, so a SourceToken printed by mistake leaks nothing.
-func (t SourceToken) String() string { return "SourceToken{Key:(hidden), Created:" + t.Created.String() + "}" }
+func (t SourceToken) String() string {
+	return "SourceToken{Key:(hidden), Created:" + t.Created.String() + "}"
+}
 
 // GoString hides the key from %#v as well.
 func (t SourceToken) GoString() string { return t.String() }
