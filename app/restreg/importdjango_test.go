@@ -1,0 +1,319 @@
+package restreg_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/restreg/restreg/adapters/djangodb"
+	"github.com/restreg/restreg/adapters/djangodb/djangotest"
+	"github.com/restreg/restreg/app/apisuite"
+	"github.com/restreg/restreg/app/restreg"
+	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/core/usecase"
+	"github.com/restreg/restreg/ports"
+	"github.com/restreg/restreg/ports/porttest"
+)
+
+// importEnv is the environment of a server that takes users over from
+// Django: legacy hashers on, no rate limits, the given store.
+func importEnv(t *testing.T, store string) map[string]string {
+	env := map[string]string{
+		"LISTEN_ADDR":               "127.0.0.1:0",
+		"STORE":                     store,
+		"DATA_DIR":                  t.TempDir(),
+		"MAIL_BACKEND":              "console",
+		"SECRET_KEY":                apisuite.SecretKey,
+		"REGISTER_VERIFICATION_URL": "https://frontend-host/verify-user/",
+		"VERIFICATION_FROM_EMAIL":   "noreply@example.com",
+		"PASSWORD_LEGACY_HASHERS":   "true",
+		"RATE_LIMIT_BACKEND":        "off",
+	}
+	if store == "postgres" {
+		env["DATABASE_URL"] = postgresURL(t)
+	}
+	return env
+}
+
+func loadEnv(t *testing.T, env map[string]string) restreg.Config {
+	t.Helper()
+	s, err := restreg.LoadSettings(restreg.DefaultConfig(), "", envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// readConflicts returns the rows of a conflicts file, header first.
+func readConflicts(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// Users imported from a Django database — PostgreSQL, MariaDB or SQLite —
+// into a store log in through the API with their Django passwords, one per
+// Django hasher; their DRF token keys authenticate; the inactive one stays
+// inactive; the address that differs from another only in case is listed as
+// a conflict and not imported.
+func TestImportedDjangoUsersLogInAndKeepTheirTokens(t *testing.T) {
+	type pair struct{ source, store string }
+	pairs := []pair{{"sqlite", "memory"}}
+	if !testing.Short() {
+		pairs = append(pairs, pair{"postgres", "memory"}, pair{"mariadb", "memory"})
+	}
+	for _, p := range pairs {
+		t.Run(p.source+"_to_"+p.store, func(t *testing.T) {
+			var d *djangotest.Database
+			switch p.source {
+			case "postgres":
+				d = djangotest.Postgres(t)
+			case "mariadb":
+				d = djangotest.MariaDB(t)
+			default:
+				d = djangotest.SQLite(t)
+			}
+			accounts := d.InsertAccounts(t)
+			s := loadEnv(t, importEnv(t, p.store))
+			var store ports.Store
+			srv := startT(t, s, fx.Populate(&store))
+			ctx := context.Background()
+
+			src, err := djangodb.Open(ctx, d.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			dir := t.TempDir()
+			conflicts := filepath.Join(dir, "conflicts.csv")
+			var out bytes.Buffer
+			rep, err := restreg.ImportInto(ctx, s, src, store, conflicts, filepath.Join(dir, "checkpoint"), &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := int64(len(accounts))
+			if rep.Read != n || rep.Created != n-1 || rep.Conflicts != 1 || rep.Tokens != 11 {
+				t.Errorf("report = %+v; want %d read, %d created, 1 conflict, 11 tokens", rep, n, n-1)
+			}
+			if !strings.Contains(out.String(), "users/s") {
+				t.Errorf("summary %q gives no rate", out.String())
+			}
+
+			auth := usecase.NewAuthenticate(usecase.NewAuthenticateConfig(s.Settings), store, porttest.NewClock(time.Time{}))
+			for _, a := range accounts {
+				status, body := post(t, srv.URL()+s.HTTP.BasePath+"/login/", `{"login":"`+a.Username+`","password":"`+djangotest.Password+`"}`)
+				usable := a.IsActive && a.Algorithm != "" && a.ID != djangotest.CaseTwinID
+				switch {
+				case usable && (status != 200 || body["token"] == nil):
+					t.Errorf("%s (%s): login %d %v; want 200 with a token", a.Username, a.Algorithm, status, body)
+				case !usable && status == 200:
+					t.Errorf("%s: login answered 200; want it refused", a.Username)
+				}
+				if a.Token == "" {
+					continue
+				}
+				pr, _, err := auth.Authenticate(ctx, "Token "+a.Token)
+				var authErr *core.AuthError
+				switch {
+				case a.IsActive && (err != nil || pr.User.ID != strconv.FormatInt(a.ID, 10)):
+					t.Errorf("%s: the DRF token authenticates as %q, %v; want user %d", a.Username, pr.User.ID, err, a.ID)
+				case !a.IsActive && (!errors.As(err, &authErr) || authErr.Detail != core.MsgTokenUserInactive):
+					t.Errorf("%s (inactive): token gives %v; want %q", a.Username, err, core.MsgTokenUserInactive)
+				}
+			}
+
+			u, err := store.FindUser(ctx, core.ByID, "101")
+			if err != nil || u.Username != "pbkdf2_sha256_user" || u.FirstName != "Firstpbkdf2_sha256" || !u.CreatedAt.Equal(djangotest.Joined) {
+				t.Errorf("user 101 = %+v, %v; want the Django user with its id and fields", u, err)
+			}
+			if _, err := store.FindUser(ctx, core.ByID, strconv.Itoa(djangotest.CaseTwinID)); !errors.Is(err, core.ErrNotFound) {
+				t.Errorf("the conflicting user was stored: %v", err)
+			}
+			rows := readConflicts(t, conflicts)
+			want := [][]string{{"id", "username", "email", "reason", "conflicts_with"},
+				{strconv.Itoa(djangotest.CaseTwinID), "case_twin", "PBKDF2_SHA256@example.com", usecase.ConflictEmail, "101"}}
+			if !slices.EqualFunc(rows, want, slices.Equal) {
+				t.Errorf("conflicts file = %q, want %q", rows, want)
+			}
+		})
+	}
+}
+
+var summaryRe = regexp.MustCompile(`(\d+) users in [\d.]+s \((\d+) users/s\): (\d+) created, (\d+) updated, (\d+) conflicts`)
+
+// importCmd runs restreg import-django and returns its summary counts
+// (read, created, updated, conflicts).
+func importCmd(t *testing.T, env map[string]string, args ...string) []int {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := restreg.Main(context.Background(), append([]string{"import-django"}, args...), envOf(env), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("import-django %v exited %d: %s%s", args, code, stdout.String(), stderr.String())
+	}
+	if strings.Contains(stderr.String(), "\r") {
+		t.Errorf("a progress bar was drawn on a stderr that is no terminal: %q", stderr.String())
+	}
+	m := summaryRe.FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no summary line in %q", stdout.String())
+	}
+	var counts []int
+	for _, i := range []int{1, 3, 4, 5} {
+		n, _ := strconv.Atoi(m[i])
+		counts = append(counts, n)
+	}
+	return counts
+}
+
+// storedUsers reports which of the fixture's ids the store holds, and the
+// first name of user 101.
+func storedUsers(t *testing.T, env map[string]string) ([]int64, string) {
+	t.Helper()
+	var store ports.Store
+	startT(t, loadEnv(t, env), fx.Populate(&store))
+	var ids []int64
+	var first string
+	for _, a := range djangotest.Accounts() {
+		u, err := store.FindUser(context.Background(), core.ByID, strconv.FormatInt(a.ID, 10))
+		switch {
+		case err == nil:
+			ids = append(ids, a.ID)
+			if a.ID == 101 {
+				first = u.FirstName
+			}
+		case !errors.Is(err, core.ErrNotFound):
+			t.Fatal(err)
+		}
+	}
+	return ids, first
+}
+
+// The command imports into the store the settings name; a re-run updates
+// and never duplicates; a dry run writes nothing; --resume continues after
+// the checkpoint.
+func TestImportDjangoCommand(t *testing.T) {
+	stores := []string{"sqlite"}
+	if !testing.Short() {
+		stores = append(stores, "postgres")
+	}
+	for _, store := range stores {
+		t.Run(store, func(t *testing.T) {
+			d := djangotest.SQLite(t)
+			accounts := d.InsertAccounts(t)
+			n := len(accounts)
+
+			t.Run("dry run writes nothing", func(t *testing.T) {
+				env := importEnv(t, store)
+				if got := importCmd(t, env, "--from", d.URL, "--dry-run"); !slices.Equal(got, []int{n, n - 1, 0, 1}) {
+					t.Errorf("dry run counts %v, want %v", got, []int{n, n - 1, 0, 1})
+				}
+				if ids, _ := storedUsers(t, env); len(ids) != 0 {
+					t.Errorf("after a dry run the store holds %v", ids)
+				}
+				if _, err := os.Stat(filepath.Join(env["DATA_DIR"], "import-django.checkpoint")); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("a dry run wrote a checkpoint: %v", err)
+				}
+			})
+
+			t.Run("import, then re-run", func(t *testing.T) {
+				env := importEnv(t, store)
+				if got := importCmd(t, env, "--from", d.URL, "--batch", "3"); !slices.Equal(got, []int{n, n - 1, 0, 1}) {
+					t.Errorf("first run counts %v, want %v", got, []int{n, n - 1, 0, 1})
+				}
+				rows := readConflicts(t, filepath.Join(env["DATA_DIR"], "import-django-conflicts.csv"))
+				if len(rows) != 2 || rows[1][0] != strconv.Itoa(djangotest.CaseTwinID) {
+					t.Errorf("conflicts file = %q", rows)
+				}
+				d.Update(t, `UPDATE auth_user SET first_name = ? WHERE id = ?`, "Changed", 101)
+				if got := importCmd(t, env, "--from", d.URL); !slices.Equal(got, []int{n, 0, n - 1, 1}) {
+					t.Errorf("re-run counts %v, want %v", got, []int{n, 0, n - 1, 1})
+				}
+				ids, first := storedUsers(t, env)
+				if len(ids) != n-1 || first != "Changed" {
+					t.Errorf("after the re-run: %d users stored (want %d), user 101's first name %q (want Changed)", len(ids), n-1, first)
+				}
+			})
+
+			t.Run("resume", func(t *testing.T) {
+				env := importEnv(t, store)
+				checkpoint := filepath.Join(env["DATA_DIR"], "import-django.checkpoint")
+				if err := os.WriteFile(checkpoint, []byte("105\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if got := importCmd(t, env, "--from", d.URL, "--resume"); !slices.Equal(got, []int{n - 5, n - 6, 0, 1}) {
+					t.Errorf("resumed run counts %v, want %v", got, []int{n - 5, n - 6, 0, 1})
+				}
+				ids, _ := storedUsers(t, env)
+				if slices.Contains(ids, 105) || !slices.Contains(ids, 106) {
+					t.Errorf("after resuming from 105 the store holds %v; want ids after 105 only", ids)
+				}
+				raw, _ := os.ReadFile(checkpoint)
+				if strings.TrimSpace(string(raw)) != strconv.Itoa(djangotest.UnusableID) {
+					t.Errorf("checkpoint = %q, want the last id %d", raw, djangotest.UnusableID)
+				}
+			})
+		})
+	}
+}
+
+// Wrong invocations are refused with a clear message and exit non-zero.
+func TestImportDjangoCommandRefusesBadInvocations(t *testing.T) {
+	cases := map[string]struct {
+		args []string
+		env  map[string]string
+		code int
+		want string
+	}{
+		"no source":     {nil, map[string]string{}, 2, "--from is required"},
+		"memory store":  {[]string{"--from", "sqlite:///nowhere"}, map[string]string{"STORE": "memory"}, 1, "STORE=memory keeps nothing"},
+		"bad progress":  {[]string{"--from", "sqlite:///x", "--progress", "loud"}, map[string]string{}, 2, "--progress must be"},
+		"not django db": {[]string{"--from", "sqlite://" + filepath.Join(t.TempDir(), "empty.db")}, map[string]string{"DATA_DIR": t.TempDir()}, 1, "import-django"},
+		"secret in url": {[]string{"--from", "postgres://u:s3cr3t-pw@127.0.0.1:1/db?connect_timeout=1"}, map[string]string{"DATA_DIR": t.TempDir()}, 1, "xxxxx"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := restreg.Main(context.Background(), append([]string{"import-django"}, c.args...), envOf(c.env), &stdout, &stderr)
+			if code != c.code || !strings.Contains(stderr.String(), c.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr.String(), c.code, c.want)
+			}
+			if strings.Contains(stderr.String()+stdout.String(), "s3cr3t-pw") {
+				t.Error("the output shows the source's password")
+			}
+		})
+	}
+}
+
+// The progress line shows a bar, the count, the rate and the time left.
+func TestImportProgressLine(t *testing.T) {
+	got := restreg.RenderProgress(500, 2000, 10*time.Second)
+	want := "[=======>                      ] 500/2000  25% 50 users/s ETA 30s "
+	if got != want {
+		t.Errorf("progress line\n got %q\nwant %q", got, want)
+	}
+	if got := restreg.RenderProgress(0, 10, 0); !strings.Contains(got, "ETA --") {
+		t.Errorf("before any user: %q, want no ETA", got)
+	}
+}
