@@ -18,4 +18,6 @@ func ImportInto(ctx context.Context, s Config, src ports.ImportSource, store por
 }
 
 // RenderProgress is the import's progress line.
-func RenderProgress(done, total int64, elapsed time.Duration) string { return renderProgress(done, total, elapsed) }
+func RenderProgress(done, total int64, elapsed time.Duration) string {
+	return renderProgress(done, total, elapsed)
+}

@@ -435,7 +435,7 @@ func renderProgress(done, total int64, elapsed time.Duration) string {
 	}
 	eta := "--"
 	if rate > 0 {
-		eta = (time.Duration(float64(total-done)/rate*float64(time.Second))).Round(time.Second).String()
+		eta = (time.Duration(float64(total-done) / rate * float64(time.Second))).Round(time.Second).String()
 	}
 	return fmt.Sprintf("[%s] %d/%d %3.0f%% %.0f users/s ETA %s ", bar, done, total, frac*100, rate, eta)
 }
