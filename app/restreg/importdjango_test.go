@@ -262,8 +262,10 @@ func TestImportDjangoCommand(t *testing.T) {
 				if err := os.WriteFile(checkpoint, []byte("105\n"), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				if got := importCmd(t, env, "--from", d.URL, "--resume"); !slices.Equal(got, []int{n - 5, n - 6, 0, 1}) {
-					t.Errorf("resumed run counts %v, want %v", got, []int{n - 5, n - 6, 0, 1})
+				// User 101, the address's first owner, is not imported
+				// from 105 on: its twin is no conflict then.
+				if got := importCmd(t, env, "--from", d.URL, "--resume"); !slices.Equal(got, []int{n - 5, n - 5, 0, 0}) {
+					t.Errorf("resumed run counts %v, want %v", got, []int{n - 5, n - 5, 0, 0})
 				}
 				ids, _ := storedUsers(t, env)
 				if slices.Contains(ids, 105) || !slices.Contains(ids, 106) {
