@@ -28,7 +28,7 @@ import (
 
 // importEnv is the environment of a server that takes users over from
 // Django: legacy hashers on, no rate limits, the given store.
-func importEnv(t *testing.T, store string) map[string]string {
+func importEnv(t testing.TB, store string) map[string]string {
 	env := map[string]string{
 		"LISTEN_ADDR":               "127.0.0.1:0",
 		"STORE":                     store,
