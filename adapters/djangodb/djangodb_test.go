@@ -11,8 +11,8 @@ import (
 	"github.com/restreg/restreg/core"
 )
 
-func databases(t *testing.T) map[string]func(testing.TB) *djangotest.Database {
-	m := map[string]func(testing.TB) *djangotest.Database{"sqlite": djangotest.SQLite}
+func databases(t *testing.T) map[string]func(djangotest.TB) *djangotest.Database {
+	m := map[string]func(djangotest.TB) *djangotest.Database{"sqlite": djangotest.SQLite}
 	if !testing.Short() {
 		m["postgres"] = djangotest.Postgres
 		m["mariadb"] = djangotest.MariaDB

@@ -1,9 +1,6 @@
 package djangotest
 
-import (
-	"testing"
-	"time"
-)
+import "time"
 
 // Account is a Django user of the standard fixture with its password in
 // clear.
@@ -87,7 +84,7 @@ func Accounts() []Account {
 func TokenKey(id int64) string { return GeneratedToken(id + 7919) }
 
 // InsertAccounts adds the standard fixture.
-func (d *Database) InsertAccounts(t testing.TB) []Account {
+func (d *Database) InsertAccounts(t TB) []Account {
 	t.Helper()
 	acc := Accounts()
 	for _, a := range acc {

@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -36,6 +35,17 @@ const (
 	DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	DefaultMariaDBURL  = "mysql://root@127.0.0.1:3306/test"
 )
+
+// TB is the part of testing.TB the fixtures use; Ginkgo's GinkgoT() has
+// it too.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
 
 // Database is a Django-shaped database of one test.
 type Database struct {
@@ -62,7 +72,7 @@ func randomName(label string) string {
 
 // Postgres creates a database with Django's tables on the PostgreSQL test
 // server and drops it when the test ends.
-func Postgres(t testing.TB) *Database {
+func Postgres(t TB) *Database {
 	t.Helper()
 	admin := env("POSTGRES_TEST_URL", DefaultPostgresURL)
 	name := randomName("pg")
@@ -89,7 +99,7 @@ func Postgres(t testing.TB) *Database {
 
 // MariaDB creates a database with Django's tables on the MariaDB (or MySQL)
 // test server and drops it when the test ends.
-func MariaDB(t testing.TB) *Database {
+func MariaDB(t TB) *Database {
 	t.Helper()
 	admin := env("MARIADB_TEST_URL", DefaultMariaDBURL)
 	adminDB := open(t, "mysql", mysqlDSN(t, admin, ""))
@@ -113,7 +123,7 @@ func MariaDB(t testing.TB) *Database {
 
 // SQLite creates a db.sqlite3 file with Django's tables in a directory of
 // the test.
-func SQLite(t testing.TB) *Database {
+func SQLite(t TB) *Database {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "db.sqlite3")
 	d := &Database{URL: "sqlite://" + path, Dialect: "sqlite", DB: open(t, "sqlite", path)}
@@ -122,7 +132,7 @@ func SQLite(t testing.TB) *Database {
 	return d
 }
 
-func mysqlDSN(t testing.TB, rawURL, db string) string {
+func mysqlDSN(t TB, rawURL, db string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		t.Fatal("MARIADB_TEST_URL is not a URL")
@@ -135,7 +145,7 @@ func mysqlDSN(t testing.TB, rawURL, db string) string {
 	return c.FormatDSN()
 }
 
-func open(t testing.TB, driver, dsn string) *sql.DB {
+func open(t TB, driver, dsn string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open(driver, dsn)
 	if err == nil {
@@ -149,7 +159,7 @@ func open(t testing.TB, driver, dsn string) *sql.DB {
 	return db
 }
 
-func exec(t testing.TB, db *sql.DB, q string, args ...any) {
+func exec(t TB, db *sql.DB, q string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(q, args...); err != nil {
 		t.Fatalf("%.60s…: %v", q, err)
@@ -157,7 +167,7 @@ func exec(t testing.TB, db *sql.DB, q string, args ...any) {
 }
 
 // create runs the DDL file's statements.
-func (d *Database) create(t testing.TB, file string) {
+func (d *Database) create(t TB, file string) {
 	t.Helper()
 	raw, err := ddl.ReadFile("testdata/" + file)
 	if err != nil {
@@ -205,7 +215,7 @@ func (d *Database) param(t time.Time) any {
 }
 
 // Insert adds users (and their tokens) as Django would store them.
-func (d *Database) Insert(t testing.TB, users ...User) {
+func (d *Database) Insert(t TB, users ...User) {
 	t.Helper()
 	key := `"key"`
 	if d.Dialect == "mysql" {
@@ -224,7 +234,7 @@ func (d *Database) Insert(t testing.TB, users ...User) {
 
 // Update runs an UPDATE of auth_user with the dialect's placeholders
 // written as ? in q.
-func (d *Database) Update(t testing.TB, q string, args ...any) {
+func (d *Database) Update(t TB, q string, args ...any) {
 	t.Helper()
 	if d.Dialect == "postgres" {
 		for i := 1; strings.Contains(q, "?"); i++ {
@@ -248,7 +258,7 @@ func GeneratedToken(id int64) string { return fmt.Sprintf("%040x", id*2654435761
 // Generate adds n users with ids first… first+n-1 (username user<id>,
 // e-mail user<id>@example.com, GeneratedHash, a token each), in
 // multi-row inserts of one transaction per thousand users.
-func (d *Database) Generate(t testing.TB, first int64, n int) {
+func (d *Database) Generate(t TB, first int64, n int) {
 	t.Helper()
 	key := `"key"`
 	if d.Dialect == "mysql" {
