@@ -27,7 +27,7 @@ import (
 // composer, the outbox relay and the mail courier, and runs the relay and the
 // courier for the life of the app. It needs core.Settings, *slog.Logger and
 // every port: ports.UserStore, Outbox, MailQueue,
-// TokenStore, Mailer, EventPublisher, PasswordHasher, RateLimiter and Clock.
+// TokenStore, AccountStore, Mailer, EventPublisher, PasswordHasher, RateLimiter and Clock.
 // The rate limiter is required: a deployment that wants none says so with
 // Unlimited.
 var Core = fx.Module("restreg",
@@ -116,8 +116,8 @@ func (noVerificationMail) ComposeAccountExists(context.Context, core.PublicUser)
 	return core.Message{}, errors.New("account-exists e-mail is switched off (REGISTER_ENUMERATION_SAFE=false)")
 }
 
-func newTokenIssuer(store ports.TokenStore, clock ports.Clock) usecase.OpaqueTokens {
-	return usecase.OpaqueTokens{Store: store, Clock: clock}
+func newTokenIssuer(s core.Settings, store ports.TokenStore, clock ports.Clock) usecase.OpaqueTokens {
+	return usecase.NewOpaqueTokens(s, store, clock)
 }
 
 func newRelay(s core.Settings, outbox ports.Outbox, pub ports.EventPublisher, clock ports.Clock, log *slog.Logger) *usecase.Relay {

@@ -24,6 +24,10 @@ var useCases = fx.Provide(
 	newVerifyRegistration,
 	newLogin,
 	newResendVerification,
+	newAuthenticate,
+	newLogout,
+	newProfile,
+	newChangePassword,
 )
 
 // newThrottle returns the Throttle every use case counts with; the rate
@@ -71,16 +75,75 @@ func newRegister(p registerParams) *usecase.Register {
 		p.Throttle, p.Clock, p.Relay, p.Courier, p.Log)
 }
 
-func newVerifyRegistration(s core.Settings, store ports.UserStore, signer ports.Signer, tokens ports.TokenIssuer,
-	throttle *usecase.Throttle, clock ports.Clock, relay *usecase.Relay, log *slog.Logger,
-) *usecase.VerifyRegistration {
-	return usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), store, signer, tokens, throttle, clock, relay, log)
+// verifyParams is what verify-registration/ is built from.
+type verifyParams struct {
+	fx.In
+	Settings core.Settings
+	Store    ports.UserStore
+	Signer   ports.Signer
+	Tokens   ports.TokenIssuer
+	Accounts ports.AccountStore
+	Throttle *usecase.Throttle
+	Clock    ports.Clock
+	Relay    *usecase.Relay
+	Log      *slog.Logger
 }
 
-func newLogin(s core.Settings, logins usecase.Logins, store ports.UserStore, hasher ports.PasswordHasher,
-	tokens ports.TokenIssuer, throttle *usecase.Throttle, log *slog.Logger,
-) *usecase.Login {
-	return usecase.NewLogin(usecase.NewLoginConfig(s), logins, store, hasher, tokens, throttle, log)
+func newVerifyRegistration(p verifyParams) *usecase.VerifyRegistration {
+	return usecase.NewVerifyRegistration(usecase.NewVerifyConfig(p.Settings), p.Store, p.Signer, p.Tokens, p.Accounts,
+		p.Throttle, p.Clock, p.Relay, p.Log)
+}
+
+// loginParams is what login/ is built from.
+type loginParams struct {
+	fx.In
+	Settings core.Settings
+	Logins   usecase.Logins
+	Store    ports.UserStore
+	Hasher   ports.PasswordHasher
+	Tokens   ports.TokenIssuer
+	Accounts ports.AccountStore
+	Throttle *usecase.Throttle
+	Clock    ports.Clock
+	Relay    *usecase.Relay
+	Log      *slog.Logger
+}
+
+func newLogin(p loginParams) *usecase.Login {
+	return usecase.NewLogin(usecase.NewLoginConfig(p.Settings), p.Logins, p.Store, p.Hasher, p.Tokens, p.Accounts,
+		p.Throttle, p.Clock, p.Relay, p.Log)
+}
+
+func newAuthenticate(s core.Settings, tokens ports.TokenStore, clock ports.Clock) *usecase.Authenticate {
+	return usecase.NewAuthenticate(usecase.NewAuthenticateConfig(s), tokens, clock)
+}
+
+func newLogout(accounts ports.AccountStore, clock ports.Clock, relay *usecase.Relay, log *slog.Logger) *usecase.Logout {
+	return usecase.NewLogout(accounts, clock, relay, log)
+}
+
+func newProfile(s core.Settings, users ports.UserStore, accounts ports.AccountStore, clock ports.Clock,
+	relay *usecase.Relay, log *slog.Logger,
+) *usecase.Profile {
+	return usecase.NewProfile(usecase.NewProfileConfig(s), users, accounts, clock, relay, log)
+}
+
+// changePasswordParams is what change-password/ is built from.
+type changePasswordParams struct {
+	fx.In
+	Settings core.Settings
+	Accounts ports.AccountStore
+	Hasher   ports.PasswordHasher
+	Policy   *core.PasswordPolicy
+	Throttle *usecase.Throttle
+	Clock    ports.Clock
+	Relay    *usecase.Relay
+	Log      *slog.Logger
+}
+
+func newChangePassword(p changePasswordParams) *usecase.ChangePassword {
+	return usecase.NewChangePassword(usecase.NewChangePasswordConfig(p.Settings), p.Accounts, p.Hasher, p.Policy,
+		p.Throttle, p.Clock, p.Relay, p.Log)
 }
 
 func newResendVerification(s core.Settings, logins usecase.Logins, store ports.UserStore, throttle *usecase.Throttle,

@@ -13,6 +13,9 @@ type Value struct {
 	Number bool
 	// NotText: the value was a JSON boolean, object or array.
 	NotText bool
+	// Bool: the value was a JSON boolean (NotText is set too); Text is then
+	// "true" or "false", for the fields that take booleans.
+	Bool bool
 }
 
 // Str returns a present, non-null string value, for tests and library callers.

@@ -25,7 +25,8 @@ type UserStore interface {
 	CreateUser(ctx context.Context, u core.User, events ...core.Event) error
 
 	// DeleteInactiveUser removes a user that never became active together
-	// with all its unpublished events; used to undo a registration whose
+	// with all its unpublished events, its tokens and its queued mail
+	// (core.QueuedMail whose UserID it is); used to undo a registration whose
 	// e-mail could not be sent. Deleting an active or missing user does
 	// nothing and returns core.ErrNotFound. Errors: core.ErrNotFound,
 	// core.ErrUnavailable.

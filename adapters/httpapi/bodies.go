@@ -122,7 +122,11 @@ var objectDocs = map[reflect.Type]string{
 	reflect.TypeFor[probeStatus]():               "",
 	reflect.TypeFor[outboxDetails](): "Readiness only: events recorded and not yet published (held, waiting for the " +
 		"broker, or about to go out). A growing backlog means the broker is away; registrations go on regardless.",
-	reflect.TypeFor[detail](): "Django REST framework's general error (or success) message.",
+	reflect.TypeFor[detail]():                "Django REST framework's general error (or success) message.",
+	reflect.TypeFor[logoutRequest]():         "Unknown keys are ignored.",
+	reflect.TypeFor[profileRequest]():        "The editable fields. Unknown and read-only keys (`id`, `email`, `is_active`, …) are ignored.",
+	reflect.TypeFor[changePasswordRequest](): "Unknown keys are ignored.",
+	reflect.TypeFor[profileBody]():           "The user's public fields (USER_PUBLIC_FIELDS minus USER_HIDDEN_FIELDS). The password never appears in a response.",
 }
 
 // bodySchemas registers every body type in r, tuned to settings s: what a
@@ -138,6 +142,7 @@ func bodySchemas(r huma.Registry, s core.Settings) {
 	for _, t := range []reflect.Type{
 		reflect.TypeFor[registerRequest](), reflect.TypeFor[verifyRegistrationRequest](),
 		reflect.TypeFor[loginRequest](), reflect.TypeFor[resendVerificationRequest](),
+		reflect.TypeFor[logoutRequest](), reflect.TypeFor[profileRequest](), reflect.TypeFor[changePasswordRequest](),
 	} {
 		// Unknown keys are ignored, as DRF's serializers do. Huma forbids
 		// them by default; leaving additionalProperties out says they are
@@ -173,6 +178,12 @@ func bodySchemas(r huma.Registry, s core.Settings) {
 	loginDesc := "Username or e-mail address (USER_LOGIN_FIELDS=" + strings.Join(s.UserLoginFields, ",") + ")."
 	m[schemaName(reflect.TypeFor[loginRequest]())].Properties["login"].Description = loginDesc
 	m[schemaName(reflect.TypeFor[resendVerificationRequest]())].Properties["login"].Description = loginDesc
+	cp := m[schemaName(reflect.TypeFor[changePasswordRequest]())]
+	if s.ChangePasswordSerializerPasswordConfirm {
+		cp.Required = append(cp.Required, "password_confirm")
+	} else {
+		cp.Properties["password_confirm"].Description = "Ignored: CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM is off on this server."
+	}
 }
 
 // schemaName is the component name of a body type.

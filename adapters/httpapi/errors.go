@@ -63,6 +63,9 @@ type apiError struct {
 	status     int
 	body       any
 	retryAfter int
+	// challenge marks a 401, which carries WWW-Authenticate: Token (the
+	// scheme the client should authenticate with, as DRF answers).
+	challenge bool
 	// internal marks answers that hide an unexpected error, which is logged.
 	internal bool
 	err      error
@@ -82,12 +85,20 @@ func (e *apiError) Unwrap() error { return e.err }
 // GetStatus is the answer's status (huma.StatusError).
 func (e *apiError) GetStatus() int { return e.status }
 
-// GetHeaders carries Retry-After when the client should wait (huma.HeadersError).
+// GetHeaders carries Retry-After when the client should wait, and
+// WWW-Authenticate on a 401 (huma.HeadersError).
 func (e *apiError) GetHeaders() http.Header {
-	if e.retryAfter <= 0 {
+	h := http.Header{}
+	if e.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.retryAfter))
+	}
+	if e.challenge {
+		h.Set("WWW-Authenticate", core.AuthenticateChallenge)
+	}
+	if len(h) == 0 {
 		return nil
 	}
-	return http.Header{"Retry-After": {strconv.Itoa(e.retryAfter)}}
+	return h
 }
 
 var (
@@ -113,8 +124,13 @@ func answerFor(err error) *apiError {
 		methErr *methodNotAllowedError
 		readErr *bodyReadError
 		thrErr  *core.ThrottledError
+		authErr *core.AuthError
 	)
 	switch {
+	case errors.As(err, &authErr):
+		// DRF's NotAuthenticated and AuthenticationFailed: the message,
+		// never the token.
+		return &apiError{status: http.StatusUnauthorized, body: detailOf(authErr.Detail), challenge: true}
 	case errors.As(err, &thrErr):
 		// DRF's answer to a throttled request: its message and Retry-After
 		// in whole seconds, rounded up.
@@ -245,8 +261,8 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 // writeFailure writes the answer mapError chose, for the answers given
 // before or outside Huma (routing, body limit, panics).
 func writeFailure(w http.ResponseWriter, f *apiError) {
-	if f.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(f.retryAfter))
+	for name, values := range f.GetHeaders() {
+		w.Header()[name] = values
 	}
 	writeJSON(w, f.status, f.body)
 }

@@ -95,7 +95,10 @@ func apiConfig(s core.Settings) huma.Config {
 					"django-rest-registration's register flow: `register/` creates an unverified user and " +
 					"mails a signed link, `verify-registration/` activates the user from that link, " +
 					"`resend-verification/` mails a fresh link, and `login/` checks a username or e-mail and " +
-					"password. Error bodies are Django REST framework's: `{\"field\": [\"message\"]}` for field " +
+					"password and answers with a token. With that token (`Authorization: Token <key>` or " +
+					"`Bearer <key>`), `profile/` shows and changes the user's fields, `change-password/` changes " +
+					"the password and `logout/` ends the session; every answer to an authenticated request carries " +
+					"`Cache-Control: no-store`. Error bodies are Django REST framework's: `{\"field\": [\"message\"]}` for field " +
 					"errors and `{\"detail\": \"message\"}` otherwise. Every account operation is rate-limited " +
 					"per client address and per target (THROTTLE_* settings) and answers 429 with DRF's message " +
 					"and Retry-After when a limit is reached. Paths end in `/` as in Django; the same paths " +
@@ -105,13 +108,14 @@ func apiConfig(s core.Settings) huma.Config {
 			},
 			Servers: []*huma.Server{{URL: "/", Description: "The server that serves this document."}},
 			Tags: []*huma.Tag{
-				{Name: tagAccounts, Description: "Registration, verification of the e-mail address, and login."},
+				{Name: tagAccounts, Description: "Registration, verification of the e-mail address, login, and the authenticated account operations."},
 				{Name: tagProbes, Description: "Liveness and readiness probes for orchestrators and load balancers."},
 			},
 			Components: &huma.Components{
-				Schemas:   registry,
-				Headers:   componentHeaders(),
-				Responses: componentResponses(),
+				Schemas:         registry,
+				Headers:         componentHeaders(),
+				Responses:       componentResponses(),
+				SecuritySchemes: securitySchemes(),
 			},
 		},
 		Formats:       map[string]huma.Format{mimeJSON: drfJSON},
@@ -171,7 +175,9 @@ func componentHeaders() map[string]*huma.Header {
 			Schema: &huma.Schema{Type: "string"}},
 		"RetryAfter": {Description: "Seconds to wait before retrying.", Schema: &huma.Schema{Type: "integer"}},
 		"CacheControl": {Description: "`no-store` on every answer of an operation that may answer with a login " +
-			"token, so that no browser or proxy cache keeps one.", Schema: &huma.Schema{Type: "string", Enum: []any{"no-store"}}},
+			"token or that needs one, so that no browser or proxy cache keeps a token or a user's data.", Schema: &huma.Schema{Type: "string", Enum: []any{"no-store"}}},
+		"WWWAuthenticate": {Description: "`Token`: the scheme to authenticate with (Django REST framework's " +
+			"TokenAuthentication).", Schema: &huma.Schema{Type: "string", Enum: []any{"Token"}}},
 	}
 }
 
@@ -221,14 +227,17 @@ func componentResponses() map[string]*huma.Response {
 			detailExample("server_error", "Unexpected error", msgServerError)),
 		"ServiceUnavailable": unavailable,
 		"TooManyRequests":    throttled,
+		"Unauthorized":       unauthorizedResponse(),
 	}
 }
 
 // errorResponses are the answers every account operation can give besides
-// its own 400s (429 included: every one is throttled); withFlowSwitch adds
+// its own 400s (429 included: every one is throttled; 401 included: a bad
+// token is refused on every operation); withFlowSwitch adds
 // the 404 of a flow that can be switched off.
 func errorResponses(withFlowSwitch bool) map[string]*huma.Response {
 	m := map[string]*huma.Response{
+		"401": {Ref: responseRef + "Unauthorized"},
 		"405": {Ref: responseRef + "MethodNotAllowed"},
 		"413": {Ref: responseRef + "PayloadTooLarge"},
 		"415": {Ref: responseRef + "UnsupportedMediaType"},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -68,18 +69,34 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 	}
 
 	wantStatuses := map[string][]string{
-		"POST /api/v1/accounts/register/":            {"201", "400", "404", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/verify-registration/": {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/login/":               {"200", "400", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/resend-verification/": {"200", "400", "404", "405", "413", "415", "429", "500", "503"},
-		"GET /healthz": {"200", "405"},
-		"GET /readyz":  {"200", "405", "503"},
+		"POST /api/v1/accounts/register/":            {"201", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/verify-registration/": {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/login/":               {"200", "400", "401", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/resend-verification/": {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/logout/":              {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"GET /api/v1/accounts/profile/":              {"200", "401", "405", "500", "503"},
+		"POST /api/v1/accounts/profile/":             {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"PUT /api/v1/accounts/profile/":              {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"PATCH /api/v1/accounts/profile/":            {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"POST /api/v1/accounts/change-password/":     {"200", "400", "401", "405", "413", "415", "429", "500", "503"},
+		"GET /healthz":                               {"200", "405"},
+		"GET /readyz":                                {"200", "405", "503"},
 	}
-	// security must be present and empty in the raw document, not just absent.
+	// security must be present in the raw document, not just absent: empty
+	// for the public operations, Token or Bearer for those that need a user.
+	authenticated := map[string]bool{
+		"POST /api/v1/accounts/logout/": true, "GET /api/v1/accounts/profile/": true, "POST /api/v1/accounts/profile/": true,
+		"PUT /api/v1/accounts/profile/": true, "PATCH /api/v1/accounts/profile/": true, "POST /api/v1/accounts/change-password/": true,
+	}
 	var rawDoc struct {
 		Paths map[string]map[string]struct {
-			Security *[]any `json:"security"`
+			Security *[]map[string][]string `json:"security"`
 		} `json:"paths"`
+		Components struct {
+			SecuritySchemes map[string]struct {
+				Type, In, Name, Scheme, Description string
+			} `json:"securitySchemes"`
+		} `json:"components"`
 	}
 	if err := json.Unmarshal(raw, &rawDoc); err != nil {
 		t.Fatal(err)
@@ -105,7 +122,16 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 			if op.OperationID == "" || op.Summary == "" || op.Description == "" || len(op.Tags) != 1 || !tagNames[op.Tags[0]] {
 				t.Errorf("%s: operationId/summary/description/tag missing", key)
 			}
-			if sec := rawDoc.Paths[path][strings.ToLower(method)].Security; sec == nil || len(*sec) != 0 {
+			sec := rawDoc.Paths[path][strings.ToLower(method)].Security
+			switch {
+			case sec == nil:
+				t.Errorf("%s: no explicit security", key)
+			case authenticated[key]:
+				want := []map[string][]string{{"Token": {}}, {"Bearer": {}}}
+				if !reflect.DeepEqual(*sec, want) {
+					t.Errorf("%s: security %v, want %v", key, *sec, want)
+				}
+			case len(*sec) != 0:
 				t.Errorf("%s: security is not an explicit empty list", key)
 			}
 			var got []string
@@ -122,7 +148,7 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 					t.Errorf("%s %s: no JSON schema or example", key, code)
 				}
 			}
-			if method == http.MethodPost {
+			if method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
 				for _, ct := range []string{"application/json", "application/x-www-form-urlencoded"} {
 					mt := op.RequestBody.Value.Content.Get(ct)
 					if mt == nil || mt.Schema == nil || len(mt.Examples) == 0 {
@@ -135,6 +161,13 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 				}
 			}
 		}
+	}
+	schemes := rawDoc.Components.SecuritySchemes
+	if tok := schemes["Token"]; tok.Type != "apiKey" || tok.In != "header" || tok.Name != "Authorization" || !strings.Contains(tok.Description, "Token <key>") {
+		t.Errorf("security scheme Token: %+v", tok)
+	}
+	if b := schemes["Bearer"]; b.Type != "http" || b.Scheme != "bearer" || b.Description == "" {
+		t.Errorf("security scheme Bearer: %+v", b)
 	}
 	for key := range wantStatuses {
 		if !seen[key] {

@@ -141,11 +141,11 @@ func (p *pyParser) scanOnce(idx, depth int, collect bool) (pyValue, int, error) 
 		}
 	case 't':
 		if p.hasWord(idx, "true") {
-			return pyValue{typeName: "bool", value: core.Value{Present: true, NotText: true}}, idx + 4, nil
+			return pyValue{typeName: "bool", value: core.Value{Present: true, NotText: true, Bool: true, Text: "true"}}, idx + 4, nil
 		}
 	case 'f':
 		if p.hasWord(idx, "false") {
-			return pyValue{typeName: "bool", value: core.Value{Present: true, NotText: true}}, idx + 5, nil
+			return pyValue{typeName: "bool", value: core.Value{Present: true, NotText: true, Bool: true, Text: "false"}}, idx + 5, nil
 		}
 	case 'N':
 		if p.hasWord(idx, "NaN") {

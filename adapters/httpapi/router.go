@@ -20,6 +20,13 @@ type router struct {
 	// noStorePaths are the paths whose every answer carries
 	// Cache-Control: no-store (those that may answer with a token).
 	noStorePaths map[string]bool
+	// authPaths are the paths that need an authenticated user.
+	authPaths map[string]bool
+	// authenticate checks the credentials of a request on an API path
+	// before its method is looked at; required refuses anonymous requests.
+	// It answers a refused request itself and returns false. Nil: no
+	// authentication.
+	authenticate func(w http.ResponseWriter, r *http.Request, required bool) (*http.Request, bool)
 
 	mu     sync.RWMutex
 	routes map[string]*route
@@ -35,6 +42,8 @@ type route struct {
 	name    string
 	api     bool
 	noStore bool
+	// auth: the path needs an authenticated user.
+	auth    bool
 	methods map[string]http.Handler
 }
 
@@ -42,6 +51,7 @@ func newRouter(basePath string, wrapAPI func(http.Handler) http.Handler) *router
 	return &router{
 		apiPrefix: strings.TrimRight(basePath, "/") + "/",
 		apiPaths:  map[string]bool{},
+		authPaths: map[string]bool{},
 		wrapAPI:   wrapAPI,
 		routes:    map[string]*route{},
 		mounts:    http.NewServeMux(),
@@ -61,8 +71,9 @@ func (rt *router) handle(pattern string, h http.Handler) {
 	rt.mu.RLock()
 	api := rt.apiPaths[path]
 	noStore := rt.noStorePaths[path]
+	auth := rt.authPaths[path]
 	rt.mu.RUnlock()
-	if api && method == http.MethodPost && rt.wrapAPI != nil {
+	if api && hasBody(method) && rt.wrapAPI != nil {
 		h = rt.wrapAPI(h)
 	}
 	rt.mu.Lock()
@@ -74,7 +85,7 @@ func (rt *router) handle(pattern string, h http.Handler) {
 	for _, p := range paths {
 		r := rt.routes[p]
 		if r == nil {
-			r = &route{name: path, api: api, noStore: noStore, methods: map[string]http.Handler{}}
+			r = &route{name: path, api: api, noStore: noStore, auth: auth, methods: map[string]http.Handler{}}
 			rt.routes[p] = r
 		}
 		r.methods[method] = h
@@ -99,6 +110,20 @@ func (rt *router) markNoStore(path string) {
 	rt.noStorePaths[path] = true
 }
 
+// markAuthenticated declares that path needs an authenticated user, before
+// the path is registered.
+func (rt *router) markAuthenticated(path string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.authPaths[path] = true
+}
+
+// hasBody reports whether requests of method carry a body the operations
+// read (and so go through the body reader).
+func hasBody(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
+}
+
 // mount adds a handler outside the documented API (metrics, docs). pattern
 // is a net/http ServeMux pattern; the handler answers every method itself.
 func (rt *router) mount(pattern string, h http.Handler) {
@@ -120,10 +145,25 @@ func (rt *router) isAPIPath(path string) bool {
 	return strings.HasPrefix(path, rt.apiPrefix) || path+"/" == rt.apiPrefix
 }
 
+// drfMethodOrder is the order Django REST framework lists allowed methods
+// in (Django's http_method_names).
+var drfMethodOrder = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodHead}
+
 // allow lists the methods of a route for the Allow header.
 func (r *route) allow() string {
 	if r.api {
-		return "POST, OPTIONS"
+		var ms []string
+		for _, m := range drfMethodOrder {
+			_, ok := r.methods[m]
+			if m == http.MethodHead {
+				// Django answers HEAD with its GET handler.
+				_, ok = r.methods[http.MethodGet]
+			}
+			if ok {
+				ms = append(ms, m)
+			}
+		}
+		return strings.Join(append(ms, http.MethodOptions), ", ")
 	}
 	if _, ok := r.methods[http.MethodGet]; ok {
 		return "GET, HEAD"
@@ -133,6 +173,17 @@ func (r *route) allow() string {
 		ms = append(ms, m)
 	}
 	return strings.Join(ms, ", ")
+}
+
+// corsMethods is what a preflight on path may ask for: the path's methods
+// (POST for the register flow; GET, POST, PUT and PATCH for profile/), or
+// every method an API path serves when the path is unknown (its answer will
+// be a 404 either way).
+func (rt *router) corsMethods(path string) string {
+	if found := rt.lookup(path); found != nil && found.api {
+		return strings.ReplaceAll(found.allow(), "HEAD, ", "")
+	}
+	return "GET, POST, PUT, PATCH, OPTIONS"
 }
 
 // ServeHTTP dispatches to the route's handler, a mounted handler, or a JSON
@@ -147,6 +198,12 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// Set before any handler runs, so that every answer carries it:
 			// a token in a cached answer would outlive its request.
 			w.Header().Set("Cache-Control", "no-store")
+		}
+		if found.api && rt.authenticate != nil {
+			var ok bool
+			if r, ok = rt.authenticate(w, r, found.auth); !ok {
+				return
+			}
 		}
 		method := r.Method
 		if method == http.MethodHead {

@@ -29,8 +29,22 @@ var CoreUseCases = fx.Provide(newUseCases, newReadiness)
 // learn the address.
 var Serve = fx.Options(fx.Provide(newListener), fx.Invoke(serveHTTP))
 
-func newUseCases(r *usecase.Register, v *usecase.VerifyRegistration, l *usecase.Login, rs *usecase.ResendVerification) UseCases {
-	return UseCases{Register: r, Verify: v, Login: l, Resend: rs}
+// coreUseCases are the use cases restreg.Core provides.
+type coreUseCases struct {
+	fx.In
+	Register       *usecase.Register
+	Verify         *usecase.VerifyRegistration
+	Login          *usecase.Login
+	Resend         *usecase.ResendVerification
+	Authenticate   *usecase.Authenticate
+	Logout         *usecase.Logout
+	Profile        *usecase.Profile
+	ChangePassword *usecase.ChangePassword
+}
+
+func newUseCases(c coreUseCases) UseCases {
+	return UseCases{Register: c.Register, Verify: c.Verify, Login: c.Login, Resend: c.Resend,
+		Authenticate: c.Authenticate, Logout: c.Logout, Profile: c.Profile, ChangePassword: c.ChangePassword}
 }
 
 func newReadiness(store ports.UserStore) Readiness {

@@ -1,8 +1,9 @@
 // Package httpapi serves restreg's HTTP contract (django-rest-registration's
-// register flow) with Huma on the standard library's HTTP server: the account
-// operations under BASE_PATH (register, verify-registration, login,
-// resend-verification), the probes, and the OpenAPI document that describes
-// them.
+// register flow and authenticated account API) with Huma on the standard
+// library's HTTP server: the account operations under BASE_PATH (register,
+// verify-registration, login, resend-verification, and with a token logout,
+// profile and change-password), the probes, and the OpenAPI document that
+// describes them.
 package httpapi
 
 import (
@@ -38,6 +39,37 @@ type UseCases struct {
 	Login    LoginChecker
 	// Resend may be nil: resend-verification/ then answers 404.
 	Resend VerificationResender
+	// Authenticate checks the tokens requests carry. Nil: no token is
+	// accepted, so the authenticated operations answer 401.
+	Authenticate Authenticator
+	// Logout, Profile and ChangePassword serve the authenticated
+	// operations; nil answers 404.
+	Logout         LogoutHandler
+	Profile        ProfileEditor
+	ChangePassword PasswordChanger
+}
+
+// Authenticator checks an Authorization header (usecase.Authenticate).
+type Authenticator interface {
+	Authenticate(ctx context.Context, authorization string) (usecase.Principal, bool, error)
+}
+
+// LogoutHandler ends a session (usecase.Logout).
+type LogoutHandler interface {
+	Handle(context.Context, usecase.LogoutInput) error
+}
+
+// ProfileEditor shows and updates the authenticated user's profile
+// (usecase.Profile).
+type ProfileEditor interface {
+	Show(context.Context, usecase.Principal) (usecase.ProfileResult, error)
+	Handle(context.Context, usecase.ProfileInput) (usecase.ProfileResult, error)
+}
+
+// PasswordChanger changes the authenticated user's password
+// (usecase.ChangePassword).
+type PasswordChanger interface {
+	Handle(context.Context, usecase.ChangePasswordInput) error
 }
 
 // Registerer creates an account (usecase.Register).
@@ -129,6 +161,7 @@ func New(s core.Settings, c Config, uc UseCases, ready Readiness, log *slog.Logg
 	}
 	srv.trusted = trusted
 	srv.router = newRouter(c.BasePath, srv.readBody)
+	srv.router.authenticate = srv.authenticate
 	srv.api = huma.NewAPI(apiConfig(s), humago.NewAdapter(srv.router, ""))
 	srv.registerOperations()
 	docs, err := renderDocuments(srv.api.OpenAPI())

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/usecase"
@@ -19,6 +20,18 @@ type realPorts struct {
 	Tokens  ports.TokenIssuer
 	Limiter ports.RateLimiter
 	Log     *slog.Logger
+	// Accounts records logins and serves the authenticated operations;
+	// nil records logins nowhere and serves none of them.
+	Accounts ports.AccountStore
+	// TokenStore checks tokens; nil accepts none.
+	TokenStore ports.TokenStore
+}
+
+// loginsRecordedNowhere is the AccountStore of tests that only log in.
+type loginsRecordedNowhere struct{ ports.AccountStore }
+
+func (loginsRecordedNowhere) RecordLogin(context.Context, string, time.Time, ...core.Event) error {
+	return nil
 }
 
 // realUseCases builds the real use cases for settings s over p, with the
@@ -29,12 +42,25 @@ func realUseCases(s core.Settings, p realPorts) UseCases {
 		throttle = usecase.NewThrottle(p.Limiter, p.Log)
 	}
 	logins := usecase.NewLogins(p.Store, s)
-	return UseCases{
+	accounts := p.Accounts
+	if accounts == nil {
+		accounts = loginsRecordedNowhere{}
+	}
+	uc := UseCases{
 		Register: usecase.NewRegister(usecase.NewRegisterConfig(s), p.Store, nil, p.Hasher, p.Policy, usecase.Emails{}, throttle, fixedClock{}, nil, nil, p.Log),
-		Verify:   usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), p.Store, p.Signer, p.Tokens, throttle, fixedClock{}, nil, p.Log),
-		Login:    usecase.NewLogin(usecase.NewLoginConfig(s), logins, p.Store, p.Hasher, p.Tokens, throttle, p.Log),
+		Verify:   usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), p.Store, p.Signer, p.Tokens, accounts, throttle, fixedClock{}, nil, p.Log),
+		Login:    usecase.NewLogin(usecase.NewLoginConfig(s), logins, p.Store, p.Hasher, p.Tokens, accounts, throttle, fixedClock{}, nil, p.Log),
 		Resend:   usecase.NewResendVerification(usecase.NewResendConfig(s), logins, p.Store, throttle, fixedClock{}, nil, p.Log),
 	}
+	if p.TokenStore != nil {
+		uc.Authenticate = usecase.NewAuthenticate(usecase.NewAuthenticateConfig(s), p.TokenStore, fixedClock{})
+	}
+	if p.Accounts != nil {
+		uc.Logout = usecase.NewLogout(p.Accounts, fixedClock{}, nil, p.Log)
+		uc.Profile = usecase.NewProfile(usecase.NewProfileConfig(s), p.Store, p.Accounts, fixedClock{}, nil, p.Log)
+		uc.ChangePassword = usecase.NewChangePassword(usecase.NewChangePasswordConfig(s), p.Accounts, p.Hasher, p.Policy, throttle, fixedClock{}, nil, p.Log)
+	}
+	return uc
 }
 
 // The fakes below stand in for one use case each: a function with the

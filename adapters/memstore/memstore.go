@@ -116,7 +116,8 @@ func (s *Store) record(userID string, events []core.Event) {
 	}
 }
 
-// DeleteInactiveUser removes an inactive user with its events and tokens.
+// DeleteInactiveUser removes an inactive user with its events, tokens and
+// queued mail.
 func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: delete user: %w", err)
@@ -154,6 +155,11 @@ func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
 	for digest, tok := range s.tokens {
 		if tok.UserID == id {
 			delete(s.tokens, digest)
+		}
+	}
+	for mailID, m := range s.mail {
+		if m.UserID == id {
+			delete(s.mail, mailID)
 		}
 	}
 	return nil

@@ -14,7 +14,7 @@ import (
 )
 
 func TestStoreContract(t *testing.T) {
-	porttest.Store(t, func(*testing.T) ports.Store { return memstore.New() }, porttest.StoreOptions{})
+	porttest.Store(t, func(*testing.T) ports.Store { return memstore.New() }, porttest.StoreFeatures{AtomicConditionalUpdates: true})
 }
 
 // The module must hand every port the same store, or a user created through

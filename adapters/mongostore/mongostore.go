@@ -118,6 +118,9 @@ var Module = fx.Module("mongostore",
 		fx.As(new(ports.Outbox)),
 		fx.As(new(ports.MailQueue)),
 		fx.As(new(ports.TokenStore)),
+		fx.As(new(ports.AccountStore)),
+		fx.As(new(ports.AccountMailQueue)),
+		fx.As(new(ports.Importer)),
 	)),
 )
 

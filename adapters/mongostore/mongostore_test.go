@@ -22,9 +22,13 @@ import (
 // contract runs the store contract against the server at uri, leaving out
 // what the server is known not to guarantee.
 func contract(t *testing.T, uri string) {
+	limit := concurrencyLimit(t, uri)
+	if limit != "" {
+		t.Logf("without the concurrency cases: %s", limit)
+	}
 	porttest.Store(t, func(t *testing.T) ports.Store {
 		return openT(t, uri, freshDatabase("contract"), true)
-	}, porttest.StoreOptions{SkipConcurrency: concurrencyLimit(t, uri)})
+	}, porttest.StoreFeatures{AtomicConditionalUpdates: limit == ""})
 }
 
 // TestContract runs the store contract against the embedded FerretDB and,

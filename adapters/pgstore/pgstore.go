@@ -78,6 +78,9 @@ var Module = fx.Module("pgstore",
 		fx.As(new(ports.Outbox)),
 		fx.As(new(ports.MailQueue)),
 		fx.As(new(ports.TokenStore)),
+		fx.As(new(ports.AccountStore)),
+		fx.As(new(ports.AccountMailQueue)),
+		fx.As(new(ports.Importer)),
 	)),
 )
 

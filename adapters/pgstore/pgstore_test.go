@@ -70,7 +70,7 @@ func openFresh(t testing.TB) (*Store, string) {
 }
 
 func TestStoreContract(t *testing.T) {
-	porttest.Store(t, func(t *testing.T) ports.Store { s, _ := openFresh(t); return s }, porttest.StoreOptions{})
+	porttest.Store(t, func(t *testing.T) ports.Store { s, _ := openFresh(t); return s }, porttest.StoreFeatures{AtomicConditionalUpdates: true})
 }
 
 func TestEmbeddedMigrationsAreNumberedInOrder(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 
 const userColumns = `id, username, username_key, email, email_key, COALESCE(unique_email_key, ''),
 	COALESCE(username_email_key, ''), first_name, last_name, password_hash, is_active, created_at,
-	verification_sent_at, COALESCE(mail_kind, ''), mail_to, mail_due_at, mail_attempts`
+	verification_sent_at, COALESCE(mail_kind, ''), mail_to, mail_due_at, mail_attempts, last_login`
 
 // recordEvents is the part of a statement that appends the events passed as
 // arrays ($E+0 … $E+4: ids, types, payloads, occurred and available times)
@@ -48,20 +48,20 @@ func eventArgs(events []core.Event) ([]any, error) {
 	return []any{ids, types, payloads, occurred, available}, nil
 }
 
-// createUserSQL inserts the user, its keys in the login namespace ($18)
-// and its events in one statement, hence one transaction: a duplicate key
+// createUserSQL inserts the user (its last login is $19), its keys in the
+// login namespace ($18) and its events in one statement, hence one transaction: a duplicate key
 // rejects them all.
 var createUserSQL = `WITH u AS (
 		INSERT INTO users (id, username, username_key, email, email_key, unique_email_key, username_email_key,
 			first_name, last_name, password_hash, is_active, created_at, verification_sent_at,
-			mail_kind, mail_to, mail_due_at, mail_attempts)
+			mail_kind, mail_to, mail_due_at, mail_attempts, last_login)
 		VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), $8, $9, $10, $11, $12, $13,
-			NULLIF($14, ''), $15, $16, $17)
+			NULLIF($14, ''), $15, $16, $17, $19)
 		RETURNING id
 	), k AS (
 		INSERT INTO login_keys (key, user_id) SELECT key, u.id FROM u, unnest($18::text[]) AS key
 	)
-	` + recordEvents("u", 19)
+	` + recordEvents("u", 20)
 
 // CreateUser stores u, its keys in the login namespace and its events in
 // one transaction.
@@ -79,7 +79,7 @@ func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Even
 	}
 	args := append([]any{u.ID, u.Username, u.UsernameKey, u.Email, u.EmailKey, u.UniqueEmailKey, u.UsernameEmailKey,
 		u.FirstName, u.LastName, u.PasswordHash, u.IsActive, u.CreatedAt, nullTime(u.VerificationSentAt),
-		string(u.Mail.Kind), u.Mail.To, mailDue(u.Mail), u.Mail.Attempts, loginKeys(u)}, evArgs...)
+		string(u.Mail.Kind), u.Mail.To, mailDue(u.Mail), u.Mail.Attempts, loginKeys(u), nullTime(u.LastLogin)}, evArgs...)
 	if _, err := s.pool.Exec(ctx, createUserSQL, args...); err != nil {
 		return s.explainInsertUser(ctx, u, err)
 	}
@@ -118,6 +118,28 @@ func (s *Store) explainInsertUser(ctx context.Context, u core.User, err error) e
 	if !dup {
 		return classify(op, err)
 	}
+	// No other user holds the key any more: it was deleted since the
+	// insert failed. The key was taken when it did; report it by the
+	// constraint, the username side when the namespace cannot say which.
+	var fallback error
+	switch {
+	case constraint == usernameIndex, constraint == loginKeysPrimaryKey && u.UsernameEmailKey != "":
+		fallback = core.ErrUsernameTaken
+	case constraint == loginKeysPrimaryKey:
+		fallback = core.ErrEmailTaken
+	case constraint == usersPrimaryKey:
+		return fmt.Errorf("postgres: %s: user id already exists: %w", op, err)
+	default:
+		return fmt.Errorf("postgres: %s: duplicate key in %s: %w", op, constraint, err)
+	}
+	return s.explainTaken(ctx, op, u, err, fallback)
+}
+
+// explainTaken turns err, a write of u that met a key another user holds,
+// into the core error naming that key, the username's first; fallback is
+// the error when no other user holds any of u's keys any more (deleted
+// since).
+func (s *Store) explainTaken(ctx context.Context, op string, u core.User, err, fallback error) error {
 	var username, usernameEmail, email bool
 	if qerr := s.pool.QueryRow(ctx, takenSQL, u.UsernameKey, u.UsernameEmailKey, u.UniqueEmailKey, u.ID).
 		Scan(&username, &usernameEmail, &email); qerr != nil {
@@ -131,25 +153,14 @@ func (s *Store) explainInsertUser(ctx context.Context, u core.User, err error) e
 	case email:
 		return fmt.Errorf("postgres: %s: %w", op, errors.Join(core.ErrEmailTaken, err))
 	}
-	// No other user holds the key any more: it was deleted since the
-	// insert failed. The key was taken when it did; report it by the
-	// constraint, the username side when the namespace cannot say which.
-	switch {
-	case constraint == usernameIndex, constraint == loginKeysPrimaryKey && u.UsernameEmailKey != "":
-		return fmt.Errorf("postgres: %s: %w", op, errors.Join(core.ErrUsernameTaken, err))
-	case constraint == loginKeysPrimaryKey:
-		return fmt.Errorf("postgres: %s: %w", op, errors.Join(core.ErrEmailTaken, err))
-	case constraint == usersPrimaryKey:
-		return fmt.Errorf("postgres: %s: user id already exists: %w", op, err)
-	}
-	return fmt.Errorf("postgres: %s: duplicate key in %s: %w", op, constraint, err)
+	return fmt.Errorf("postgres: %s: %w", op, errors.Join(fallback, err))
 }
 
 // deleteInactiveUserSQL removes the user, if inactive (and so its pending
-// mail), with its events, tokens and login keys in one statement. A freed
-// key another account still holds (only possible in data written before
-// the namespace existed, see backfillLoginKeys) passes to that account
-// instead (an address's owner first, else the oldest account), so it stays
+// mail), with its events, tokens, queued mail and login keys in one
+// statement. A freed key another account still holds (only possible in
+// data written before the namespace existed, see backfillLoginKeys) passes
+// to that account instead (an address's owner first, else the oldest account), so it stays
 // unavailable to new registrations. The statement's snapshot still shows
 // the deleted user, hence the id <> $1 among the heirs.
 const deleteInactiveUserSQL = `WITH d AS (
@@ -158,6 +169,8 @@ const deleteInactiveUserSQL = `WITH d AS (
 		DELETE FROM outbox WHERE user_id IN (SELECT id FROM d)
 	), t AS (
 		DELETE FROM tokens WHERE user_id IN (SELECT id FROM d)
+	), m AS (
+		DELETE FROM queued_mail WHERE user_id IN (SELECT id FROM d)
 	), heirs AS (
 		SELECT DISTINCT ON (k.key) k.key, h.id AS heir
 		FROM login_keys k
@@ -286,12 +299,15 @@ func scanUser(row pgx.CollectableRow) (core.User, error) { return scanUserAnd(ro
 // scans into.
 func scanUserAnd(row pgx.Row, extra ...any) (core.User, error) {
 	var u core.User
-	var sent, due *time.Time
+	var sent, due, login *time.Time
 	var kind string
 	err := row.Scan(append([]any{&u.ID, &u.Username, &u.UsernameKey, &u.Email, &u.EmailKey, &u.UniqueEmailKey,
 		&u.UsernameEmailKey, &u.FirstName, &u.LastName, &u.PasswordHash, &u.IsActive, &u.CreatedAt, &sent,
-		&kind, &u.Mail.To, &due, &u.Mail.Attempts}, extra...)...)
+		&kind, &u.Mail.To, &due, &u.Mail.Attempts, &login}, extra...)...)
 	u.CreatedAt = u.CreatedAt.UTC()
+	if login != nil {
+		u.LastLogin = login.UTC()
+	}
 	if sent != nil {
 		u.VerificationSentAt = sent.UTC()
 	}

@@ -47,6 +47,9 @@ var Module = fx.Module("sqlitestore",
 		fx.As(new(ports.Outbox)),
 		fx.As(new(ports.MailQueue)),
 		fx.As(new(ports.TokenStore)),
+		fx.As(new(ports.AccountStore)),
+		fx.As(new(ports.AccountMailQueue)),
+		fx.As(new(ports.Importer)),
 	)),
 )
 
@@ -102,7 +105,7 @@ var _ ports.Store = (*Store)(nil)
 
 const userColumns = `id, username, username_key, email, email_key, COALESCE(unique_email_key, ''),
 	COALESCE(username_email_key, ''), first_name, last_name, password_hash, is_active, created_at,
-	verification_sent_at, COALESCE(mail_kind, ''), mail_to, mail_due_at, mail_attempts`
+	verification_sent_at, COALESCE(mail_kind, ''), mail_to, mail_due_at, mail_attempts, last_login`
 
 // Options are the connection settings of a Store.
 type Options struct {
@@ -205,8 +208,8 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.findByUsernameEmail = prep(s.reader, findByUsernameEmailQuery)
 	s.insertUser = prep(s.writer, `INSERT INTO users (id, username, username_key, email, email_key,
 		unique_email_key, username_email_key, first_name, last_name, password_hash, is_active, created_at,
-		verification_sent_at, mail_kind, mail_to, mail_due_at, mail_attempts)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		verification_sent_at, mail_kind, mail_to, mail_due_at, mail_attempts, last_login)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	s.insertLoginKey = prep(s.writer, `INSERT INTO login_keys (key, user_id) VALUES (?, ?)`)
 	s.insertEvent = prep(s.writer, `INSERT INTO outbox (event_id, user_id, type, payload, occurred_at, available_at)
 		VALUES (?, ?, ?, ?, ?, ?)`)
@@ -246,27 +249,36 @@ func (s *Store) Path() string { return s.path }
 // one transaction.
 func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Event) error {
 	return s.write(ctx, "create user", func(ctx context.Context, tx *sql.Tx) error {
-		var mailKind, mailDue any
-		if u.Mail.Owed() {
-			mailKind, mailDue = string(u.Mail.Kind), micros(u.Mail.DueAt)
-		} else {
-			u.Mail = core.PendingMail{} // nothing owed: nothing to keep
-		}
-		_, err := tx.StmtContext(ctx, s.insertUser).ExecContext(ctx, u.ID, u.Username, u.UsernameKey, u.Email,
-			u.EmailKey, nullString(u.UniqueEmailKey), nullString(u.UsernameEmailKey), u.FirstName, u.LastName,
-			u.PasswordHash, u.IsActive, micros(u.CreatedAt), nullMicros(u.VerificationSentAt),
-			mailKind, u.Mail.To, mailDue, u.Mail.Attempts)
-		if err != nil {
-			return s.explainInsertUser(ctx, tx, u, err)
-		}
-		ins := tx.StmtContext(ctx, s.insertLoginKey)
-		for _, key := range loginKeys(u) {
-			if _, err := ins.ExecContext(ctx, key, u.ID); err != nil {
-				return s.explainInsertUser(ctx, tx, u, err)
-			}
+		if err := s.insertUserTx(ctx, tx, u); err != nil {
+			return err
 		}
 		return s.record(ctx, tx, u.ID, events)
 	})
+}
+
+// insertUserTx inserts u and its keys in the login namespace in tx; a key
+// another user holds is the core error explainInsertUser names.
+func (s *Store) insertUserTx(ctx context.Context, tx *sql.Tx, u core.User) error {
+	var mailKind, mailDue any
+	if u.Mail.Owed() {
+		mailKind, mailDue = string(u.Mail.Kind), micros(u.Mail.DueAt)
+	} else {
+		u.Mail = core.PendingMail{} // nothing owed: nothing to keep
+	}
+	_, err := tx.StmtContext(ctx, s.insertUser).ExecContext(ctx, u.ID, u.Username, u.UsernameKey, u.Email,
+		u.EmailKey, nullString(u.UniqueEmailKey), nullString(u.UsernameEmailKey), u.FirstName, u.LastName,
+		u.PasswordHash, u.IsActive, micros(u.CreatedAt), nullMicros(u.VerificationSentAt),
+		mailKind, u.Mail.To, mailDue, u.Mail.Attempts, nullMicros(u.LastLogin))
+	if err != nil {
+		return s.explainInsertUser(ctx, tx, u, err)
+	}
+	ins := tx.StmtContext(ctx, s.insertLoginKey)
+	for _, key := range loginKeys(u) {
+		if _, err := ins.ExecContext(ctx, key, u.ID); err != nil {
+			return s.explainInsertUser(ctx, tx, u, err)
+		}
+	}
+	return nil
 }
 
 // loginKeys returns the keys u holds in the login namespace, each once (a
@@ -347,7 +359,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, userID string, events []
 }
 
 // DeleteInactiveUser removes an inactive user (and so its pending mail)
-// with its events, tokens and login keys.
+// with its events, tokens, queued mail and login keys.
 func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
 	return s.write(ctx, "delete inactive user", func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ? AND is_active = 0`, id)
@@ -363,6 +375,9 @@ func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = ?`, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM queued_mail WHERE user_id = ?`, id); err != nil {
 			return err
 		}
 		return freeLoginKeys(ctx, tx, id)
@@ -492,12 +507,15 @@ func scanUser(rows *sql.Rows) (core.User, error) { return scanUserAnd(rows) }
 func scanUserAnd(row interface{ Scan(...any) error }, extra ...any) (core.User, error) {
 	var u core.User
 	var created int64
-	var sent, due sql.NullInt64
+	var sent, due, login sql.NullInt64
 	var kind string
 	err := row.Scan(append([]any{&u.ID, &u.Username, &u.UsernameKey, &u.Email, &u.EmailKey, &u.UniqueEmailKey,
 		&u.UsernameEmailKey, &u.FirstName, &u.LastName, &u.PasswordHash, &u.IsActive, &created, &sent,
-		&kind, &u.Mail.To, &due, &u.Mail.Attempts}, extra...)...)
+		&kind, &u.Mail.To, &due, &u.Mail.Attempts, &login}, extra...)...)
 	u.CreatedAt = fromMicros(created)
+	if login.Valid {
+		u.LastLogin = fromMicros(login.Int64)
+	}
 	if sent.Valid {
 		u.VerificationSentAt = fromMicros(sent.Int64)
 	}

@@ -33,7 +33,7 @@ func openTemp(t testing.TB) *Store {
 }
 
 func TestStoreContract(t *testing.T) {
-	porttest.Store(t, func(t *testing.T) ports.Store { return openTemp(t) }, porttest.StoreOptions{})
+	porttest.Store(t, func(t *testing.T) ports.Store { return openTemp(t) }, porttest.StoreFeatures{AtomicConditionalUpdates: true})
 }
 
 func TestEmbeddedMigrationsAreNumberedInOrder(t *testing.T) {

@@ -94,7 +94,7 @@ func startByHand(t *testing.T, configure func(*apisuite.Settings)) *apisuite.Env
 	}
 	throttle := usecase.NewThrottle(limiter, log)
 	signer := core.NewDjangoSigner(s.SecretKey, s.SecretKeyFallbacks)
-	tokens := usecase.OpaqueTokens{Store: store.Store, Clock: clock}
+	tokens := usecase.NewOpaqueTokens(s, store.Store, clock)
 	logins := usecase.NewLogins(store, s)
 	emails := usecase.Emails{
 		Links:    usecase.NewLinks(signer, usecase.QueryURLBuilder{Base: s.RegisterVerificationURL}, s),
@@ -117,10 +117,14 @@ func startByHand(t *testing.T, configure func(*apisuite.Settings)) *apisuite.Env
 		<-done
 	})
 	srv, err := httpapi.New(s, all.HTTP, httpapi.UseCases{
-		Register: usecase.NewRegister(usecase.NewRegisterConfig(s), store, store.Store, hasher, policy, emails, throttle, clock, nil, courier, log),
-		Verify:   usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), store, signer, tokens, throttle, clock, nil, log),
-		Login:    usecase.NewLogin(usecase.NewLoginConfig(s), logins, store, hasher, tokens, throttle, log),
-		Resend:   resend,
+		Register:       usecase.NewRegister(usecase.NewRegisterConfig(s), store, store.Store, hasher, policy, emails, throttle, clock, nil, courier, log),
+		Verify:         usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), store, signer, tokens, store.Store, throttle, clock, nil, log),
+		Login:          usecase.NewLogin(usecase.NewLoginConfig(s), logins, store, hasher, tokens, store.Store, throttle, clock, nil, log),
+		Resend:         resend,
+		Authenticate:   usecase.NewAuthenticate(usecase.NewAuthenticateConfig(s), store.Store, clock),
+		Logout:         usecase.NewLogout(store.Store, clock, nil, log),
+		Profile:        usecase.NewProfile(usecase.NewProfileConfig(s), store, store.Store, clock, nil, log),
+		ChangePassword: usecase.NewChangePassword(usecase.NewChangePasswordConfig(s), store.Store, hasher, policy, throttle, clock, nil, log),
 	}, store.Ping, log)
 	if err != nil {
 		t.Fatal(err)

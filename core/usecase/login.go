@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/restreg/restreg/core"
 	"github.com/restreg/restreg/core/usecase/decorator"
@@ -45,24 +46,31 @@ type Login struct {
 	store    ports.UserStore
 	hasher   ports.PasswordHasher
 	tokens   ports.TokenIssuer
+	accounts ports.AccountStore
 	throttle *Throttle
-	log      *slog.Logger
-	handle   decorator.CommandHandler[LoginInput, LoginResult]
-	dummyMu  sync.Mutex
-	dummy    string
+	clock    ports.Clock
+	// events wakes the relay after a user_logged_in event was recorded.
+	events  Notifier
+	log     *slog.Logger
+	handle  decorator.CommandHandler[LoginInput, LoginResult]
+	dummyMu sync.Mutex
+	dummy   string
 }
 
 // NewLogin returns the login use case. It finds the accounts a login names
 // with logins, checks passwords with hasher and stores upgraded hashes in
-// store, issues tokens with tokens, counts requests with throttle (nil:
-// none) and logs on log.
+// store, issues tokens with tokens, records each login (last_login and
+// user_logged_in) in accounts, counts requests with throttle (nil: none),
+// wakes events (the relay; nil: nobody) and logs on log.
 func NewLogin(cfg LoginConfig, logins Logins, store ports.UserStore, hasher ports.PasswordHasher,
-	tokens ports.TokenIssuer, throttle *Throttle, log *slog.Logger,
+	tokens ports.TokenIssuer, accounts ports.AccountStore, throttle *Throttle, clock ports.Clock, events Notifier,
+	log *slog.Logger,
 ) *Login {
 	if log == nil {
 		log = slog.Default()
 	}
-	l := &Login{cfg: cfg, logins: logins, store: store, hasher: hasher, tokens: tokens, throttle: throttle, log: log}
+	l := &Login{cfg: cfg, logins: logins, store: store, hasher: hasher, tokens: tokens, accounts: accounts,
+		throttle: throttle, clock: clock, events: events, log: log}
 	l.handle = decorator.ApplyDecorators("login", decorator.HandlerFunc[LoginInput, LoginResult](l.login), log)
 	return l
 }
@@ -144,6 +152,10 @@ func (l *Login) login(ctx context.Context, in LoginInput) (LoginResult, error) {
 				return LoginResult{}, fmt.Errorf("login: %w", err)
 			}
 		}
+		if err := recordLogin(ctx, l.accounts, user, l.clock.Now()); err != nil {
+			return LoginResult{}, fmt.Errorf("login: %w", err)
+		}
+		wake(l.events)
 		return res, nil
 	}
 	return LoginResult{}, invalid
@@ -196,4 +208,15 @@ func (l *Login) upgradeHash(ctx context.Context, userID, password string) {
 	if err != nil {
 		l.log.WarnContext(ctx, "password hash upgrade postponed", "user_id", userID, "error", err)
 	}
+}
+
+// recordLogin sets the user's last_login to now and records user_logged_in
+// (Django's login() does both), in one write.
+func recordLogin(ctx context.Context, accounts ports.AccountStore, user core.User, now time.Time) error {
+	now = now.UTC()
+	user.LastLogin = now
+	if err := accounts.RecordLogin(ctx, user.ID, now, newEvent(ctx, core.EventUserLoggedIn, user, now)); err != nil {
+		return fmt.Errorf("record login: %w", err)
+	}
+	return nil
 }

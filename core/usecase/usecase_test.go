@@ -44,6 +44,11 @@ type fixture struct {
 	verify *usecase.VerifyRegistration
 	login  *usecase.Login
 	resend *usecase.ResendVerification
+	// The authenticated account use cases.
+	auth           *usecase.Authenticate
+	logout         *usecase.Logout
+	profile        *usecase.Profile
+	changePassword *usecase.ChangePassword
 	// courier sends what the store's mail queue holds; deliver runs it.
 	courier *usecase.Courier
 }
@@ -59,7 +64,7 @@ func (f *fixture) build(t testing.TB) {
 	}
 	s := f.settings
 	throttle := usecase.NewThrottle(f.limiter, f.log)
-	tokens := usecase.OpaqueTokens{Store: f.store, Clock: f.clock}
+	tokens := usecase.NewOpaqueTokens(s, f.store, f.clock)
 	logins := usecase.NewLogins(f.store, s)
 	f.links = usecase.NewLinks(f.signer, usecase.QueryURLBuilder{Base: s.RegisterVerificationURL}, s)
 	emails := usecase.Emails{Links: f.links, Composer: f.composer, Mailer: f.sender}
@@ -67,8 +72,12 @@ func (f *fixture) build(t testing.TB) {
 	f.courier = usecase.NewCourier(usecase.NewCourierConfig(s), f.store, f.store, emails, f.clock, nil, f.log)
 	f.reg = usecase.NewRegister(usecase.NewRegisterConfig(s), f.store, f.store, f.hasher, f.policy, emails, throttle,
 		f.clock, nil, f.courier, f.log)
-	f.verify = usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), f.store, f.signer, tokens, throttle, f.clock, nil, f.log)
-	f.login = usecase.NewLogin(usecase.NewLoginConfig(s), logins, f.store, f.hasher, tokens, throttle, f.log)
+	f.verify = usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), f.store, f.signer, tokens, f.store, throttle, f.clock, nil, f.log)
+	f.login = usecase.NewLogin(usecase.NewLoginConfig(s), logins, f.store, f.hasher, tokens, f.store, throttle, f.clock, nil, f.log)
+	f.auth = usecase.NewAuthenticate(usecase.NewAuthenticateConfig(s), f.store, f.clock)
+	f.logout = usecase.NewLogout(f.store, f.clock, nil, f.log)
+	f.profile = usecase.NewProfile(usecase.NewProfileConfig(s), f.store, f.store, f.clock, nil, f.log)
+	f.changePassword = usecase.NewChangePassword(usecase.NewChangePasswordConfig(s), f.store, f.hasher, f.policy, throttle, f.clock, nil, f.log)
 	f.resend = usecase.NewResendVerification(usecase.NewResendConfig(s), logins, f.store, throttle, f.clock, f.courier, f.log)
 }
 

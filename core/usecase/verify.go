@@ -68,6 +68,7 @@ type VerifyRegistration struct {
 	store    ports.UserStore
 	signer   ports.Signer
 	tokens   ports.TokenIssuer
+	accounts ports.AccountStore
 	throttle *Throttle
 	clock    ports.Clock
 	// events wakes the relay after a user_activated event was recorded.
@@ -77,13 +78,14 @@ type VerifyRegistration struct {
 
 // NewVerifyRegistration returns the verify-registration use case. It finds
 // and activates users in store, checks links with signer, issues auto-login
-// tokens with tokens, counts requests with throttle (nil: none), wakes
-// events (the relay) after recording one (nil: nobody to wake) and logs its
-// failures on log.
+// tokens with tokens and records those logins in accounts, counts requests
+// with throttle (nil: none), wakes events (the relay) after recording one
+// (nil: nobody to wake) and logs its failures on log.
 func NewVerifyRegistration(cfg VerifyConfig, store ports.UserStore, signer ports.Signer, tokens ports.TokenIssuer,
-	throttle *Throttle, clock ports.Clock, events Notifier, log *slog.Logger,
+	accounts ports.AccountStore, throttle *Throttle, clock ports.Clock, events Notifier, log *slog.Logger,
 ) *VerifyRegistration {
-	v := &VerifyRegistration{cfg: cfg, store: store, signer: signer, tokens: tokens, throttle: throttle, clock: clock, events: events}
+	v := &VerifyRegistration{cfg: cfg, store: store, signer: signer, tokens: tokens, accounts: accounts,
+		throttle: throttle, clock: clock, events: events}
 	v.handle = decorator.ApplyDecorators("verify_registration", decorator.HandlerFunc[VerifyInput, VerifyResult](v.verify), log)
 	return v
 }
@@ -171,6 +173,12 @@ func (v *VerifyRegistration) verify(ctx context.Context, in VerifyInput) (Verify
 			return VerifyResult{}, fmt.Errorf("verify registration: auto-login: %w", err)
 		}
 		res.Token = token
+		// Auto-login is a login: last_login and user_logged_in as for login/.
+		user.IsActive = true
+		if err := recordLogin(ctx, v.accounts, user, v.clock.Now()); err != nil {
+			return VerifyResult{}, fmt.Errorf("verify registration: auto-login: %w", err)
+		}
+		wake(v.events)
 	}
 	return res, nil
 }

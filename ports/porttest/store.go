@@ -16,12 +16,15 @@ import (
 	"github.com/restreg/restreg/ports"
 )
 
-// StoreOptions tunes the store contract suite for a technology's known limits.
-type StoreOptions struct {
-	// SkipConcurrency, when not empty, is the reason the concurrency cases
-	// cannot hold for this backend (for example a server without atomic
-	// conditional updates); the suite logs it and leaves those cases out.
-	SkipConcurrency string
+// StoreFeatures are the capabilities of a store technology; they decide
+// which cases of the store contract suite apply to it.
+type StoreFeatures struct {
+	// AtomicConditionalUpdates says a conditional write (a filter or WHERE
+	// clause, a unique index) holds under concurrency: of concurrent writers
+	// racing for one condition exactly one wins. The concurrency cases run
+	// only then (FerretDB v1, for one, rewrites whole documents and lets
+	// several win).
+	AtomicConditionalUpdates bool
 }
 
 // storeEpoch is a fixed instant with a sub-second part, far from the wall
@@ -74,7 +77,7 @@ func NewEvent(typ core.EventType, u core.User, at time.Time) core.Event {
 // Store runs the contract every ports.Store adapter must satisfy. newStore
 // must return a new, empty store each time it is called; each case gets its
 // own.
-func Store(t *testing.T, newStore func(t *testing.T) ports.Store, opts StoreOptions) {
+func Store(t *testing.T, newStore func(t *testing.T) ports.Store, features StoreFeatures) {
 	t.Run("users", func(t *testing.T) { storeUsers(t, newStore) })
 	t.Run("uniqueness", func(t *testing.T) { storeUniqueness(t, newStore) })
 	t.Run("outbox", func(t *testing.T) { storeOutbox(t, newStore) })
@@ -85,13 +88,15 @@ func Store(t *testing.T, newStore func(t *testing.T) ports.Store, opts StoreOpti
 	t.Run("login namespace", func(t *testing.T) { storeNamespace(t, newStore) })
 	t.Run("mail queue", func(t *testing.T) { storeMailQueue(t, newStore) })
 	t.Run("tokens", func(t *testing.T) { storeTokens(t, newStore) })
+	t.Run("account", func(t *testing.T) { storeAccount(t, newStore) })
 	t.Run("cancelled context", func(t *testing.T) { storeCancelled(t, newStore) })
 	t.Run("concurrency", func(t *testing.T) {
-		if opts.SkipConcurrency != "" {
-			t.Logf("concurrency cases not run against this backend: %s", opts.SkipConcurrency)
+		if !features.AtomicConditionalUpdates {
+			t.Log("concurrency cases not run: the backend lacks AtomicConditionalUpdates")
 			return
 		}
 		storeConcurrency(t, newStore)
+		storeAccountConcurrency(t, newStore)
 	})
 }
 
@@ -716,6 +721,7 @@ func storeCancelled(t *testing.T, newStore func(t *testing.T) ports.Store) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	fresh := NewUser("edgar")
+	imported := NewUser("imported")
 	calls := map[string]func() error{
 		"CreateUser": func() error {
 			return s.CreateUser(ctx, fresh, NewEvent(core.EventUserRegistered, fresh, storeEpoch))
@@ -751,6 +757,38 @@ func storeCancelled(t *testing.T, newStore func(t *testing.T) ports.Store) {
 			_, err := s.DeleteUserTokens(ctx, u.ID, "")
 			return err
 		},
+		"RecordLogin": func() error {
+			return s.RecordLogin(ctx, u.ID, storeEpoch, NewEvent(core.EventUserLoggedIn, u, storeEpoch))
+		},
+		"Logout": func() error {
+			return s.Logout(ctx, strings.Repeat("12", 32), NewEvent(core.EventUserLoggedOut, u, storeEpoch))
+		},
+		"UpdateProfile": func() error {
+			_, err := s.UpdateProfile(ctx, u.ID, core.Profile{Username: "renamed", UsernameKey: "renamed"},
+				NewEvent(core.EventUserProfileUpdated, u, storeEpoch))
+			return err
+		},
+		"ChangePassword": func() error {
+			_, err := s.ChangePassword(ctx, core.PasswordChange{UserID: u.ID, OldHash: u.PasswordHash, NewHash: "x"},
+				NewEvent(core.EventUserPasswordChanged, u, storeEpoch))
+			return err
+		},
+		"ChangeEmail": func() error {
+			_, err := s.ChangeEmail(ctx, core.EmailChange{UserID: u.ID, Email: "new@example.org", EmailKey: "new@example.org"},
+				[]core.QueuedMail{NewQueuedMail(core.MailEmailChanged, u, storeEpoch)}, NewEvent(core.EventUserChangedEmail, u, storeEpoch))
+			return err
+		},
+		"QueueMail": func() error { return s.QueueMail(ctx, NewQueuedMail(core.MailResetPassword, u, storeEpoch)) },
+		"ClaimQueuedMail": func() error {
+			_, err := s.ClaimQueuedMail(ctx, storeEpoch.Add(time.Hour), time.Minute, 10)
+			return err
+		},
+		"DeleteQueuedMail": func() error { return s.DeleteQueuedMail(ctx, "mail", storeEpoch) },
+		"DeferQueuedMail":  func() error { return s.DeferQueuedMail(ctx, "mail", storeEpoch, storeEpoch) },
+		"ImportUser": func() error {
+			_, err := s.ImportUser(ctx, imported)
+			return err
+		},
 	}
 	for name, call := range calls {
 		t.Run(name+" fails", func(t *testing.T) {
@@ -777,6 +815,10 @@ func storeCancelled(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		}
 		checkUser(t, got, u)
 		checkPending(t, s, storeEpoch.Add(time.Hour), ev)
+		checkNotFound(t, s, imported.ID)
+		if mails := claimQueued(t, s, storeEpoch.Add(time.Hour), time.Minute, 10); len(mails) != 0 {
+			t.Errorf("mail queued through a cancelled context: %v", queuedIDs(mails))
+		}
 	})
 }
 
@@ -1033,6 +1075,8 @@ func checkUser(t *testing.T, got, want core.User) {
 	gotAt, wantAt := got.CreatedAt, want.CreatedAt
 	gotSent, wantSent := got.VerificationSentAt, want.VerificationSentAt
 	gotDue, wantDue := got.Mail.DueAt, want.Mail.DueAt
+	gotLogin, wantLogin := got.LastLogin, want.LastLogin
+	got.LastLogin, want.LastLogin = time.Time{}, time.Time{}
 	got.CreatedAt, want.CreatedAt = time.Time{}, time.Time{}
 	got.VerificationSentAt, want.VerificationSentAt = time.Time{}, time.Time{}
 	got.Mail.DueAt, want.Mail.DueAt = time.Time{}, time.Time{}
@@ -1047,6 +1091,9 @@ func checkUser(t *testing.T, got, want core.User) {
 	}
 	if !withinSecond(gotDue, wantDue) {
 		t.Errorf("user %q Mail.DueAt = %v, want %v", want.ID, gotDue, wantDue)
+	}
+	if !withinSecond(gotLogin, wantLogin) {
+		t.Errorf("user %q LastLogin = %v, want %v", want.ID, gotLogin, wantLogin)
 	}
 }
 
