@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -80,9 +83,9 @@ func readConflicts(t *testing.T, path string) [][]string {
 // a conflict and not imported.
 func TestImportedDjangoUsersLogInAndKeepTheirTokens(t *testing.T) {
 	type pair struct{ source, store string }
-	pairs := []pair{{"sqlite", "memory"}}
+	pairs := []pair{{"sqlite", "sqlite"}}
 	if !testing.Short() {
-		pairs = append(pairs, pair{"postgres", "memory"}, pair{"mariadb", "memory"})
+		pairs = append(pairs, pair{"postgres", "sqlite"}, pair{"mariadb", "postgres"}, pair{"postgres", "memory"})
 	}
 	for _, p := range pairs {
 		t.Run(p.source+"_to_"+p.store, func(t *testing.T) {
@@ -134,6 +137,13 @@ func TestImportedDjangoUsersLogInAndKeepTheirTokens(t *testing.T) {
 				if a.Token == "" {
 					continue
 				}
+				status, body = getProfile(t, srv.URL()+s.HTTP.BasePath+"/profile/", a.Token)
+				switch {
+				case a.IsActive && (status != 200 || fmt.Sprint(body["id"]) != strconv.FormatInt(a.ID, 10) || body["username"] != a.Username):
+					t.Errorf("%s: GET profile/ with the DRF token: %d %v; want 200 and the user", a.Username, status, body)
+				case !a.IsActive && (status != 401 || body["detail"] != core.MsgTokenUserInactive):
+					t.Errorf("%s (inactive): GET profile/ with the DRF token: %d %v; want 401 %q", a.Username, status, body, core.MsgTokenUserInactive)
+				}
 				pr, _, err := auth.Authenticate(ctx, "Token "+a.Token)
 				var authErr *core.AuthError
 				switch {
@@ -162,6 +172,26 @@ func TestImportedDjangoUsersLogInAndKeepTheirTokens(t *testing.T) {
 }
 
 var summaryRe = regexp.MustCompile(`(\d+) users in [\d.]+s \((\d+) users/s\): (\d+) created, (\d+) updated, (\d+) conflicts`)
+
+// getProfile sends GET profile/ with a DRF token.
+func getProfile(t *testing.T, url, token string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Token "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, m
+}
 
 // importCmd runs restreg import-django and returns its summary counts
 // (read, created, updated, conflicts).
