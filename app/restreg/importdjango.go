@@ -56,7 +56,7 @@ conflicts file, not imported; the lower id keeps the contested key.
   --conflicts FILE   CSV of the users not imported (default DATA_DIR/import-django-conflicts.csv)
   --checkpoint FILE  last id written in full (default DATA_DIR/import-django.checkpoint)
   --batch N          users read and checkpointed together (default 500)
-  --workers N        users written at once (default 8)
+  --workers N        users written at once (default 16)
   --progress MODE    auto (a bar on a terminal), always or never
   --config FILE      YAML settings file
 `

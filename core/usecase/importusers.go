@@ -33,7 +33,7 @@ const (
 	DefaultImportBatch = 500
 	// DefaultImportWorkers is how many users of a batch are written at
 	// once: the stores commit concurrent writes together.
-	DefaultImportWorkers = 8
+	DefaultImportWorkers = 16
 )
 
 // ImportOptions say what one run of an import does.
