@@ -76,6 +76,9 @@ func importDjangoCmd(ctx context.Context, args []string, getenv func(string) (st
 	fs.IntVar(&f.workers, "workers", usecase.DefaultImportWorkers, "concurrent writes")
 	fs.StringVar(&f.progress, "progress", "auto", "auto, always or never")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	var problems []string
