@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/http"
 	"os"
 	"strconv"
 	"time"
@@ -61,6 +62,17 @@ var _ = Describe("Moving from Django", defaultCell, Label("source:postgres"), Or
 			resp := login(srv, a.Username, djangotest.Password)
 			Expect(resp).To(Answer(200, nil), "%s (%s)", a.Username, a.Algorithm)
 			tokenOf(resp)
+		}
+	})
+
+	It("accepts the imported DRF token keys, so clients stay logged in", func() {
+		for _, a := range accounts {
+			if a.Token == "" || !a.IsActive {
+				continue
+			}
+			resp := srv.Send(http.MethodGet, srv.API("profile/"), "", nil, http.Header{"Authorization": {"Token " + a.Token}})
+			Expect(resp).To(Answer(200, nil), "%s", a.Username)
+			Expect(resp.JSON()).To(HaveKeyWithValue("username", a.Username))
 		}
 	})
 

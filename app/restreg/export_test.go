@@ -11,9 +11,10 @@ import (
 )
 
 // ImportInto runs import-django's work from src into store (a running
-// server's), keeping the conflicts and checkpoint files at the given paths.
-func ImportInto(ctx context.Context, s Config, src ports.ImportSource, store ports.Store, conflicts, checkpoint string, stdout io.Writer) (usecase.ImportReport, error) {
-	f := importFlags{conflicts: conflicts, checkpoint: checkpoint, batch: 4, workers: 3, progress: "never"}
+// server's), keeping the conflicts and checkpoint files at the given paths;
+// resume continues after the checkpoint.
+func ImportInto(ctx context.Context, s Config, src ports.ImportSource, store ports.Store, conflicts, checkpoint string, resume bool, stdout io.Writer) (usecase.ImportReport, error) {
+	f := importFlags{conflicts: conflicts, checkpoint: checkpoint, resume: resume, batch: 4, workers: 3, progress: "never"}
 	return runImport(ctx, s, src, store, f, stdout, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 

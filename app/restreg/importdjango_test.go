@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,7 +114,7 @@ func TestImportedDjangoUsersLogInAndKeepTheirTokens(t *testing.T) {
 			dir := t.TempDir()
 			conflicts := filepath.Join(dir, "conflicts.csv")
 			var out bytes.Buffer
-			rep, err := restreg.ImportInto(ctx, s, src, store, conflicts, filepath.Join(dir, "checkpoint"), &out)
+			rep, err := restreg.ImportInto(ctx, s, src, store, conflicts, filepath.Join(dir, "checkpoint"), false, &out)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,6 +170,70 @@ func TestImportedDjangoUsersLogInAndKeepTheirTokens(t *testing.T) {
 				t.Errorf("conflicts file = %q, want %q", rows, want)
 			}
 		})
+	}
+}
+
+// failingStore is a store whose imports fail after the first ok ones, as
+// a database that went away does.
+type failingStore struct {
+	ports.Store
+	mu sync.Mutex
+	ok int
+}
+
+func (f *failingStore) ImportUser(ctx context.Context, u core.User, tokens ...core.Token) (bool, error) {
+	f.mu.Lock()
+	if f.ok == 0 {
+		f.mu.Unlock()
+		return false, core.ErrUnavailable
+	}
+	f.ok--
+	f.mu.Unlock()
+	return f.Store.ImportUser(ctx, u, tokens...)
+}
+
+// An import the store fails in the middle of stops with the checkpoint at
+// the last batch written in full; --resume finishes it, and in the end
+// every user is stored once and the conflicts file lists the conflict once.
+func TestImportResumedAfterAStoreFailureLosesNothing(t *testing.T) {
+	d := djangotest.SQLite(t)
+	accounts := d.InsertAccounts(t)
+	s := loadEnv(t, importEnv(t, "sqlite"))
+	var store ports.Store
+	startT(t, s, fx.Populate(&store))
+	ctx := context.Background()
+	src, err := djangodb.Open(ctx, d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dir := t.TempDir()
+	conflicts, checkpoint := filepath.Join(dir, "conflicts.csv"), filepath.Join(dir, "checkpoint")
+
+	_, err = restreg.ImportInto(ctx, s, src, &failingStore{Store: store, ok: 6}, conflicts, checkpoint, false, io.Discard)
+	if !errors.Is(err, core.ErrUnavailable) || !strings.Contains(err.Error(), "--resume") {
+		t.Fatalf("import on a failing store: %v; want core.ErrUnavailable and a hint to resume", err)
+	}
+	raw, _ := os.ReadFile(checkpoint)
+	if got := strings.TrimSpace(string(raw)); got != "104" {
+		t.Fatalf("checkpoint %q, want 104 (the first batch of 4)", got)
+	}
+
+	rep, err := restreg.ImportInto(ctx, s, src, store, conflicts, checkpoint, true, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Read != int64(len(accounts)-4) {
+		t.Errorf("the resumed run read %d users, want the %d after id 104", rep.Read, len(accounts)-4)
+	}
+	for _, a := range accounts {
+		_, err := store.FindUser(ctx, core.ByID, strconv.FormatInt(a.ID, 10))
+		if want := a.ID != djangotest.CaseTwinID; (err == nil) != want {
+			t.Errorf("user %d: stored %v (%v), want %v", a.ID, err == nil, err, want)
+		}
+	}
+	if rows := readConflicts(t, conflicts); len(rows) != 2 || rows[1][0] != strconv.Itoa(djangotest.CaseTwinID) {
+		t.Errorf("conflicts file = %q, want the header and user %d once", rows, djangotest.CaseTwinID)
 	}
 }
 
