@@ -24,8 +24,8 @@ const (
 
 // tokenSecurity is the security requirement of an operation that needs an
 // authenticated user: a token as `Token <key>` or `Bearer <key>`.
-// registerOperations makes the router refuse anonymous requests to every
-// operation that declares it.
+// protectTokenOperations makes the router refuse anonymous requests to
+// every operation that declares it.
 func tokenSecurity() []map[string][]string {
 	return []map[string][]string{{securityToken: {}}, {securityBearer: {}}}
 }
@@ -304,16 +304,27 @@ func accountOperations(basePath string) accountOpSet {
 	}
 }
 
+// protectTokenOperations makes the router refuse anonymous requests (401,
+// before the method check) to the path of every registered operation that
+// declares tokenSecurity, and forbid caching its answers. Declaring the
+// requirement is all an operation does to need a user; its handler then
+// reads the user with requirePrincipal.
+func (s *Server) protectTokenOperations() {
+	for path, item := range s.api.OpenAPI().Paths {
+		for _, op := range []*huma.Operation{item.Get, item.Post, item.Put, item.Patch, item.Delete} {
+			if op != nil && needsToken(*op) {
+				s.router.markAuthenticated(path)
+			}
+		}
+	}
+}
+
 // registerAccountOperations registers the authenticated operations.
 func (s *Server) registerAccountOperations() {
 	ops := accountOperations(s.config.BasePath)
 	all := []huma.Operation{ops.logout, ops.profileGet, ops.profilePost, ops.profilePut, ops.profilePatch, ops.changePassword}
 	for _, op := range all {
 		s.router.markAPI(op.Path)
-		s.router.markNoStore(op.Path)
-		if needsToken(op) {
-			s.router.markAuthenticated(op.Path)
-		}
 	}
 	registerAccountOp(s.api, ops.logout, s.logout)
 	huma.Register(s.api, ops.profileGet, s.showProfile)

@@ -15,8 +15,10 @@ type principalKey struct{}
 // whether its Authorization header carried a valid token. Every operation
 // under BASE_PATH can read it: the router authenticates before any handler
 // runs. An operation that needs a user declares the security requirement
-// tokenSecurity (the router then refuses anonymous requests with 401 before
-// the handler runs) and reads the user with requirePrincipal.
+// tokenSecurity() and is registered before protectTokenOperations runs (the
+// router then refuses anonymous requests with 401 before the handler runs
+// and marks its answers no-store); its handler reads the user with
+// requirePrincipal.
 func PrincipalFrom(ctx context.Context) (usecase.Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(usecase.Principal)
 	return p, ok

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/restreg/restreg/core"
+	"github.com/restreg/restreg/core/usecase"
+	"github.com/restreg/restreg/ports"
 )
 
 // updateGolden rewrites testdata/golden/responses.txt from the current code.
@@ -50,6 +52,36 @@ func (goldenStore) ActivateUser(context.Context, string, ...core.Event) (bool, e
 	return true, nil
 }
 
+// goldenToken is ann's token; goldenTokens knows no other.
+const goldenToken = "abcdef0123456789abcdef0123456789abcdef01"
+
+// goldenTokens is a token store that knows ann's token only.
+type goldenTokens struct{ ports.TokenStore }
+
+func (goldenTokens) FindToken(_ context.Context, digest string) (core.Token, core.User, error) {
+	if digest != usecase.TokenDigest(goldenToken) {
+		return core.Token{}, core.User{}, core.ErrNotFound
+	}
+	u, _ := goldenStore{}.FindUser(context.Background(), core.ByID, "u-ann")
+	return core.Token{Digest: digest, UserID: u.ID, CreatedAt: time.Unix(1690000000, 0)}, u, nil
+}
+
+// goldenAccounts accepts every account change.
+type goldenAccounts struct{ ports.AccountStore }
+
+func (goldenAccounts) RecordLogin(context.Context, string, time.Time, ...core.Event) error {
+	return nil
+}
+func (goldenAccounts) Logout(context.Context, string, ...core.Event) error { return nil }
+func (goldenAccounts) UpdateProfile(_ context.Context, id string, p core.Profile, _ ...core.Event) (core.User, error) {
+	u, err := goldenStore{}.FindUser(context.Background(), core.ByID, id)
+	u.Username, u.UsernameKey, u.FirstName, u.LastName = p.Username, p.UsernameKey, p.FirstName, p.LastName
+	return u, err
+}
+func (goldenAccounts) ChangePassword(context.Context, core.PasswordChange, ...core.Event) (bool, error) {
+	return true, nil
+}
+
 // goldenSigner accepts the signature "good" and nothing else.
 type goldenSigner struct{}
 
@@ -71,7 +103,7 @@ func (goldenLimiter) Allow(ctx context.Context, _ string, _ core.Rate) (bool, ti
 // goldenRequest is one request of the golden table; server names the
 // configuration it is sent to.
 type goldenRequest struct {
-	server, method, path, contentType, body, remoteAddr, origin string
+	server, method, path, contentType, body, remoteAddr, origin, authorization string
 }
 
 const goldenRegister = `{"username":"alice","email":"alice@example.com","first_name":"Alice","last_name":"Liddell",` +
@@ -135,8 +167,33 @@ func goldenRequests() []goldenRequest {
 		{server: "default", method: http.MethodPost, path: resend, contentType: ctJSON, body: `{"login":"una"}`, remoteAddr: "192.0.2.99:4000"},
 		{server: "cors", method: http.MethodPost, path: login, contentType: ctJSON, body: `{"login":"ann","password":"right"}`, origin: "https://app.example"},
 		{server: "cors", method: http.MethodPost, path: login, contentType: ctJSON, body: `{}`, origin: "https://app.example"},
+		// The authenticated account API.
+		{server: "default", method: http.MethodGet, path: profile, authorization: "Token " + goldenToken},
+		{server: "default", method: http.MethodGet, path: profile},
+		{server: "default", method: http.MethodGet, path: profile, authorization: "Token"},
+		{server: "default", method: http.MethodGet, path: profile, authorization: "Token a b"},
+		{server: "default", method: http.MethodDelete, path: profile},
+		{server: "default", method: http.MethodDelete, path: profile, authorization: "Bearer " + goldenToken},
+		{server: "default", method: http.MethodGet, path: logout},
+		{server: "default", method: http.MethodPatch, path: profile, contentType: ctJSON, body: `{"first_name":" Ann ","email":"x@example.com"}`, authorization: "Token " + goldenToken},
+		{server: "default", method: http.MethodPut, path: profile, contentType: ctJSON, body: `{"first_name":true}`, authorization: "Token " + goldenToken},
+		{server: "default", method: http.MethodPost, path: logout, contentType: ctJSON, body: `{"revoke_token":true}`, authorization: "Token " + goldenToken},
+		{server: "default", method: http.MethodPost, path: logout, contentType: ctJSON, body: `{"revoke_token":"maybe"}`, authorization: "Token " + goldenToken},
+		{server: "default", method: http.MethodPost, path: changePassword, contentType: ctJSON, body: `{"old_password":"right","password":"saffron-Kettle-9031","password_confirm":"saffron-Kettle-9031"}`, authorization: "Token " + goldenToken},
+		{server: "default", method: http.MethodPost, path: changePassword, contentType: ctJSON, body: `{"old_password":"wrong","password":"ann","password_confirm":"x"}`, authorization: "Token " + goldenToken},
+		{server: "default", method: http.MethodPost, path: changePassword, contentType: ctJSON, body: `{"old_password":"right","password":"ann1","password_confirm":"x"}`, authorization: "Token " + goldenToken},
+		{server: "default", method: http.MethodPost, path: changePassword, contentType: ctJSON, body: `{"old_password":"right","password":"saffron-Kettle-9031","password_confirm":"x"}`, authorization: "Token " + goldenToken},
+		{server: "default", method: http.MethodPost, path: login, contentType: ctJSON, body: `{"login":"ann","password":"right"}`, authorization: "Token 0000000000000000000000000000000000000000"},
+		{server: "cors", method: http.MethodOptions, path: profile, origin: "https://app.example"},
 	}
 }
+
+// Paths of the authenticated operations in the golden table.
+const (
+	profile        = "/api/v1/accounts/profile/"
+	logout         = "/api/v1/accounts/logout/"
+	changePassword = "/api/v1/accounts/change-password/"
+)
 
 // goldenServers are the configurations the golden requests are sent to.
 func goldenServers(t *testing.T) map[string]*Server {
@@ -184,6 +241,12 @@ func recordGolden(t *testing.T) []byte {
 		}
 		if gr.origin != "" {
 			req.Header.Set("Origin", gr.origin)
+			if gr.method == http.MethodOptions {
+				req.Header.Set("Access-Control-Request-Method", http.MethodPatch)
+			}
+		}
+		if gr.authorization != "" {
+			req.Header.Set("Authorization", gr.authorization)
 		}
 		req.Header.Set("X-Request-ID", fmt.Sprintf("golden-%02d", i))
 		rec := httptest.NewRecorder()
@@ -192,7 +255,11 @@ func recordGolden(t *testing.T) []byte {
 		if len(body) > 80 {
 			body = body[:80] + fmt.Sprintf("…(%d bytes)", len(gr.body))
 		}
-		fmt.Fprintf(&out, "### %s %s %s [%s] %s\n", gr.server, gr.method, gr.path, gr.contentType, body)
+		auth := ""
+		if gr.authorization != "" {
+			auth = " {Authorization: " + gr.authorization + "}"
+		}
+		fmt.Fprintf(&out, "### %s %s %s [%s]%s %s\n", gr.server, gr.method, gr.path, gr.contentType, auth, body)
 		fmt.Fprintf(&out, "%d\n", rec.Code)
 		names := make([]string, 0, len(rec.Header()))
 		for name := range rec.Header() {
@@ -254,13 +321,15 @@ func newGoldenServer(t *testing.T, s testConfig, ready Readiness) *Server {
 		t.Fatal(err)
 	}
 	uc := realUseCases(s.Settings, realPorts{
-		Store:   goldenStore{&fakeStore{}},
-		Hasher:  fakeHasher{},
-		Policy:  policy,
-		Signer:  goldenSigner{},
-		Tokens:  fakeTokens{},
-		Limiter: goldenLimiter{},
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Store:      goldenStore{&fakeStore{}},
+		Hasher:     fakeHasher{},
+		Policy:     policy,
+		Signer:     goldenSigner{},
+		Tokens:     fakeTokens{},
+		Limiter:    goldenLimiter{},
+		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Accounts:   goldenAccounts{},
+		TokenStore: goldenTokens{},
 	})
 	srv, err := New(s.Settings, s.Config, uc, ready, nil)
 	if err != nil {

@@ -211,6 +211,7 @@ func (s *Server) registerOperations() {
 	s.registerAccountOperations()
 	huma.Register(s.api, ops.healthz, s.healthz)
 	huma.Register(s.api, ops.readyz, s.readyz)
+	s.protectTokenOperations()
 	pruneComponents(s.api.OpenAPI())
 }
 

@@ -110,12 +110,22 @@ func (rt *router) markNoStore(path string) {
 	rt.noStorePaths[path] = true
 }
 
-// markAuthenticated declares that path needs an authenticated user, before
-// the path is registered.
+// markAuthenticated declares that path (and its twin without the final
+// slash) needs an authenticated user, and that no cache may keep its
+// answers, before or after the path is registered.
 func (rt *router) markAuthenticated(path string) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.authPaths[path] = true
+	if rt.noStorePaths == nil {
+		rt.noStorePaths = map[string]bool{}
+	}
+	rt.noStorePaths[path] = true
+	for _, p := range []string{path, strings.TrimSuffix(path, "/")} {
+		if r := rt.routes[p]; r != nil {
+			r.auth, r.noStore = true, true
+		}
+	}
 }
 
 // hasBody reports whether requests of method carry a body the operations

@@ -73,6 +73,8 @@ const (
 	tokensCollection     = "tokens"
 	metaCollection       = "meta"
 	emailNamesCollection = "email_names"
+	// queuedMailCollection holds the account flows' mails (account.go).
+	queuedMailCollection = "queued_mail"
 )
 
 // Store is a ports.Store on one MongoDB database. It is safe for concurrent
@@ -94,15 +96,23 @@ type Store struct {
 	// the whole document) would otherwise let the relay's outbox update undo
 	// a concurrent activation.
 	userLocks [64]sync.Mutex
+	// accountLocks serialise this process's key changes of one user (see
+	// lockAccount).
+	accountLocks [64]sync.Mutex
 }
 
 // lockUser holds the write lock of id's document until the returned func runs.
 func (s *Store) lockUser(id string) func() {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(id))
-	m := &s.userLocks[h.Sum32()%uint32(len(s.userLocks))]
+	m := &s.userLocks[lockIndex(id, len(s.userLocks))]
 	m.Lock()
 	return m.Unlock
+}
+
+// lockIndex spreads ids over n locks.
+func lockIndex(id string, n int) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return h.Sum32() % uint32(n)
 }
 
 var _ ports.Store = (*Store)(nil)
@@ -294,6 +304,9 @@ const (
 	indexOutboxAvail      = "outbox_available_at"
 	indexOutboxEventID    = "outbox_event_id"
 	indexMailDue          = "mail_due_at"
+	indexMailOutbox       = "mail_outbox_id"
+	indexQueuedMailDue    = "due_at"
+	indexQueuedMailUser   = "user_id"
 	indexTokenUser        = "user_id_created_at"
 	// indexTokenUserOnly is the index on user_id alone that earlier builds
 	// created; indexTokenUser, which starts with user_id, replaces it.
@@ -321,6 +334,10 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "mail.due_at", Value: 1}}, Options: options.Index().SetName(indexMailDue).SetSparse(true)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "outbox.available_at", Value: 1}}, Options: options.Index().SetName(indexOutboxAvail)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "outbox.event_id", Value: 1}}, Options: options.Index().SetName(indexOutboxEventID)}},
+		// Claims find the mails a change left in its user's document.
+		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "mail_outbox._id", Value: 1}}, Options: options.Index().SetName(indexMailOutbox).SetSparse(true)}},
+		{s.queuedMail(), mongo.IndexModel{Keys: bson.D{{Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName(indexQueuedMailDue)}},
+		{s.queuedMail(), mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}}, Options: options.Index().SetName(indexQueuedMailUser)}},
 		// LatestToken reads a user's newest token from the end of its range.
 		{s.tokens, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "created_at", Value: 1}}, Options: options.Index().SetName(indexTokenUser)}},
 	}

@@ -36,6 +36,8 @@ type userDoc struct {
 	// VerificationSentAt is absent until a verification e-mail went out, so
 	// documents written before the field existed read as "never".
 	VerificationSentAt time.Time `bson:"verification_sent_at,omitempty"`
+	// LastLogin is absent until the user logged in.
+	LastLogin time.Time `bson:"last_login,omitempty"`
 	// Mail is absent while no e-mail is owed (mail.go).
 	Mail *mailDoc `bson:"mail,omitempty"`
 	// Outbox is always an array (never null) so that $push can append to it.
@@ -69,6 +71,7 @@ func (d *userDoc) user() core.User {
 		IsActive:         d.IsActive,
 		CreatedAt:        d.CreatedAt,
 		Mail:             d.Mail.pending(),
+		LastLogin:        d.LastLogin,
 
 		VerificationSentAt: d.VerificationSentAt,
 	}
@@ -128,6 +131,7 @@ func (s *Store) CreateUser(ctx context.Context, u core.User, events ...core.Even
 		CreatedAt:        u.CreatedAt,
 		Mail:             newMailDoc(u.Mail),
 		Outbox:           entries,
+		LastLogin:        u.LastLogin,
 
 		VerificationSentAt: u.VerificationSentAt,
 	}
@@ -181,7 +185,7 @@ func (s *Store) duplicateCause(ctx context.Context, u core.User, dupErr error) e
 
 // DeleteInactiveUser removes an inactive user, its pending events and mail
 // (they live in its document), then frees its e-mail-shaped login names and
-// removes any token issued to it.
+// removes any token issued to it and its queued mail.
 func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
 	var doc struct {
 		UniqueEmailKey   string `bson:"unique_email_key"`
@@ -210,6 +214,9 @@ func (s *Store) DeleteInactiveUser(ctx context.Context, id string) error {
 	}
 	if _, err := s.tokens.DeleteMany(ctx, bson.D{{Key: "user_id", Value: id}}); err != nil {
 		return wrap("delete tokens of deleted user", err)
+	}
+	if _, err := s.queuedMail().DeleteMany(ctx, bson.D{{Key: "user_id", Value: id}}); err != nil {
+		return wrap("delete queued mail of deleted user", err)
 	}
 	return nil
 }

@@ -115,9 +115,31 @@ func userForUpdate(ctx context.Context, tx pgx.Tx, id string) (core.User, error)
 	return u, err
 }
 
+// passOnLoginKeysSQL frees the keys $1 of user $2 (whose row the
+// transaction has already updated). A freed key another account still
+// holds (only possible in data written before the namespace existed, see
+// backfillLoginKeys) passes to that account instead, an address's owner
+// first, else the oldest account, as deleteInactiveUserSQL does.
+const passOnLoginKeysSQL = `WITH heirs AS (
+		SELECT DISTINCT ON (k.key) k.key, h.id AS heir
+		FROM login_keys k
+		CROSS JOIN LATERAL (
+			SELECT id, 0 AS by_username, created_at FROM users
+			WHERE email_key = k.key AND unique_email_key IS NOT NULL AND id <> $2
+			UNION ALL
+			SELECT id, 1, created_at FROM users WHERE username_email_key = k.key AND id <> $2
+		) h
+		WHERE k.key = ANY($1) AND k.user_id = $2
+		ORDER BY k.key, h.by_username, h.created_at, h.id
+	), p AS (
+		UPDATE login_keys SET user_id = heirs.heir FROM heirs WHERE login_keys.key = heirs.key
+	)
+	DELETE FROM login_keys WHERE key = ANY($1) AND user_id = $2 AND key NOT IN (SELECT key FROM heirs)`
+
 // moveLoginKeys brings the keys user u holds in the login namespace from
-// those of old (the same user before the change) to its own: it frees the
-// keys it no longer has and takes the new ones. A key another user holds
+// those of old (the same user before the change, whose row tx has already
+// updated) to its own: it frees the keys it no longer has, passing them on
+// (passOnLoginKeysSQL), and takes the new ones. A key another user holds
 // is errKeyTaken; a concurrent taker of one key waits for the first one's
 // transaction, then finds the key taken.
 func moveLoginKeys(ctx context.Context, tx pgx.Tx, old, u core.User) error {
@@ -129,7 +151,7 @@ func moveLoginKeys(ctx context.Context, tx pgx.Tx, old, u core.User) error {
 		}
 	}
 	if len(free) > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM login_keys WHERE key = ANY($1) AND user_id = $2`, free, u.ID); err != nil {
+		if _, err := tx.Exec(ctx, passOnLoginKeysSQL, free, u.ID); err != nil {
 			return fmt.Errorf("free login keys: %w", err)
 		}
 	}
@@ -389,17 +411,19 @@ const importTokensSQL = `INSERT INTO tokens (digest, user_id, created_at)
 // namespace and adds the tokens not stored yet, in one transaction.
 func (s *Store) ImportUser(ctx context.Context, u core.User, tokens ...core.Token) (bool, error) {
 	const op = "import user"
+	if !u.Mail.Owed() {
+		u.Mail = core.PendingMail{} // nothing owed: nothing to keep
+	}
 	created := false
 	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
 		old, err := userForUpdate(ctx, tx, u.ID)
 		switch {
 		case errors.Is(err, core.ErrNotFound):
 			created = true
-			fresh := u
-			fresh.Mail, fresh.VerificationSentAt = core.PendingMail{}, time.Time{}
-			args := append([]any{fresh.ID, fresh.Username, fresh.UsernameKey, fresh.Email, fresh.EmailKey,
-				fresh.UniqueEmailKey, fresh.UsernameEmailKey, fresh.FirstName, fresh.LastName, fresh.PasswordHash,
-				fresh.IsActive, fresh.CreatedAt, nil, "", "", nil, 0, loginKeys(fresh), nullTime(fresh.LastLogin)},
+			args := append([]any{u.ID, u.Username, u.UsernameKey, u.Email, u.EmailKey, u.UniqueEmailKey,
+				u.UsernameEmailKey, u.FirstName, u.LastName, u.PasswordHash, u.IsActive, u.CreatedAt,
+				nullTime(u.VerificationSentAt), string(u.Mail.Kind), u.Mail.To, mailDue(u.Mail), u.Mail.Attempts,
+				loginKeys(u), nullTime(u.LastLogin)},
 				[]string{}, []string{}, []string{}, []time.Time{}, []time.Time{})
 			if _, err := tx.Exec(ctx, createUserSQL, args...); err != nil {
 				return err

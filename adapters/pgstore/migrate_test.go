@@ -238,8 +238,8 @@ func TestUsernameEmailKeyCollisionIsReportedBeforeTheEmail(t *testing.T) {
 	}
 }
 
-// Mail claims and username e-mail lookups run on every courier tick and
-// every login: they must read their indexes, not every user.
+// Mail claims (of both queues) and username e-mail lookups run on every
+// courier tick and every login: they must read their indexes, not every user.
 func TestMailClaimsAndUsernameLookupsUseTheirIndexes(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openFresh(t)
@@ -248,6 +248,7 @@ func TestMailClaimsAndUsernameLookupsUseTheirIndexes(t *testing.T) {
 		args  []any
 	}{
 		claimMailSQL:           {"users_mail_due_at", []any{time.Now(), 10, time.Now()}},
+		claimQueuedMailSQL:     {"queued_mail_due_at", []any{time.Now(), 10, time.Now()}},
 		findByUsernameEmailSQL: {"users_username_email_key", []any{"a@example.com"}},
 	} {
 		var plan []string

@@ -93,17 +93,27 @@ func (s *Store) UpdateProfile(ctx context.Context, id string, p core.Profile, ev
 }
 
 // moveLoginKeys brings the keys user u holds in the login namespace from
-// those of old (the same user before the change) to its own: it frees the
-// keys it no longer has, then takes the new ones. A key another user holds
-// is the core error explainInsertUser names.
+// those of old (the same user before the change, whose row in users tx
+// has already updated) to its own: it frees the keys it no longer has,
+// passing each on to an account that still holds it, then takes the new
+// ones. A key another user holds is the core error explainInsertUser
+// names.
 func (s *Store) moveLoginKeys(ctx context.Context, tx *sql.Tx, old, u core.User) error {
 	keep := loginKeys(u)
 	for _, key := range loginKeys(old) {
 		if slices.Contains(keep, key) {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM login_keys WHERE key = ? AND user_id = ?`, key, u.ID); err != nil {
+		res, err := tx.ExecContext(ctx, `DELETE FROM login_keys WHERE key = ? AND user_id = ?`, key, u.ID)
+		if err != nil {
 			return fmt.Errorf("free login key: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("free login key: %w", err)
+		} else if n > 0 {
+			if err := passOnLoginKey(ctx, tx, key); err != nil {
+				return err
+			}
 		}
 	}
 	for _, key := range keep {
@@ -163,14 +173,12 @@ func (s *Store) ChangeEmail(ctx context.Context, c core.EmailChange, mail []core
 		}
 		u := old
 		u.Email, u.EmailKey, u.UniqueEmailKey = c.Email, c.EmailKey, c.UniqueEmailKey
-		// The keys move first: the namespace names the holder of a taken
-		// address, whichever field of it another user has.
-		if err := s.moveLoginKeys(ctx, tx, old, u); err != nil {
-			return err
-		}
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET email = ?, email_key = ?, unique_email_key = ? WHERE id = ?`,
 			u.Email, u.EmailKey, nullString(u.UniqueEmailKey), u.ID); err != nil {
 			return s.explainInsertUser(ctx, tx, u, err)
+		}
+		if err := s.moveLoginKeys(ctx, tx, old, u); err != nil {
+			return err
 		}
 		for _, m := range mail {
 			if err := insertQueuedMail(ctx, tx, m); err != nil {
@@ -190,6 +198,11 @@ func (s *Store) ChangeEmail(ctx context.Context, c core.EmailChange, mail []core
 }
 
 const queuedMailColumns = `id, kind, user_id, login, address, created_at, due_at, attempts`
+
+// claimQueuedMailQuery selects the due mails, earliest first, in order from
+// the index queued_mail_due_at.
+const claimQueuedMailQuery = `SELECT ` + queuedMailColumns + ` FROM queued_mail
+	WHERE due_at <= ? ORDER BY due_at, id LIMIT ?`
 
 func insertQueuedMail(ctx context.Context, tx *sql.Tx, m core.QueuedMail) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO queued_mail (`+queuedMailColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -218,8 +231,7 @@ func (s *Store) ClaimQueuedMail(ctx context.Context, now time.Time, lease time.D
 	var claimed []core.QueuedMail
 	err := s.write(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
 		claimed = claimed[:0]
-		rows, err := tx.QueryContext(ctx, `SELECT `+queuedMailColumns+` FROM queued_mail
-			WHERE due_at <= ? ORDER BY due_at, id LIMIT ?`, micros(now), limit)
+		rows, err := tx.QueryContext(ctx, claimQueuedMailQuery, micros(now), limit)
 		if err != nil {
 			return err
 		}
@@ -283,7 +295,6 @@ func (s *Store) ImportUser(ctx context.Context, u core.User, tokens ...core.Toke
 		switch {
 		case errors.Is(err, core.ErrNotFound):
 			created = true
-			u.Mail, u.VerificationSentAt = core.PendingMail{}, time.Time{}
 			if err := s.insertUserTx(ctx, tx, u); err != nil {
 				return err
 			}

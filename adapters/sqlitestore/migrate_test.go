@@ -238,6 +238,7 @@ func TestMailClaimsAndUsernameLookupsUseTheirIndexes(t *testing.T) {
 	s := openTemp(t)
 	for query, index := range map[string]string{
 		claimQuery:               "users_mail_due_at",
+		claimQueuedMailQuery:     "queued_mail_due_at",
 		findByUsernameEmailQuery: "users_username_email_key",
 	} {
 		args := make([]any, strings.Count(query, "?"))

@@ -406,14 +406,25 @@ func freeLoginKeys(ctx context.Context, tx *sql.Tx, id string) error {
 		return fmt.Errorf("free login keys: %w", err)
 	}
 	for _, key := range freed {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO login_keys (key, user_id)
-			SELECT key, user_id FROM (
-				SELECT unique_email_key AS key, id AS user_id, 0 AS by_username, created_at FROM users WHERE unique_email_key = ?1
-				UNION ALL
-				SELECT username_email_key, id, 1, created_at FROM users WHERE username_email_key = ?1
-			) ORDER BY by_username, created_at, user_id LIMIT 1`, key); err != nil {
-			return fmt.Errorf("pass on login key: %w", err)
+		if err := passOnLoginKey(ctx, tx, key); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// passOnLoginKey gives a freed key of the namespace to an account that still
+// holds it (an address's owner first, else the oldest account), which only
+// data written before the namespace existed can have; the caller has
+// already removed the key from the user that freed it.
+func passOnLoginKey(ctx context.Context, tx *sql.Tx, key string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO login_keys (key, user_id)
+		SELECT key, user_id FROM (
+			SELECT unique_email_key AS key, id AS user_id, 0 AS by_username, created_at FROM users WHERE unique_email_key = ?1
+			UNION ALL
+			SELECT username_email_key, id, 1, created_at FROM users WHERE username_email_key = ?1
+		) ORDER BY by_username, created_at, user_id LIMIT 1`, key); err != nil {
+		return fmt.Errorf("pass on login key: %w", err)
 	}
 	return nil
 }

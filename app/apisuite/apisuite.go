@@ -2,8 +2,10 @@
 // suite that any composition — any store, mailer and event backend — runs
 // against a live server: every error row, the three registration stages,
 // verification in both link modes, login, resending the link, enumeration-safe
-// registration, throttling (429), CORS, the probes, and the concurrency
-// guarantees, each message compared word for word.
+// registration, throttling (429), CORS, the probes, the concurrency
+// guarantees, and the authenticated account API (spec/account-api.md: token
+// authentication, logout, profile, change-password), each message compared
+// word for word.
 package apisuite
 
 import (
@@ -452,6 +454,13 @@ func Run(t *testing.T, start Start, opts ...Options) {
 	t.Run("resend verification, one-time links", func(t *testing.T) { testResendOneTime(t, start) })
 	t.Run("enumeration-safe registration", func(t *testing.T) { testEnumerationSafe(t, start) })
 	t.Run("throttling", func(t *testing.T) { testThrottling(t, start) })
+	t.Run("token authentication", func(t *testing.T) { testTokenAuthentication(t, start) })
+	t.Run("token expiry", func(t *testing.T) { testTokenExpiry(t, start) })
+	t.Run("logout", func(t *testing.T) { testLogout(t, start) })
+	t.Run("profile", func(t *testing.T) { testProfile(t, start) })
+	t.Run("change password", func(t *testing.T) { testChangePassword(t, start) })
+	t.Run("DRR compatibility of the account API", func(t *testing.T) { testDRRCompatibility(t, start) })
+	t.Run("CORS of the account API", func(t *testing.T) { testAccountCORS(t, start) })
 	t.Run("concurrent registrations of one username", func(t *testing.T) { testConcurrentRegistrations(t, start) })
 	if o.SkipAtomicity != "" {
 		t.Logf("concurrent uses of one link: not run against this store: %s", o.SkipAtomicity)

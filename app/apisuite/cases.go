@@ -568,8 +568,7 @@ func testAutoLogin(t *testing.T, start Start) {
 
 func testLogin(t *testing.T, start Start) {
 	e := startEnv(t, start, func(s *Settings) { s.RegisterVerificationEnabled = false })
-	e.register(newUser("mallory", "Mallory@Example.com"))
-	before := e.counts()
+	u := e.register(newUser("mallory", "Mallory@Example.com"))
 	tokens := map[string]bool{}
 	for _, login := range []string{"mallory", "MALLORY", "mallory@example.com", "MALLORY@EXAMPLE.COM"} {
 		res := e.login(login, password)
@@ -586,7 +585,12 @@ func testLogin(t *testing.T, start Start) {
 	if res.Status != http.StatusOK || res.object(t)["detail"] != core.MsgLoginSuccessful {
 		t.Errorf("form login: %d %s", res.Status, res.Body)
 	}
+	// Each login is recorded (Django's user_logged_in); failures record nothing.
+	if n, seen := e.eventsOf(core.EventUserLoggedIn, u["id"].(string)); seen && n != 5 {
+		t.Errorf("user_logged_in events = %d, want 5", n)
+	}
 
+	before := e.counts()
 	invalid := detailBody(core.MsgLoginInvalid)
 	e.post("login/", map[string]any{"login": "mallory", "password": password + "x"}).expect(t, 400, invalid)
 	e.post("login/", map[string]any{"login": "nobody", "password": password}).expect(t, 400, invalid)

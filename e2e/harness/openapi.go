@@ -80,8 +80,9 @@ func LoadContract() error {
 // method, its status (an undocumented status is an error) and its body.
 // Paths without their final slash are routed as the documented path with it,
 // as the API serves both. A method the document has no operation for cannot
-// be described by it, except a 405, which is checked against the path's
-// operations that document it.
+// be described by it, except a 405 or a 401 (authentication runs before the
+// method check), which are checked against the path's operations that
+// document them.
 func ValidateResponse(resp *Response) error {
 	if err := LoadContract(); err != nil {
 		return err
@@ -102,9 +103,11 @@ func ValidateResponse(resp *Response) error {
 			route, params, err = loaded.router.FindRoute(req2)
 		}
 	}
-	if err != nil && resp.Status == http.StatusMethodNotAllowed {
-		// A method the path has no operation for is answered 405; the
-		// document lists that answer under the path's operations.
+	if err != nil && (resp.Status == http.StatusMethodNotAllowed || resp.Status == http.StatusUnauthorized) {
+		// A method the path has no operation for is answered 405, or 401
+		// first when the request's credentials are refused (authentication
+		// runs before the method check); the document lists those answers
+		// under the path's operations.
 		req, route, params, err = routeByDocumentedStatus(u, resp.Status)
 	}
 	if err != nil {

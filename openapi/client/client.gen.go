@@ -12,10 +12,23 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
+
+// ChangePasswordRequest Unknown keys are ignored.
+type ChangePasswordRequest struct {
+	// OldPassword The current password.
+	OldPassword *string `json:"old_password,omitempty"`
+
+	// Password The new password, checked against the password policy with the user's attributes.
+	Password *string `json:"password,omitempty"`
+
+	// PasswordConfirm Must equal password, with CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM.
+	PasswordConfirm *string `json:"password_confirm,omitempty"`
+}
 
 // Detail Django REST framework's general error (or success) message.
 type Detail struct {
@@ -48,6 +61,12 @@ type LoginResult struct {
 	Token *string `json:"token,omitempty"`
 }
 
+// LogoutRequest Unknown keys are ignored.
+type LogoutRequest struct {
+	// RevokeToken Revoke the request's token (default false). Django REST framework's booleans: true/false, 1/0, and the strings "true", "yes", "on", "1" and their opposites.
+	RevokeToken *bool `json:"revoke_token,omitempty"`
+}
+
 // OutboxDetails Readiness only: events recorded and not yet published (held, waiting for the broker, or about to go out). A growing backlog means the broker is away; registrations go on regardless.
 type OutboxDetails struct {
 	// OldestAgeSeconds Age of the oldest waiting event, in seconds (0 when none wait).
@@ -64,6 +83,36 @@ type ProbeStatus struct {
 
 	// Status ok (liveness) or ready (readiness).
 	Status string `json:"status"`
+}
+
+// ProfileBody The user's public fields (USER_PUBLIC_FIELDS minus USER_HIDDEN_FIELDS). The password never appears in a response.
+type ProfileBody struct {
+	// DateJoined When the user registered; shown only when public.
+	DateJoined *time.Time `json:"date_joined,omitempty"`
+
+	// Email The address as stored, or an empty string. Read-only here: register-email/ changes it.
+	Email     *string `json:"email,omitempty"`
+	FirstName *string `json:"first_name,omitempty"`
+
+	// Id Stable identifier of the user.
+	Id *string `json:"id,omitempty"`
+
+	// IsActive Shown only when public.
+	IsActive *bool `json:"is_active,omitempty"`
+
+	// LastLogin When the user last logged in (null: never); shown only when public.
+	LastLogin *time.Time `json:"last_login,omitempty"`
+	LastName  *string    `json:"last_name,omitempty"`
+	Username  *string    `json:"username,omitempty"`
+}
+
+// ProfileRequest The editable fields. Unknown and read-only keys (`id`, `email`, `is_active`, …) are ignored.
+type ProfileRequest struct {
+	FirstName *string `json:"first_name,omitempty"`
+	LastName  *string `json:"last_name,omitempty"`
+
+	// Username A new username: letters, digits and @/./+/-/_; NFKC-normalised; unique. Required by POST and PUT when editable.
+	Username *string `json:"username,omitempty"`
 }
 
 // RegisterRequest A new account. Unknown keys (including `id`, `is_active`, `is_staff`) are ignored.
@@ -146,11 +195,39 @@ type ServiceUnavailable = Detail
 // TooManyRequests Django REST framework's general error (or success) message.
 type TooManyRequests = Detail
 
+// Unauthorized Django REST framework's general error (or success) message.
+type Unauthorized = Detail
+
 // UnsupportedMediaType Django REST framework's general error (or success) message.
 type UnsupportedMediaType = Detail
 
+// ChangePassword400JSONResponseBody defines parameters for ChangePassword.
+type ChangePassword400JSONResponseBody struct {
+	union json.RawMessage
+}
+
 // Login400JSONResponseBody defines parameters for Login.
 type Login400JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// Logout400JSONResponseBody defines parameters for Logout.
+type Logout400JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// PatchProfile400JSONResponseBody defines parameters for PatchProfile.
+type PatchProfile400JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// ReplaceProfileByPost400JSONResponseBody defines parameters for ReplaceProfileByPost.
+type ReplaceProfileByPost400JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// ReplaceProfile400JSONResponseBody defines parameters for ReplaceProfile.
+type ReplaceProfile400JSONResponseBody struct {
 	union json.RawMessage
 }
 
@@ -169,11 +246,41 @@ type VerifyRegistration400JSONResponseBody struct {
 	union json.RawMessage
 }
 
+// ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
+type ChangePasswordJSONRequestBody = ChangePasswordRequest
+
+// ChangePasswordFormdataRequestBody defines body for ChangePassword for application/x-www-form-urlencoded ContentType.
+type ChangePasswordFormdataRequestBody = ChangePasswordRequest
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
 
 // LoginFormdataRequestBody defines body for Login for application/x-www-form-urlencoded ContentType.
 type LoginFormdataRequestBody = LoginRequest
+
+// LogoutJSONRequestBody defines body for Logout for application/json ContentType.
+type LogoutJSONRequestBody = LogoutRequest
+
+// LogoutFormdataRequestBody defines body for Logout for application/x-www-form-urlencoded ContentType.
+type LogoutFormdataRequestBody = LogoutRequest
+
+// PatchProfileJSONRequestBody defines body for PatchProfile for application/json ContentType.
+type PatchProfileJSONRequestBody = ProfileRequest
+
+// PatchProfileFormdataRequestBody defines body for PatchProfile for application/x-www-form-urlencoded ContentType.
+type PatchProfileFormdataRequestBody = ProfileRequest
+
+// ReplaceProfileByPostJSONRequestBody defines body for ReplaceProfileByPost for application/json ContentType.
+type ReplaceProfileByPostJSONRequestBody = ProfileRequest
+
+// ReplaceProfileByPostFormdataRequestBody defines body for ReplaceProfileByPost for application/x-www-form-urlencoded ContentType.
+type ReplaceProfileByPostFormdataRequestBody = ProfileRequest
+
+// ReplaceProfileJSONRequestBody defines body for ReplaceProfile for application/json ContentType.
+type ReplaceProfileJSONRequestBody = ProfileRequest
+
+// ReplaceProfileFormdataRequestBody defines body for ReplaceProfile for application/x-www-form-urlencoded ContentType.
+type ReplaceProfileFormdataRequestBody = ProfileRequest
 
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterRequest
@@ -261,6 +368,68 @@ func (a FieldErrors) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// AsFieldErrors returns the union data inside the ChangePassword400JSONResponseBody as a FieldErrors
+func (t ChangePassword400JSONResponseBody) AsFieldErrors() (FieldErrors, error) {
+	var body FieldErrors
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFieldErrors overwrites any union data inside the ChangePassword400JSONResponseBody as the provided FieldErrors
+func (t *ChangePassword400JSONResponseBody) FromFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFieldErrors performs a merge with any union data inside the ChangePassword400JSONResponseBody, using the provided FieldErrors
+func (t *ChangePassword400JSONResponseBody) MergeFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDetail returns the union data inside the ChangePassword400JSONResponseBody as a Detail
+func (t ChangePassword400JSONResponseBody) AsDetail() (Detail, error) {
+	var body Detail
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetail overwrites any union data inside the ChangePassword400JSONResponseBody as the provided Detail
+func (t *ChangePassword400JSONResponseBody) FromDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetail performs a merge with any union data inside the ChangePassword400JSONResponseBody, using the provided Detail
+func (t *ChangePassword400JSONResponseBody) MergeDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ChangePassword400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ChangePassword400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsFieldErrors returns the union data inside the Login400JSONResponseBody as a FieldErrors
 func (t Login400JSONResponseBody) AsFieldErrors() (FieldErrors, error) {
 	var body FieldErrors
@@ -319,6 +488,254 @@ func (t Login400JSONResponseBody) MarshalJSON() ([]byte, error) {
 }
 
 func (t *Login400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsFieldErrors returns the union data inside the Logout400JSONResponseBody as a FieldErrors
+func (t Logout400JSONResponseBody) AsFieldErrors() (FieldErrors, error) {
+	var body FieldErrors
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFieldErrors overwrites any union data inside the Logout400JSONResponseBody as the provided FieldErrors
+func (t *Logout400JSONResponseBody) FromFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFieldErrors performs a merge with any union data inside the Logout400JSONResponseBody, using the provided FieldErrors
+func (t *Logout400JSONResponseBody) MergeFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDetail returns the union data inside the Logout400JSONResponseBody as a Detail
+func (t Logout400JSONResponseBody) AsDetail() (Detail, error) {
+	var body Detail
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetail overwrites any union data inside the Logout400JSONResponseBody as the provided Detail
+func (t *Logout400JSONResponseBody) FromDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetail performs a merge with any union data inside the Logout400JSONResponseBody, using the provided Detail
+func (t *Logout400JSONResponseBody) MergeDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t Logout400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *Logout400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsFieldErrors returns the union data inside the PatchProfile400JSONResponseBody as a FieldErrors
+func (t PatchProfile400JSONResponseBody) AsFieldErrors() (FieldErrors, error) {
+	var body FieldErrors
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFieldErrors overwrites any union data inside the PatchProfile400JSONResponseBody as the provided FieldErrors
+func (t *PatchProfile400JSONResponseBody) FromFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFieldErrors performs a merge with any union data inside the PatchProfile400JSONResponseBody, using the provided FieldErrors
+func (t *PatchProfile400JSONResponseBody) MergeFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDetail returns the union data inside the PatchProfile400JSONResponseBody as a Detail
+func (t PatchProfile400JSONResponseBody) AsDetail() (Detail, error) {
+	var body Detail
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetail overwrites any union data inside the PatchProfile400JSONResponseBody as the provided Detail
+func (t *PatchProfile400JSONResponseBody) FromDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetail performs a merge with any union data inside the PatchProfile400JSONResponseBody, using the provided Detail
+func (t *PatchProfile400JSONResponseBody) MergeDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PatchProfile400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PatchProfile400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsFieldErrors returns the union data inside the ReplaceProfileByPost400JSONResponseBody as a FieldErrors
+func (t ReplaceProfileByPost400JSONResponseBody) AsFieldErrors() (FieldErrors, error) {
+	var body FieldErrors
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFieldErrors overwrites any union data inside the ReplaceProfileByPost400JSONResponseBody as the provided FieldErrors
+func (t *ReplaceProfileByPost400JSONResponseBody) FromFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFieldErrors performs a merge with any union data inside the ReplaceProfileByPost400JSONResponseBody, using the provided FieldErrors
+func (t *ReplaceProfileByPost400JSONResponseBody) MergeFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDetail returns the union data inside the ReplaceProfileByPost400JSONResponseBody as a Detail
+func (t ReplaceProfileByPost400JSONResponseBody) AsDetail() (Detail, error) {
+	var body Detail
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetail overwrites any union data inside the ReplaceProfileByPost400JSONResponseBody as the provided Detail
+func (t *ReplaceProfileByPost400JSONResponseBody) FromDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetail performs a merge with any union data inside the ReplaceProfileByPost400JSONResponseBody, using the provided Detail
+func (t *ReplaceProfileByPost400JSONResponseBody) MergeDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ReplaceProfileByPost400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ReplaceProfileByPost400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsFieldErrors returns the union data inside the ReplaceProfile400JSONResponseBody as a FieldErrors
+func (t ReplaceProfile400JSONResponseBody) AsFieldErrors() (FieldErrors, error) {
+	var body FieldErrors
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFieldErrors overwrites any union data inside the ReplaceProfile400JSONResponseBody as the provided FieldErrors
+func (t *ReplaceProfile400JSONResponseBody) FromFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFieldErrors performs a merge with any union data inside the ReplaceProfile400JSONResponseBody, using the provided FieldErrors
+func (t *ReplaceProfile400JSONResponseBody) MergeFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDetail returns the union data inside the ReplaceProfile400JSONResponseBody as a Detail
+func (t ReplaceProfile400JSONResponseBody) AsDetail() (Detail, error) {
+	var body Detail
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetail overwrites any union data inside the ReplaceProfile400JSONResponseBody as the provided Detail
+func (t *ReplaceProfile400JSONResponseBody) FromDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetail performs a merge with any union data inside the ReplaceProfile400JSONResponseBody, using the provided Detail
+func (t *ReplaceProfile400JSONResponseBody) MergeDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ReplaceProfile400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ReplaceProfile400JSONResponseBody) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -583,6 +1000,39 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// ChangePasswordWithBody Change the password
+	//
+	// Replaces the authenticated user's password. The checks run in stages: (1) the fields, all at once, including `old_password` against the current password (`Old password is not correct`); (2) the password policy on `password`, with the user's attributes; only when it passes, the confirmation (`{"password_confirm": ["Passwords don't match"]}`, with CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM). With CHANGE_PASSWORD_REVOKE_TOKENS (the default) the user's other tokens stop working; the request's own token keeps working. Records a `user_password_changed` event.
+	//
+	// Throttled per client address (THROTTLE_CHANGE_PASSWORD_IP) and per account (THROTTLE_CHANGE_PASSWORD_ACCOUNT).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/accounts/change-password/ (the `ChangePassword` operationId).
+	ChangePasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangePassword Change the password
+	//
+	// Replaces the authenticated user's password. The checks run in stages: (1) the fields, all at once, including `old_password` against the current password (`Old password is not correct`); (2) the password policy on `password`, with the user's attributes; only when it passes, the confirmation (`{"password_confirm": ["Passwords don't match"]}`, with CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM). With CHANGE_PASSWORD_REVOKE_TOKENS (the default) the user's other tokens stop working; the request's own token keeps working. Records a `user_password_changed` event.
+	//
+	// Throttled per client address (THROTTLE_CHANGE_PASSWORD_IP) and per account (THROTTLE_CHANGE_PASSWORD_ACCOUNT).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/change-password/ (the `ChangePassword` operationId).
+	ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangePasswordWithFormdataBody Change the password
+	//
+	// Replaces the authenticated user's password. The checks run in stages: (1) the fields, all at once, including `old_password` against the current password (`Old password is not correct`); (2) the password policy on `password`, with the user's attributes; only when it passes, the confirmation (`{"password_confirm": ["Passwords don't match"]}`, with CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM). With CHANGE_PASSWORD_REVOKE_TOKENS (the default) the user's other tokens stop working; the request's own token keeps working. Records a `user_password_changed` event.
+	//
+	// Throttled per client address (THROTTLE_CHANGE_PASSWORD_IP) and per account (THROTTLE_CHANGE_PASSWORD_ACCOUNT).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/change-password/ (the `ChangePassword` operationId).
+	ChangePasswordWithFormdataBody(ctx context.Context, body ChangePasswordFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LoginWithBody Log in
 	//
 	// Checks a username or e-mail address (USER_LOGIN_FIELDS) and a password. A wrong password, an unknown login and a user who is not verified yet all get the same answer, after the same password-hashing work. With LOGIN_RETRIEVE_TOKEN, each successful login issues a new token.
@@ -615,6 +1065,157 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/accounts/login/ (the `Login` operationId).
 	LoginWithFormdataBody(ctx context.Context, body LoginFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LogoutWithBody Log out
+	//
+	// Ends the session of the request's token and records a `user_logged_out` event. With `revoke_token` the token stops working at once; without it (the default, as in django-rest-registration) it keeps working until it expires (AUTH_TOKEN_TTL) or is revoked.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/accounts/logout/ (the `Logout` operationId).
+	LogoutWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Logout Log out
+	//
+	// Ends the session of the request's token and records a `user_logged_out` event. With `revoke_token` the token stops working at once; without it (the default, as in django-rest-registration) it keeps working until it expires (AUTH_TOKEN_TTL) or is revoked.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/logout/ (the `Logout` operationId).
+	Logout(ctx context.Context, body LogoutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LogoutWithFormdataBody Log out
+	//
+	// Ends the session of the request's token and records a `user_logged_out` event. With `revoke_token` the token stops working at once; without it (the default, as in django-rest-registration) it keeps working until it expires (AUTH_TOKEN_TTL) or is revoked.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/logout/ (the `Logout` operationId).
+	LogoutWithFormdataBody(ctx context.Context, body LogoutFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetProfile Show the profile
+	//
+	// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Corresponds with GET /api/v1/accounts/profile/ (the `GetProfile` operationId).
+	GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PatchProfileWithBody Update part of the profile
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// PATCH is partial: absent fields keep their values.
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/accounts/profile/ (the `PatchProfile` operationId).
+	PatchProfileWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PatchProfile Update part of the profile
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// PATCH is partial: absent fields keep their values.
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/accounts/profile/ (the `PatchProfile` operationId).
+	PatchProfile(ctx context.Context, body PatchProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PatchProfileWithFormdataBody Update part of the profile
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// PATCH is partial: absent fields keep their values.
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with PATCH /api/v1/accounts/profile/ (the `PatchProfile` operationId).
+	PatchProfileWithFormdataBody(ctx context.Context, body PatchProfileFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplaceProfileByPostWithBody Update the profile (POST)
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// POST needs every required field: `username` (when it is editable).
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/accounts/profile/ (the `ReplaceProfileByPost` operationId).
+	ReplaceProfileByPostWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplaceProfileByPost Update the profile (POST)
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// POST needs every required field: `username` (when it is editable).
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/profile/ (the `ReplaceProfileByPost` operationId).
+	ReplaceProfileByPost(ctx context.Context, body ReplaceProfileByPostJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplaceProfileByPostWithFormdataBody Update the profile (POST)
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// POST needs every required field: `username` (when it is editable).
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/profile/ (the `ReplaceProfileByPost` operationId).
+	ReplaceProfileByPostWithFormdataBody(ctx context.Context, body ReplaceProfileByPostFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplaceProfileWithBody Update the profile
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// PUT needs every required field: `username` (when it is editable).
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
+	ReplaceProfileWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplaceProfile Update the profile
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// PUT needs every required field: `username` (when it is editable).
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
+	ReplaceProfile(ctx context.Context, body ReplaceProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplaceProfileWithFormdataBody Update the profile
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// PUT needs every required field: `username` (when it is editable).
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
+	ReplaceProfileWithFormdataBody(ctx context.Context, body ReplaceProfileFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RegisterWithBody Register a new user
 	//
@@ -748,6 +1349,69 @@ type ClientInterface interface {
 	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
+// ChangePasswordWithBody Change the password
+//
+// Replaces the authenticated user's password. The checks run in stages: (1) the fields, all at once, including `old_password` against the current password (`Old password is not correct`); (2) the password policy on `password`, with the user's attributes; only when it passes, the confirmation (`{"password_confirm": ["Passwords don't match"]}`, with CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM). With CHANGE_PASSWORD_REVOKE_TOKENS (the default) the user's other tokens stop working; the request's own token keeps working. Records a `user_password_changed` event.
+//
+// Throttled per client address (THROTTLE_CHANGE_PASSWORD_IP) and per account (THROTTLE_CHANGE_PASSWORD_ACCOUNT).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/accounts/change-password/ (the `ChangePassword` operationId).
+func (c *Client) ChangePasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangePasswordRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangePassword Change the password
+//
+// Replaces the authenticated user's password. The checks run in stages: (1) the fields, all at once, including `old_password` against the current password (`Old password is not correct`); (2) the password policy on `password`, with the user's attributes; only when it passes, the confirmation (`{"password_confirm": ["Passwords don't match"]}`, with CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM). With CHANGE_PASSWORD_REVOKE_TOKENS (the default) the user's other tokens stop working; the request's own token keeps working. Records a `user_password_changed` event.
+//
+// Throttled per client address (THROTTLE_CHANGE_PASSWORD_IP) and per account (THROTTLE_CHANGE_PASSWORD_ACCOUNT).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/accounts/change-password/ (the `ChangePassword` operationId).
+func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangePasswordRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangePasswordWithFormdataBody Change the password
+//
+// Replaces the authenticated user's password. The checks run in stages: (1) the fields, all at once, including `old_password` against the current password (`Old password is not correct`); (2) the password policy on `password`, with the user's attributes; only when it passes, the confirmation (`{"password_confirm": ["Passwords don't match"]}`, with CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM). With CHANGE_PASSWORD_REVOKE_TOKENS (the default) the user's other tokens stop working; the request's own token keeps working. Records a `user_password_changed` event.
+//
+// Throttled per client address (THROTTLE_CHANGE_PASSWORD_IP) and per account (THROTTLE_CHANGE_PASSWORD_ACCOUNT).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /api/v1/accounts/change-password/ (the `ChangePassword` operationId).
+func (c *Client) ChangePasswordWithFormdataBody(ctx context.Context, body ChangePasswordFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangePasswordRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // LoginWithBody Log in
 //
 // Checks a username or e-mail address (USER_LOGIN_FIELDS) and a password. A wrong password, an unknown login and a user who is not verified yet all get the same answer, after the same password-hashing work. With LOGIN_RETRIEVE_TOKEN, each successful login issues a new token.
@@ -801,6 +1465,287 @@ func (c *Client) Login(ctx context.Context, body LoginJSONRequestBody, reqEditor
 // Corresponds with POST /api/v1/accounts/login/ (the `Login` operationId).
 func (c *Client) LoginWithFormdataBody(ctx context.Context, body LoginFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLoginRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LogoutWithBody Log out
+//
+// Ends the session of the request's token and records a `user_logged_out` event. With `revoke_token` the token stops working at once; without it (the default, as in django-rest-registration) it keeps working until it expires (AUTH_TOKEN_TTL) or is revoked.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/accounts/logout/ (the `Logout` operationId).
+func (c *Client) LogoutWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLogoutRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Logout Log out
+//
+// Ends the session of the request's token and records a `user_logged_out` event. With `revoke_token` the token stops working at once; without it (the default, as in django-rest-registration) it keeps working until it expires (AUTH_TOKEN_TTL) or is revoked.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/accounts/logout/ (the `Logout` operationId).
+func (c *Client) Logout(ctx context.Context, body LogoutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLogoutRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LogoutWithFormdataBody Log out
+//
+// Ends the session of the request's token and records a `user_logged_out` event. With `revoke_token` the token stops working at once; without it (the default, as in django-rest-registration) it keeps working until it expires (AUTH_TOKEN_TTL) or is revoked.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /api/v1/accounts/logout/ (the `Logout` operationId).
+func (c *Client) LogoutWithFormdataBody(ctx context.Context, body LogoutFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLogoutRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetProfile Show the profile
+//
+// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Corresponds with GET /api/v1/accounts/profile/ (the `GetProfile` operationId).
+func (c *Client) GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetProfileRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PatchProfileWithBody Update part of the profile
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// PATCH is partial: absent fields keep their values.
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/accounts/profile/ (the `PatchProfile` operationId).
+func (c *Client) PatchProfileWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchProfileRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PatchProfile Update part of the profile
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// PATCH is partial: absent fields keep their values.
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/accounts/profile/ (the `PatchProfile` operationId).
+func (c *Client) PatchProfile(ctx context.Context, body PatchProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchProfileRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PatchProfileWithFormdataBody Update part of the profile
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// PATCH is partial: absent fields keep their values.
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with PATCH /api/v1/accounts/profile/ (the `PatchProfile` operationId).
+func (c *Client) PatchProfileWithFormdataBody(ctx context.Context, body PatchProfileFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchProfileRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplaceProfileByPostWithBody Update the profile (POST)
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// POST needs every required field: `username` (when it is editable).
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/accounts/profile/ (the `ReplaceProfileByPost` operationId).
+func (c *Client) ReplaceProfileByPostWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplaceProfileByPostRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplaceProfileByPost Update the profile (POST)
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// POST needs every required field: `username` (when it is editable).
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/accounts/profile/ (the `ReplaceProfileByPost` operationId).
+func (c *Client) ReplaceProfileByPost(ctx context.Context, body ReplaceProfileByPostJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplaceProfileByPostRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplaceProfileByPostWithFormdataBody Update the profile (POST)
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// POST needs every required field: `username` (when it is editable).
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /api/v1/accounts/profile/ (the `ReplaceProfileByPost` operationId).
+func (c *Client) ReplaceProfileByPostWithFormdataBody(ctx context.Context, body ReplaceProfileByPostFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplaceProfileByPostRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplaceProfileWithBody Update the profile
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// PUT needs every required field: `username` (when it is editable).
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
+func (c *Client) ReplaceProfileWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplaceProfileRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplaceProfile Update the profile
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// PUT needs every required field: `username` (when it is editable).
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
+func (c *Client) ReplaceProfile(ctx context.Context, body ReplaceProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplaceProfileRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplaceProfileWithFormdataBody Update the profile
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// PUT needs every required field: `username` (when it is editable).
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
+func (c *Client) ReplaceProfileWithFormdataBody(ctx context.Context, body ReplaceProfileFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplaceProfileRequestWithFormdataBody(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1052,6 +1997,57 @@ func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn
 	return c.Client.Do(req)
 }
 
+// NewChangePasswordRequest calls the generic ChangePassword builder with application/json body
+func NewChangePasswordRequest(server string, body ChangePasswordJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewChangePasswordRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewChangePasswordRequestWithFormdataBody calls the generic ChangePassword builder with application/x-www-form-urlencoded body
+func NewChangePasswordRequestWithFormdataBody(server string, body ChangePasswordFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewChangePasswordRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewChangePasswordRequestWithBody constructs an http.Request for the ChangePassword method, with any body, and a specified content type
+func NewChangePasswordRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/change-password/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewLoginRequest calls the generic Login builder with application/json body
 func NewLoginRequest(server string, body LoginJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -1094,6 +2090,237 @@ func NewLoginRequestWithBody(server string, contentType string, body io.Reader) 
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewLogoutRequest calls the generic Logout builder with application/json body
+func NewLogoutRequest(server string, body LogoutJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewLogoutRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewLogoutRequestWithFormdataBody calls the generic Logout builder with application/x-www-form-urlencoded body
+func NewLogoutRequestWithFormdataBody(server string, body LogoutFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewLogoutRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewLogoutRequestWithBody constructs an http.Request for the Logout method, with any body, and a specified content type
+func NewLogoutRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/logout/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetProfileRequest constructs an http.Request for the GetProfile method
+func NewGetProfileRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/profile/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPatchProfileRequest calls the generic PatchProfile builder with application/json body
+func NewPatchProfileRequest(server string, body PatchProfileJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPatchProfileRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewPatchProfileRequestWithFormdataBody calls the generic PatchProfile builder with application/x-www-form-urlencoded body
+func NewPatchProfileRequestWithFormdataBody(server string, body PatchProfileFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewPatchProfileRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewPatchProfileRequestWithBody constructs an http.Request for the PatchProfile method, with any body, and a specified content type
+func NewPatchProfileRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/profile/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewReplaceProfileByPostRequest calls the generic ReplaceProfileByPost builder with application/json body
+func NewReplaceProfileByPostRequest(server string, body ReplaceProfileByPostJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReplaceProfileByPostRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewReplaceProfileByPostRequestWithFormdataBody calls the generic ReplaceProfileByPost builder with application/x-www-form-urlencoded body
+func NewReplaceProfileByPostRequestWithFormdataBody(server string, body ReplaceProfileByPostFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewReplaceProfileByPostRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewReplaceProfileByPostRequestWithBody constructs an http.Request for the ReplaceProfileByPost method, with any body, and a specified content type
+func NewReplaceProfileByPostRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/profile/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewReplaceProfileRequest calls the generic ReplaceProfile builder with application/json body
+func NewReplaceProfileRequest(server string, body ReplaceProfileJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReplaceProfileRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewReplaceProfileRequestWithFormdataBody calls the generic ReplaceProfile builder with application/x-www-form-urlencoded body
+func NewReplaceProfileRequestWithFormdataBody(server string, body ReplaceProfileFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewReplaceProfileRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewReplaceProfileRequestWithBody constructs an http.Request for the ReplaceProfile method, with any body, and a specified content type
+func NewReplaceProfileRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/profile/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -1354,6 +2581,39 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ChangePasswordWithBodyWithResponse Change the password
+	//
+	// Replaces the authenticated user's password. The checks run in stages: (1) the fields, all at once, including `old_password` against the current password (`Old password is not correct`); (2) the password policy on `password`, with the user's attributes; only when it passes, the confirmation (`{"password_confirm": ["Passwords don't match"]}`, with CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM). With CHANGE_PASSWORD_REVOKE_TOKENS (the default) the user's other tokens stop working; the request's own token keeps working. Records a `user_password_changed` event.
+	//
+	// Throttled per client address (THROTTLE_CHANGE_PASSWORD_IP) and per account (THROTTLE_CHANGE_PASSWORD_ACCOUNT).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/change-password/ (the `ChangePassword` operationId).
+	ChangePasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
+
+	// ChangePasswordWithResponse Change the password
+	//
+	// Replaces the authenticated user's password. The checks run in stages: (1) the fields, all at once, including `old_password` against the current password (`Old password is not correct`); (2) the password policy on `password`, with the user's attributes; only when it passes, the confirmation (`{"password_confirm": ["Passwords don't match"]}`, with CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM). With CHANGE_PASSWORD_REVOKE_TOKENS (the default) the user's other tokens stop working; the request's own token keeps working. Records a `user_password_changed` event.
+	//
+	// Throttled per client address (THROTTLE_CHANGE_PASSWORD_IP) and per account (THROTTLE_CHANGE_PASSWORD_ACCOUNT).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/change-password/ (the `ChangePassword` operationId).
+	ChangePasswordWithResponse(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
+
+	// ChangePasswordWithFormdataBodyWithResponse Change the password
+	//
+	// Replaces the authenticated user's password. The checks run in stages: (1) the fields, all at once, including `old_password` against the current password (`Old password is not correct`); (2) the password policy on `password`, with the user's attributes; only when it passes, the confirmation (`{"password_confirm": ["Passwords don't match"]}`, with CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM). With CHANGE_PASSWORD_REVOKE_TOKENS (the default) the user's other tokens stop working; the request's own token keeps working. Records a `user_password_changed` event.
+	//
+	// Throttled per client address (THROTTLE_CHANGE_PASSWORD_IP) and per account (THROTTLE_CHANGE_PASSWORD_ACCOUNT).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/change-password/ (the `ChangePassword` operationId).
+	ChangePasswordWithFormdataBodyWithResponse(ctx context.Context, body ChangePasswordFormdataRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
+
 	// LoginWithBodyWithResponse Log in
 	//
 	// Checks a username or e-mail address (USER_LOGIN_FIELDS) and a password. A wrong password, an unknown login and a user who is not verified yet all get the same answer, after the same password-hashing work. With LOGIN_RETRIEVE_TOKEN, each successful login issues a new token.
@@ -1386,6 +2646,159 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/accounts/login/ (the `Login` operationId).
 	LoginWithFormdataBodyWithResponse(ctx context.Context, body LoginFormdataRequestBody, reqEditors ...RequestEditorFn) (*LoginResponse, error)
+
+	// LogoutWithBodyWithResponse Log out
+	//
+	// Ends the session of the request's token and records a `user_logged_out` event. With `revoke_token` the token stops working at once; without it (the default, as in django-rest-registration) it keeps working until it expires (AUTH_TOKEN_TTL) or is revoked.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/logout/ (the `Logout` operationId).
+	LogoutWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LogoutResponse, error)
+
+	// LogoutWithResponse Log out
+	//
+	// Ends the session of the request's token and records a `user_logged_out` event. With `revoke_token` the token stops working at once; without it (the default, as in django-rest-registration) it keeps working until it expires (AUTH_TOKEN_TTL) or is revoked.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/logout/ (the `Logout` operationId).
+	LogoutWithResponse(ctx context.Context, body LogoutJSONRequestBody, reqEditors ...RequestEditorFn) (*LogoutResponse, error)
+
+	// LogoutWithFormdataBodyWithResponse Log out
+	//
+	// Ends the session of the request's token and records a `user_logged_out` event. With `revoke_token` the token stops working at once; without it (the default, as in django-rest-registration) it keeps working until it expires (AUTH_TOKEN_TTL) or is revoked.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/logout/ (the `Logout` operationId).
+	LogoutWithFormdataBodyWithResponse(ctx context.Context, body LogoutFormdataRequestBody, reqEditors ...RequestEditorFn) (*LogoutResponse, error)
+
+	// GetProfileWithResponse Show the profile
+	//
+	// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/accounts/profile/ (the `GetProfile` operationId).
+	GetProfileWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetProfileResponse, error)
+
+	// PatchProfileWithBodyWithResponse Update part of the profile
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// PATCH is partial: absent fields keep their values.
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/accounts/profile/ (the `PatchProfile` operationId).
+	PatchProfileWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchProfileResponse, error)
+
+	// PatchProfileWithResponse Update part of the profile
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// PATCH is partial: absent fields keep their values.
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/accounts/profile/ (the `PatchProfile` operationId).
+	PatchProfileWithResponse(ctx context.Context, body PatchProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchProfileResponse, error)
+
+	// PatchProfileWithFormdataBodyWithResponse Update part of the profile
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// PATCH is partial: absent fields keep their values.
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/accounts/profile/ (the `PatchProfile` operationId).
+	PatchProfileWithFormdataBodyWithResponse(ctx context.Context, body PatchProfileFormdataRequestBody, reqEditors ...RequestEditorFn) (*PatchProfileResponse, error)
+
+	// ReplaceProfileByPostWithBodyWithResponse Update the profile (POST)
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// POST needs every required field: `username` (when it is editable).
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/profile/ (the `ReplaceProfileByPost` operationId).
+	ReplaceProfileByPostWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplaceProfileByPostResponse, error)
+
+	// ReplaceProfileByPostWithResponse Update the profile (POST)
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// POST needs every required field: `username` (when it is editable).
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/profile/ (the `ReplaceProfileByPost` operationId).
+	ReplaceProfileByPostWithResponse(ctx context.Context, body ReplaceProfileByPostJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplaceProfileByPostResponse, error)
+
+	// ReplaceProfileByPostWithFormdataBodyWithResponse Update the profile (POST)
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// POST needs every required field: `username` (when it is editable).
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/profile/ (the `ReplaceProfileByPost` operationId).
+	ReplaceProfileByPostWithFormdataBodyWithResponse(ctx context.Context, body ReplaceProfileByPostFormdataRequestBody, reqEditors ...RequestEditorFn) (*ReplaceProfileByPostResponse, error)
+
+	// ReplaceProfileWithBodyWithResponse Update the profile
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// PUT needs every required field: `username` (when it is editable).
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
+	ReplaceProfileWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplaceProfileResponse, error)
+
+	// ReplaceProfileWithResponse Update the profile
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// PUT needs every required field: `username` (when it is editable).
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
+	ReplaceProfileWithResponse(ctx context.Context, body ReplaceProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplaceProfileResponse, error)
+
+	// ReplaceProfileWithFormdataBodyWithResponse Update the profile
+	//
+	// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+	//
+	// PUT needs every required field: `username` (when it is editable).
+	//
+	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
+	ReplaceProfileWithFormdataBodyWithResponse(ctx context.Context, body ReplaceProfileFormdataRequestBody, reqEditors ...RequestEditorFn) (*ReplaceProfileResponse, error)
 
 	// RegisterWithBodyWithResponse Register a new user
 	//
@@ -1523,6 +2936,171 @@ type ClientWithResponsesInterface interface {
 	GetReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadinessResponse, error)
 }
 
+// ChangePasswordResponse200Headers the declared response headers of an HTTP 200 response for ChangePassword
+type ChangePasswordResponse200Headers struct {
+	CacheControl *string
+	XRequestID   *string
+}
+
+// ChangePasswordResponse400Headers the declared response headers of an HTTP 400 response for ChangePassword
+type ChangePasswordResponse400Headers struct {
+	CacheControl *string
+	XRequestID   *string
+}
+
+// ChangePasswordResponse401Headers the declared response headers of an HTTP 401 response for ChangePassword
+type ChangePasswordResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
+// ChangePasswordResponse405Headers the declared response headers of an HTTP 405 response for ChangePassword
+type ChangePasswordResponse405Headers struct {
+	XRequestID *string
+}
+
+// ChangePasswordResponse413Headers the declared response headers of an HTTP 413 response for ChangePassword
+type ChangePasswordResponse413Headers struct {
+	XRequestID *string
+}
+
+// ChangePasswordResponse415Headers the declared response headers of an HTTP 415 response for ChangePassword
+type ChangePasswordResponse415Headers struct {
+	XRequestID *string
+}
+
+// ChangePasswordResponse429Headers the declared response headers of an HTTP 429 response for ChangePassword
+type ChangePasswordResponse429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// ChangePasswordResponse500Headers the declared response headers of an HTTP 500 response for ChangePassword
+type ChangePasswordResponse500Headers struct {
+	XRequestID *string
+}
+
+// ChangePasswordResponse503Headers the declared response headers of an HTTP 503 response for ChangePassword
+type ChangePasswordResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type ChangePasswordResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Detail
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ChangePassword400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ChangePasswordResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ChangePasswordResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ChangePasswordResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ChangePasswordResponse405Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ChangePasswordResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ChangePasswordResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ChangePasswordResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ChangePasswordResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ChangePasswordResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ChangePasswordResponse) GetJSON200() *Detail {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ChangePasswordResponse) GetJSON400() *ChangePassword400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ChangePasswordResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ChangePasswordResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ChangePasswordResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ChangePasswordResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ChangePasswordResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ChangePasswordResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ChangePasswordResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ChangePasswordResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ChangePasswordResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ChangePasswordResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ChangePasswordResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // LoginResponse200Headers the declared response headers of an HTTP 200 response for Login
 type LoginResponse200Headers struct {
 	CacheControl *string
@@ -1533,6 +3111,12 @@ type LoginResponse200Headers struct {
 type LoginResponse400Headers struct {
 	CacheControl *string
 	XRequestID   *string
+}
+
+// LoginResponse401Headers the declared response headers of an HTTP 401 response for Login
+type LoginResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
 }
 
 // LoginResponse405Headers the declared response headers of an HTTP 405 response for Login
@@ -1574,6 +3158,8 @@ type LoginResponse struct {
 	JSON200 *LoginResult
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *Login400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *MethodNotAllowed
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -1590,6 +3176,8 @@ type LoginResponse struct {
 	Headers200 *LoginResponse200Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *LoginResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *LoginResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *LoginResponse405Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -1612,6 +3200,11 @@ func (r LoginResponse) GetJSON200() *LoginResult {
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
 func (r LoginResponse) GetJSON400() *Login400JSONResponseBody {
 	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r LoginResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
 }
 
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
@@ -1673,6 +3266,713 @@ func (r LoginResponse) ContentType() string {
 	return ""
 }
 
+// LogoutResponse200Headers the declared response headers of an HTTP 200 response for Logout
+type LogoutResponse200Headers struct {
+	CacheControl *string
+	XRequestID   *string
+}
+
+// LogoutResponse400Headers the declared response headers of an HTTP 400 response for Logout
+type LogoutResponse400Headers struct {
+	CacheControl *string
+	XRequestID   *string
+}
+
+// LogoutResponse401Headers the declared response headers of an HTTP 401 response for Logout
+type LogoutResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
+// LogoutResponse405Headers the declared response headers of an HTTP 405 response for Logout
+type LogoutResponse405Headers struct {
+	XRequestID *string
+}
+
+// LogoutResponse413Headers the declared response headers of an HTTP 413 response for Logout
+type LogoutResponse413Headers struct {
+	XRequestID *string
+}
+
+// LogoutResponse415Headers the declared response headers of an HTTP 415 response for Logout
+type LogoutResponse415Headers struct {
+	XRequestID *string
+}
+
+// LogoutResponse500Headers the declared response headers of an HTTP 500 response for Logout
+type LogoutResponse500Headers struct {
+	XRequestID *string
+}
+
+// LogoutResponse503Headers the declared response headers of an HTTP 503 response for Logout
+type LogoutResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type LogoutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Detail
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Logout400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *LogoutResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *LogoutResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *LogoutResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *LogoutResponse405Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *LogoutResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *LogoutResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *LogoutResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *LogoutResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r LogoutResponse) GetJSON200() *Detail {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r LogoutResponse) GetJSON400() *Logout400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r LogoutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r LogoutResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r LogoutResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r LogoutResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r LogoutResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r LogoutResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r LogoutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LogoutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LogoutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LogoutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetProfileResponse200Headers the declared response headers of an HTTP 200 response for GetProfile
+type GetProfileResponse200Headers struct {
+	CacheControl *string
+	XRequestID   *string
+}
+
+// GetProfileResponse401Headers the declared response headers of an HTTP 401 response for GetProfile
+type GetProfileResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
+// GetProfileResponse405Headers the declared response headers of an HTTP 405 response for GetProfile
+type GetProfileResponse405Headers struct {
+	XRequestID *string
+}
+
+// GetProfileResponse500Headers the declared response headers of an HTTP 500 response for GetProfile
+type GetProfileResponse500Headers struct {
+	XRequestID *string
+}
+
+// GetProfileResponse503Headers the declared response headers of an HTTP 503 response for GetProfile
+type GetProfileResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type GetProfileResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ProfileBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetProfileResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetProfileResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetProfileResponse405Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetProfileResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetProfileResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetProfileResponse) GetJSON200() *ProfileBody {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetProfileResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetProfileResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetProfileResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetProfileResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetProfileResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetProfileResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetProfileResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetProfileResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PatchProfileResponse200Headers the declared response headers of an HTTP 200 response for PatchProfile
+type PatchProfileResponse200Headers struct {
+	CacheControl *string
+	XRequestID   *string
+}
+
+// PatchProfileResponse400Headers the declared response headers of an HTTP 400 response for PatchProfile
+type PatchProfileResponse400Headers struct {
+	CacheControl *string
+	XRequestID   *string
+}
+
+// PatchProfileResponse401Headers the declared response headers of an HTTP 401 response for PatchProfile
+type PatchProfileResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
+// PatchProfileResponse405Headers the declared response headers of an HTTP 405 response for PatchProfile
+type PatchProfileResponse405Headers struct {
+	XRequestID *string
+}
+
+// PatchProfileResponse413Headers the declared response headers of an HTTP 413 response for PatchProfile
+type PatchProfileResponse413Headers struct {
+	XRequestID *string
+}
+
+// PatchProfileResponse415Headers the declared response headers of an HTTP 415 response for PatchProfile
+type PatchProfileResponse415Headers struct {
+	XRequestID *string
+}
+
+// PatchProfileResponse500Headers the declared response headers of an HTTP 500 response for PatchProfile
+type PatchProfileResponse500Headers struct {
+	XRequestID *string
+}
+
+// PatchProfileResponse503Headers the declared response headers of an HTTP 503 response for PatchProfile
+type PatchProfileResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type PatchProfileResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ProfileBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *PatchProfile400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PatchProfileResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *PatchProfileResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PatchProfileResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *PatchProfileResponse405Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *PatchProfileResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *PatchProfileResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *PatchProfileResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PatchProfileResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PatchProfileResponse) GetJSON200() *ProfileBody {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PatchProfileResponse) GetJSON400() *PatchProfile400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PatchProfileResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r PatchProfileResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PatchProfileResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r PatchProfileResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PatchProfileResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PatchProfileResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PatchProfileResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PatchProfileResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PatchProfileResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PatchProfileResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReplaceProfileByPostResponse200Headers the declared response headers of an HTTP 200 response for ReplaceProfileByPost
+type ReplaceProfileByPostResponse200Headers struct {
+	CacheControl *string
+	XRequestID   *string
+}
+
+// ReplaceProfileByPostResponse400Headers the declared response headers of an HTTP 400 response for ReplaceProfileByPost
+type ReplaceProfileByPostResponse400Headers struct {
+	CacheControl *string
+	XRequestID   *string
+}
+
+// ReplaceProfileByPostResponse401Headers the declared response headers of an HTTP 401 response for ReplaceProfileByPost
+type ReplaceProfileByPostResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
+// ReplaceProfileByPostResponse405Headers the declared response headers of an HTTP 405 response for ReplaceProfileByPost
+type ReplaceProfileByPostResponse405Headers struct {
+	XRequestID *string
+}
+
+// ReplaceProfileByPostResponse413Headers the declared response headers of an HTTP 413 response for ReplaceProfileByPost
+type ReplaceProfileByPostResponse413Headers struct {
+	XRequestID *string
+}
+
+// ReplaceProfileByPostResponse415Headers the declared response headers of an HTTP 415 response for ReplaceProfileByPost
+type ReplaceProfileByPostResponse415Headers struct {
+	XRequestID *string
+}
+
+// ReplaceProfileByPostResponse500Headers the declared response headers of an HTTP 500 response for ReplaceProfileByPost
+type ReplaceProfileByPostResponse500Headers struct {
+	XRequestID *string
+}
+
+// ReplaceProfileByPostResponse503Headers the declared response headers of an HTTP 503 response for ReplaceProfileByPost
+type ReplaceProfileByPostResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type ReplaceProfileByPostResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ProfileBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ReplaceProfileByPost400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ReplaceProfileByPostResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ReplaceProfileByPostResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReplaceProfileByPostResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ReplaceProfileByPostResponse405Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ReplaceProfileByPostResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ReplaceProfileByPostResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ReplaceProfileByPostResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReplaceProfileByPostResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReplaceProfileByPostResponse) GetJSON200() *ProfileBody {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ReplaceProfileByPostResponse) GetJSON400() *ReplaceProfileByPost400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ReplaceProfileByPostResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ReplaceProfileByPostResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ReplaceProfileByPostResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ReplaceProfileByPostResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReplaceProfileByPostResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReplaceProfileByPostResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReplaceProfileByPostResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReplaceProfileByPostResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReplaceProfileByPostResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReplaceProfileByPostResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReplaceProfileResponse200Headers the declared response headers of an HTTP 200 response for ReplaceProfile
+type ReplaceProfileResponse200Headers struct {
+	CacheControl *string
+	XRequestID   *string
+}
+
+// ReplaceProfileResponse400Headers the declared response headers of an HTTP 400 response for ReplaceProfile
+type ReplaceProfileResponse400Headers struct {
+	CacheControl *string
+	XRequestID   *string
+}
+
+// ReplaceProfileResponse401Headers the declared response headers of an HTTP 401 response for ReplaceProfile
+type ReplaceProfileResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
+// ReplaceProfileResponse405Headers the declared response headers of an HTTP 405 response for ReplaceProfile
+type ReplaceProfileResponse405Headers struct {
+	XRequestID *string
+}
+
+// ReplaceProfileResponse413Headers the declared response headers of an HTTP 413 response for ReplaceProfile
+type ReplaceProfileResponse413Headers struct {
+	XRequestID *string
+}
+
+// ReplaceProfileResponse415Headers the declared response headers of an HTTP 415 response for ReplaceProfile
+type ReplaceProfileResponse415Headers struct {
+	XRequestID *string
+}
+
+// ReplaceProfileResponse500Headers the declared response headers of an HTTP 500 response for ReplaceProfile
+type ReplaceProfileResponse500Headers struct {
+	XRequestID *string
+}
+
+// ReplaceProfileResponse503Headers the declared response headers of an HTTP 503 response for ReplaceProfile
+type ReplaceProfileResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type ReplaceProfileResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ProfileBody
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ReplaceProfile400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ReplaceProfileResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ReplaceProfileResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReplaceProfileResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ReplaceProfileResponse405Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ReplaceProfileResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ReplaceProfileResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ReplaceProfileResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReplaceProfileResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReplaceProfileResponse) GetJSON200() *ProfileBody {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ReplaceProfileResponse) GetJSON400() *ReplaceProfile400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ReplaceProfileResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ReplaceProfileResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ReplaceProfileResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ReplaceProfileResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReplaceProfileResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReplaceProfileResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReplaceProfileResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReplaceProfileResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReplaceProfileResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReplaceProfileResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // RegisterResponse201Headers the declared response headers of an HTTP 201 response for Register
 type RegisterResponse201Headers struct {
 	XRequestID *string
@@ -1681,6 +3981,12 @@ type RegisterResponse201Headers struct {
 // RegisterResponse400Headers the declared response headers of an HTTP 400 response for Register
 type RegisterResponse400Headers struct {
 	XRequestID *string
+}
+
+// RegisterResponse401Headers the declared response headers of an HTTP 401 response for Register
+type RegisterResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
 }
 
 // RegisterResponse404Headers the declared response headers of an HTTP 404 response for Register
@@ -1727,6 +4033,8 @@ type RegisterResponse struct {
 	JSON201 *RegisteredUser
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *Register400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *FlowDisabled
 	// JSON405 the response for an HTTP 405 `application/json` response
@@ -1745,6 +4053,8 @@ type RegisterResponse struct {
 	Headers201 *RegisterResponse201Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *RegisterResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RegisterResponse401Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *RegisterResponse404Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
@@ -1769,6 +4079,11 @@ func (r RegisterResponse) GetJSON201() *RegisteredUser {
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
 func (r RegisterResponse) GetJSON400() *Register400JSONResponseBody {
 	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RegisterResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
@@ -1845,6 +4160,12 @@ type ResendVerificationResponse400Headers struct {
 	XRequestID *string
 }
 
+// ResendVerificationResponse401Headers the declared response headers of an HTTP 401 response for ResendVerification
+type ResendVerificationResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
 // ResendVerificationResponse404Headers the declared response headers of an HTTP 404 response for ResendVerification
 type ResendVerificationResponse404Headers struct {
 	XRequestID *string
@@ -1889,6 +4210,8 @@ type ResendVerificationResponse struct {
 	JSON200 *Detail
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *ResendVerification400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *FlowDisabled
 	// JSON405 the response for an HTTP 405 `application/json` response
@@ -1907,6 +4230,8 @@ type ResendVerificationResponse struct {
 	Headers200 *ResendVerificationResponse200Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *ResendVerificationResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ResendVerificationResponse401Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ResendVerificationResponse404Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
@@ -1931,6 +4256,11 @@ func (r ResendVerificationResponse) GetJSON200() *Detail {
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
 func (r ResendVerificationResponse) GetJSON400() *ResendVerification400JSONResponseBody {
 	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ResendVerificationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
@@ -2009,6 +4339,12 @@ type VerifyRegistrationResponse400Headers struct {
 	XRequestID   *string
 }
 
+// VerifyRegistrationResponse401Headers the declared response headers of an HTTP 401 response for VerifyRegistration
+type VerifyRegistrationResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
 // VerifyRegistrationResponse404Headers the declared response headers of an HTTP 404 response for VerifyRegistration
 type VerifyRegistrationResponse404Headers struct {
 	XRequestID *string
@@ -2053,6 +4389,8 @@ type VerifyRegistrationResponse struct {
 	JSON200 *VerificationResult
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *VerifyRegistration400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *FlowDisabled
 	// JSON405 the response for an HTTP 405 `application/json` response
@@ -2071,6 +4409,8 @@ type VerifyRegistrationResponse struct {
 	Headers200 *VerifyRegistrationResponse200Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *VerifyRegistrationResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *VerifyRegistrationResponse401Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *VerifyRegistrationResponse404Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
@@ -2095,6 +4435,11 @@ func (r VerifyRegistrationResponse) GetJSON200() *VerificationResult {
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
 func (r VerifyRegistrationResponse) GetJSON400() *VerifyRegistration400JSONResponseBody {
 	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r VerifyRegistrationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
@@ -2300,6 +4645,57 @@ func (r GetReadinessResponse) ContentType() string {
 	return ""
 }
 
+// ChangePasswordWithBodyWithResponse Change the password
+//
+// Replaces the authenticated user's password. The checks run in stages: (1) the fields, all at once, including `old_password` against the current password (`Old password is not correct`); (2) the password policy on `password`, with the user's attributes; only when it passes, the confirmation (`{"password_confirm": ["Passwords don't match"]}`, with CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM). With CHANGE_PASSWORD_REVOKE_TOKENS (the default) the user's other tokens stop working; the request's own token keeps working. Records a `user_password_changed` event.
+//
+// Throttled per client address (THROTTLE_CHANGE_PASSWORD_IP) and per account (THROTTLE_CHANGE_PASSWORD_ACCOUNT).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/change-password/ (the `ChangePassword` operationId).
+func (c *ClientWithResponses) ChangePasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error) {
+	rsp, err := c.ChangePasswordWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangePasswordResponse(rsp)
+}
+
+// ChangePasswordWithResponse Change the password
+//
+// Replaces the authenticated user's password. The checks run in stages: (1) the fields, all at once, including `old_password` against the current password (`Old password is not correct`); (2) the password policy on `password`, with the user's attributes; only when it passes, the confirmation (`{"password_confirm": ["Passwords don't match"]}`, with CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM). With CHANGE_PASSWORD_REVOKE_TOKENS (the default) the user's other tokens stop working; the request's own token keeps working. Records a `user_password_changed` event.
+//
+// Throttled per client address (THROTTLE_CHANGE_PASSWORD_IP) and per account (THROTTLE_CHANGE_PASSWORD_ACCOUNT).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/change-password/ (the `ChangePassword` operationId).
+func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error) {
+	rsp, err := c.ChangePassword(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangePasswordResponse(rsp)
+}
+
+// ChangePasswordWithFormdataBodyWithResponse Change the password
+//
+// Replaces the authenticated user's password. The checks run in stages: (1) the fields, all at once, including `old_password` against the current password (`Old password is not correct`); (2) the password policy on `password`, with the user's attributes; only when it passes, the confirmation (`{"password_confirm": ["Passwords don't match"]}`, with CHANGE_PASSWORD_SERIALIZER_PASSWORD_CONFIRM). With CHANGE_PASSWORD_REVOKE_TOKENS (the default) the user's other tokens stop working; the request's own token keeps working. Records a `user_password_changed` event.
+//
+// Throttled per client address (THROTTLE_CHANGE_PASSWORD_IP) and per account (THROTTLE_CHANGE_PASSWORD_ACCOUNT).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/change-password/ (the `ChangePassword` operationId).
+func (c *ClientWithResponses) ChangePasswordWithFormdataBodyWithResponse(ctx context.Context, body ChangePasswordFormdataRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error) {
+	rsp, err := c.ChangePasswordWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangePasswordResponse(rsp)
+}
+
 // LoginWithBodyWithResponse Log in
 //
 // Checks a username or e-mail address (USER_LOGIN_FIELDS) and a password. A wrong password, an unknown login and a user who is not verified yet all get the same answer, after the same password-hashing work. With LOGIN_RETRIEVE_TOKEN, each successful login issues a new token.
@@ -2349,6 +4745,237 @@ func (c *ClientWithResponses) LoginWithFormdataBodyWithResponse(ctx context.Cont
 		return nil, err
 	}
 	return ParseLoginResponse(rsp)
+}
+
+// LogoutWithBodyWithResponse Log out
+//
+// Ends the session of the request's token and records a `user_logged_out` event. With `revoke_token` the token stops working at once; without it (the default, as in django-rest-registration) it keeps working until it expires (AUTH_TOKEN_TTL) or is revoked.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/logout/ (the `Logout` operationId).
+func (c *ClientWithResponses) LogoutWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LogoutResponse, error) {
+	rsp, err := c.LogoutWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLogoutResponse(rsp)
+}
+
+// LogoutWithResponse Log out
+//
+// Ends the session of the request's token and records a `user_logged_out` event. With `revoke_token` the token stops working at once; without it (the default, as in django-rest-registration) it keeps working until it expires (AUTH_TOKEN_TTL) or is revoked.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/logout/ (the `Logout` operationId).
+func (c *ClientWithResponses) LogoutWithResponse(ctx context.Context, body LogoutJSONRequestBody, reqEditors ...RequestEditorFn) (*LogoutResponse, error) {
+	rsp, err := c.Logout(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLogoutResponse(rsp)
+}
+
+// LogoutWithFormdataBodyWithResponse Log out
+//
+// Ends the session of the request's token and records a `user_logged_out` event. With `revoke_token` the token stops working at once; without it (the default, as in django-rest-registration) it keeps working until it expires (AUTH_TOKEN_TTL) or is revoked.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/logout/ (the `Logout` operationId).
+func (c *ClientWithResponses) LogoutWithFormdataBodyWithResponse(ctx context.Context, body LogoutFormdataRequestBody, reqEditors ...RequestEditorFn) (*LogoutResponse, error) {
+	rsp, err := c.LogoutWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLogoutResponse(rsp)
+}
+
+// GetProfileWithResponse Show the profile
+//
+// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/accounts/profile/ (the `GetProfile` operationId).
+func (c *ClientWithResponses) GetProfileWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetProfileResponse, error) {
+	rsp, err := c.GetProfile(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetProfileResponse(rsp)
+}
+
+// PatchProfileWithBodyWithResponse Update part of the profile
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// PATCH is partial: absent fields keep their values.
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/accounts/profile/ (the `PatchProfile` operationId).
+func (c *ClientWithResponses) PatchProfileWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchProfileResponse, error) {
+	rsp, err := c.PatchProfileWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchProfileResponse(rsp)
+}
+
+// PatchProfileWithResponse Update part of the profile
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// PATCH is partial: absent fields keep their values.
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/accounts/profile/ (the `PatchProfile` operationId).
+func (c *ClientWithResponses) PatchProfileWithResponse(ctx context.Context, body PatchProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchProfileResponse, error) {
+	rsp, err := c.PatchProfile(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchProfileResponse(rsp)
+}
+
+// PatchProfileWithFormdataBodyWithResponse Update part of the profile
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// PATCH is partial: absent fields keep their values.
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/accounts/profile/ (the `PatchProfile` operationId).
+func (c *ClientWithResponses) PatchProfileWithFormdataBodyWithResponse(ctx context.Context, body PatchProfileFormdataRequestBody, reqEditors ...RequestEditorFn) (*PatchProfileResponse, error) {
+	rsp, err := c.PatchProfileWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchProfileResponse(rsp)
+}
+
+// ReplaceProfileByPostWithBodyWithResponse Update the profile (POST)
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// POST needs every required field: `username` (when it is editable).
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/profile/ (the `ReplaceProfileByPost` operationId).
+func (c *ClientWithResponses) ReplaceProfileByPostWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplaceProfileByPostResponse, error) {
+	rsp, err := c.ReplaceProfileByPostWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplaceProfileByPostResponse(rsp)
+}
+
+// ReplaceProfileByPostWithResponse Update the profile (POST)
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// POST needs every required field: `username` (when it is editable).
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/profile/ (the `ReplaceProfileByPost` operationId).
+func (c *ClientWithResponses) ReplaceProfileByPostWithResponse(ctx context.Context, body ReplaceProfileByPostJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplaceProfileByPostResponse, error) {
+	rsp, err := c.ReplaceProfileByPost(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplaceProfileByPostResponse(rsp)
+}
+
+// ReplaceProfileByPostWithFormdataBodyWithResponse Update the profile (POST)
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// POST needs every required field: `username` (when it is editable).
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/profile/ (the `ReplaceProfileByPost` operationId).
+func (c *ClientWithResponses) ReplaceProfileByPostWithFormdataBodyWithResponse(ctx context.Context, body ReplaceProfileByPostFormdataRequestBody, reqEditors ...RequestEditorFn) (*ReplaceProfileByPostResponse, error) {
+	rsp, err := c.ReplaceProfileByPostWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplaceProfileByPostResponse(rsp)
+}
+
+// ReplaceProfileWithBodyWithResponse Update the profile
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// PUT needs every required field: `username` (when it is editable).
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
+func (c *ClientWithResponses) ReplaceProfileWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplaceProfileResponse, error) {
+	rsp, err := c.ReplaceProfileWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplaceProfileResponse(rsp)
+}
+
+// ReplaceProfileWithResponse Update the profile
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// PUT needs every required field: `username` (when it is editable).
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
+func (c *ClientWithResponses) ReplaceProfileWithResponse(ctx context.Context, body ReplaceProfileJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplaceProfileResponse, error) {
+	rsp, err := c.ReplaceProfile(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplaceProfileResponse(rsp)
+}
+
+// ReplaceProfileWithFormdataBodyWithResponse Update the profile
+//
+// Changes the authenticated user's editable fields and answers the profile after the change. The editable fields are `username`, `first_name` and `last_name` among the public ones (USER_EDITABLE_FIELDS narrows them); every other key (`id`, `email`, `is_active`, unknown keys) is ignored. Text is trimmed; numbers become text; `true`, lists and objects answer `Not a valid string.`. A new username follows register's rules: Django's characters, NFKC, unique (also against other users' e-mail addresses), at most 150 characters. A change records a `user_profile_updated` event.
+//
+// PUT needs every required field: `username` (when it is editable).
+//
+// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
+func (c *ClientWithResponses) ReplaceProfileWithFormdataBodyWithResponse(ctx context.Context, body ReplaceProfileFormdataRequestBody, reqEditors ...RequestEditorFn) (*ReplaceProfileResponse, error) {
+	rsp, err := c.ReplaceProfileWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplaceProfileResponse(rsp)
 }
 
 // RegisterWithBodyWithResponse Register a new user
@@ -2552,6 +5179,216 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 	return ParseGetReadinessResponse(rsp)
 }
 
+// ParseChangePasswordResponse parses an HTTP response from a ChangePasswordWithResponse call
+func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ChangePasswordResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Detail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ChangePassword400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ChangePasswordResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ChangePasswordResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ChangePasswordResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ChangePasswordResponse405Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 413:
+		var headers ChangePasswordResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ChangePasswordResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers ChangePasswordResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ChangePasswordResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ChangePasswordResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseLoginResponse parses an HTTP response from a LoginWithResponse call
 func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -2579,6 +5416,13 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 			return nil, err
 		}
 		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
 		var dest MethodNotAllowed
@@ -2659,6 +5503,23 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 			headers.XRequestID = &value
 		}
 		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers LoginResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
 	case rsp.StatusCode == 405:
 		var headers LoginResponse405Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -2738,6 +5599,878 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 	return response, nil
 }
 
+// ParseLogoutResponse parses an HTTP response from a LogoutWithResponse call
+func ParseLogoutResponse(rsp *http.Response) (*LogoutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LogoutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Detail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Logout400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers LogoutResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers LogoutResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers LogoutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers LogoutResponse405Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 413:
+		var headers LogoutResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers LogoutResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers LogoutResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers LogoutResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetProfileResponse parses an HTTP response from a GetProfileWithResponse call
+func ParseGetProfileResponse(rsp *http.Response) (*GetProfileResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetProfileResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ProfileBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetProfileResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetProfileResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetProfileResponse405Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetProfileResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetProfileResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePatchProfileResponse parses an HTTP response from a PatchProfileWithResponse call
+func ParsePatchProfileResponse(rsp *http.Response) (*PatchProfileResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PatchProfileResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ProfileBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest PatchProfile400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PatchProfileResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers PatchProfileResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers PatchProfileResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers PatchProfileResponse405Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 413:
+		var headers PatchProfileResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers PatchProfileResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers PatchProfileResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers PatchProfileResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReplaceProfileByPostResponse parses an HTTP response from a ReplaceProfileByPostWithResponse call
+func ParseReplaceProfileByPostResponse(rsp *http.Response) (*ReplaceProfileByPostResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReplaceProfileByPostResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ProfileBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ReplaceProfileByPost400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ReplaceProfileByPostResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ReplaceProfileByPostResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ReplaceProfileByPostResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ReplaceProfileByPostResponse405Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 413:
+		var headers ReplaceProfileByPostResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ReplaceProfileByPostResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers ReplaceProfileByPostResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReplaceProfileByPostResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReplaceProfileResponse parses an HTTP response from a ReplaceProfileWithResponse call
+func ParseReplaceProfileResponse(rsp *http.Response) (*ReplaceProfileResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReplaceProfileResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ProfileBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ReplaceProfile400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ReplaceProfileResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ReplaceProfileResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ReplaceProfileResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ReplaceProfileResponse405Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 413:
+		var headers ReplaceProfileResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ReplaceProfileResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers ReplaceProfileResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReplaceProfileResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseRegisterResponse parses an HTTP response from a RegisterWithResponse call
 func ParseRegisterResponse(rsp *http.Response) (*RegisterResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -2765,6 +6498,13 @@ func ParseRegisterResponse(rsp *http.Response) (*RegisterResponse, error) {
 			return nil, err
 		}
 		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest FlowDisabled
@@ -2838,6 +6578,23 @@ func ParseRegisterResponse(rsp *http.Response) (*RegisterResponse, error) {
 			headers.XRequestID = &value
 		}
 		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RegisterResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
 		var headers RegisterResponse404Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -2955,6 +6712,13 @@ func ParseResendVerificationResponse(rsp *http.Response) (*ResendVerificationRes
 		}
 		response.JSON400 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest FlowDisabled
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3027,6 +6791,23 @@ func ParseResendVerificationResponse(rsp *http.Response) (*ResendVerificationRes
 			headers.XRequestID = &value
 		}
 		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ResendVerificationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
 		var headers ResendVerificationResponse404Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -3144,6 +6925,13 @@ func ParseVerifyRegistrationResponse(rsp *http.Response) (*VerifyRegistrationRes
 		}
 		response.JSON400 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest FlowDisabled
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3230,6 +7018,23 @@ func ParseVerifyRegistrationResponse(rsp *http.Response) (*VerifyRegistrationRes
 			headers.XRequestID = &value
 		}
 		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers VerifyRegistrationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
 		var headers VerifyRegistrationResponse404Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,5 +112,45 @@ func TestGeneratedClientDrivesRegisterVerifyLogin(t *testing.T) {
 	}
 	if login.JSON200 == nil || login.JSON200.Token == nil || len(*login.JSON200.Token) != 40 {
 		t.Fatalf("login: %d %s", login.StatusCode(), login.Body)
+	}
+
+	// The authenticated operations, with the token the document describes.
+	withToken := func(token string) client.RequestEditorFn {
+		return func(_ context.Context, req *http.Request) error {
+			req.Header.Set("Authorization", "Token "+token)
+			return nil
+		}
+	}
+	token := *login.JSON200.Token
+	anonymous, err := c.GetProfileWithResponse(ctx)
+	if err != nil || anonymous.JSON401 == nil || anonymous.JSON401.Detail != "Authentication credentials were not provided." {
+		t.Fatalf("profile without a token: %v %d %s", err, anonymous.StatusCode(), anonymous.Body)
+	}
+	first := "Ann"
+	patched, err := c.PatchProfileWithResponse(ctx, client.PatchProfileJSONRequestBody{FirstName: &first}, withToken(token))
+	if err != nil || patched.JSON200 == nil || *patched.JSON200.FirstName != "Ann" || *patched.JSON200.Username != "ann" {
+		t.Fatalf("patch profile: %v %d %s", err, patched.StatusCode(), patched.Body)
+	}
+	profile, err := c.GetProfileWithResponse(ctx, withToken(token))
+	if err != nil || profile.JSON200 == nil || *profile.JSON200.FirstName != "Ann" || *profile.JSON200.Email != email ||
+		*profile.JSON200.Id != reg.JSON201.Id {
+		t.Fatalf("profile: %v %d %s", err, profile.StatusCode(), profile.Body)
+	}
+	other, err := c.LoginWithResponse(ctx, client.LoginJSONRequestBody{Login: "ann", Password: &password})
+	if err != nil || other.JSON200 == nil {
+		t.Fatalf("second login: %v", err)
+	}
+	wrong, newPassword := "not the password", "saffron-Kettle-9031"
+	refused, err := c.ChangePasswordWithResponse(ctx, client.ChangePasswordJSONRequestBody{OldPassword: &wrong, Password: &newPassword, PasswordConfirm: &newPassword}, withToken(token))
+	if err != nil || refused.StatusCode() != 400 || !bytes.Contains(refused.Body, []byte("Old password is not correct")) {
+		t.Fatalf("change-password with a wrong old password: %v %d %s", err, refused.StatusCode(), refused.Body)
+	}
+	changed, err := c.ChangePasswordWithResponse(ctx, client.ChangePasswordJSONRequestBody{OldPassword: &password, Password: &newPassword, PasswordConfirm: &newPassword}, withToken(token))
+	if err != nil || changed.JSON200 == nil || changed.JSON200.Detail != "Password changed successfully" {
+		t.Fatalf("change-password: %v %d %s", err, changed.StatusCode(), changed.Body)
+	}
+	revoked, err := c.GetProfileWithResponse(ctx, withToken(*other.JSON200.Token))
+	if err != nil || revoked.JSON401 == nil || revoked.JSON401.Detail != "Invalid token." {
+		t.Fatalf("the other session after the change: %v %d %s", err, revoked.StatusCode(), revoked.Body)
 	}
 }

@@ -45,17 +45,32 @@ func TestValidateEventPayload(t *testing.T) {
 		change func(p map[string]any)
 		valid  bool
 	}{
-		"documented shape":         {func(map[string]any) {}, true},
-		"user_activated":           {func(p map[string]any) { p["type"] = "user_activated" }, true},
-		"password hash leaked":     {func(p map[string]any) { p["user"].(map[string]any)["password"] = "argon2id$..." }, false},
-		"unknown top-level field":  {func(p map[string]any) { p["extra"] = true }, false},
-		"unknown signal":           {func(p map[string]any) { p["type"] = "user_deleted" }, false},
-		"other version":            {func(p map[string]any) { p["version"] = 2 }, false},
-		"event id not a uuid":      {func(p map[string]any) { p["event_id"] = "42" }, false},
-		"occurred_at not RFC 3339": {func(p map[string]any) { p["occurred_at"] = "14/03/2031 15:09" }, false},
-		"request missing":          {func(p map[string]any) { delete(p, "request") }, false},
-		"is_active as string":      {func(p map[string]any) { p["user"].(map[string]any)["is_active"] = "true" }, false},
-		"user_agent missing":       {func(p map[string]any) { delete(p["request"].(map[string]any), "user_agent") }, false},
+		"documented shape":      {func(map[string]any) {}, true},
+		"user_activated":        {func(p map[string]any) { p["type"] = "user_activated" }, true},
+		"user_logged_in":        {func(p map[string]any) { p["type"] = "user_logged_in" }, true},
+		"user_logged_out":       {func(p map[string]any) { p["type"] = "user_logged_out" }, true},
+		"user_profile_updated":  {func(p map[string]any) { p["type"] = "user_profile_updated" }, true},
+		"user_password_changed": {func(p map[string]any) { p["type"] = "user_password_changed" }, true},
+		"user_password_reset":   {func(p map[string]any) { p["type"] = "user_password_reset" }, true},
+		"user_changed_email": {func(p map[string]any) {
+			p["type"], p["old_email"], p["new_email"] = "user_changed_email", "ada@example.com", "ada@example.org"
+		}, true},
+		"user_changed_email from no address": {func(p map[string]any) {
+			p["type"], p["new_email"] = "user_changed_email", "ada@example.org"
+		}, true},
+		"user_changed_email without the new address": {func(p map[string]any) {
+			p["type"], p["old_email"] = "user_changed_email", "ada@example.com"
+		}, false},
+		"addresses on another signal": {func(p map[string]any) { p["new_email"] = "ada@example.org" }, false},
+		"password hash leaked":        {func(p map[string]any) { p["user"].(map[string]any)["password"] = "argon2id$..." }, false},
+		"unknown top-level field":     {func(p map[string]any) { p["extra"] = true }, false},
+		"unknown signal":              {func(p map[string]any) { p["type"] = "user_deleted" }, false},
+		"other version":               {func(p map[string]any) { p["version"] = 2 }, false},
+		"event id not a uuid":         {func(p map[string]any) { p["event_id"] = "42" }, false},
+		"occurred_at not RFC 3339":    {func(p map[string]any) { p["occurred_at"] = "14/03/2031 15:09" }, false},
+		"request missing":             {func(p map[string]any) { delete(p, "request") }, false},
+		"is_active as string":         {func(p map[string]any) { p["user"].(map[string]any)["is_active"] = "true" }, false},
+		"user_agent missing":          {func(p map[string]any) { delete(p["request"].(map[string]any), "user_agent") }, false},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
