@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,11 +46,18 @@ func importEnv(t testing.TB, store string) map[string]string {
 		"PASSWORD_LEGACY_HASHERS":   "true",
 		"RATE_LIMIT_BACKEND":        "off",
 	}
-	if store == "postgres" {
+	switch store {
+	case "postgres":
 		env["DATABASE_URL"] = postgresURL(t)
+	case "mongodb":
+		env["MONGODB_URI"] = mongoURI
+		env["MONGODB_DATABASE"] = fmt.Sprintf("restreg_import_%d_%d", os.Getpid(), importDatabases.Add(1))
 	}
 	return env
 }
+
+// importDatabases numbers the MongoDB databases of the import tests.
+var importDatabases atomic.Int64
 
 func loadEnv(t *testing.T, env map[string]string) restreg.Config {
 	t.Helper()
@@ -87,7 +95,7 @@ func TestImportedDjangoUsersLogInAndKeepTheirTokens(t *testing.T) {
 	type pair struct{ source, store string }
 	pairs := []pair{{"sqlite", "sqlite"}}
 	if !testing.Short() {
-		pairs = append(pairs, pair{"postgres", "sqlite"}, pair{"mariadb", "postgres"}, pair{"postgres", "memory"})
+		pairs = append(pairs, pair{"postgres", "sqlite"}, pair{"mariadb", "postgres"}, pair{"mariadb", "mongodb"}, pair{"postgres", "memory"})
 	}
 	for _, p := range pairs {
 		t.Run(p.source+"_to_"+p.store, func(t *testing.T) {
@@ -156,8 +164,15 @@ func TestImportedDjangoUsersLogInAndKeepTheirTokens(t *testing.T) {
 				}
 			}
 
+			// BSON dates hold milliseconds; Django's, SQLite's and
+			// PostgreSQL's microseconds.
+			precision := time.Microsecond
+			if p.store == "mongodb" {
+				precision = time.Millisecond
+			}
 			u, err := store.FindUser(ctx, core.ByID, "101")
-			if err != nil || u.Username != "pbkdf2_sha256_user" || u.FirstName != "Firstpbkdf2_sha256" || !u.CreatedAt.Equal(djangotest.Joined) {
+			if err != nil || u.Username != "pbkdf2_sha256_user" || u.FirstName != "Firstpbkdf2_sha256" ||
+				!u.CreatedAt.Equal(djangotest.Joined.Truncate(precision)) {
 				t.Errorf("user 101 = %+v, %v; want the Django user with its id and fields", u, err)
 			}
 			if _, err := store.FindUser(ctx, core.ByID, strconv.Itoa(djangotest.CaseTwinID)); !errors.Is(err, core.ErrNotFound) {
@@ -312,7 +327,7 @@ func storedUsers(t *testing.T, env map[string]string) ([]int64, string) {
 func TestImportDjangoCommand(t *testing.T) {
 	stores := []string{"sqlite"}
 	if !testing.Short() {
-		stores = append(stores, "postgres")
+		stores = append(stores, "postgres", "mongodb")
 	}
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
