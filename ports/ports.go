@@ -222,8 +222,8 @@ type ImportSource interface {
 	CountUsers(ctx context.Context, after int64) (int64, error)
 
 	// ReadUsers returns up to limit users whose id is greater than after,
-	// in ascending id order, each with its tokens; fewer than limit means
-	// there are no more. Errors: core.ErrUnavailable.
+	// in ascending id order, each with its tokens; none means there are no
+	// more. Errors: core.ErrUnavailable.
 	ReadUsers(ctx context.Context, after int64, limit int) ([]core.SourceUser, error)
 }
 

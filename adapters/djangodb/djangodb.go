@@ -243,8 +243,10 @@ func (s *Source) ReadUsers(ctx context.Context, after int64, limit int) ([]core.
 			u.Tokens = []core.SourceToken{{Key: tokKey.String, Created: created}}
 		}
 		if n := len(users); n > 0 && users[n-1].ID == u.ID {
-			// A token model without Django REST framework's one token per
-			// user: each further row adds a token.
+			// authtoken_token.user_id is unique, so this happens only in a
+			// schema that allows more tokens per user: each further row
+			// adds a token (the tokens a batch's limit cuts off stay
+			// behind).
 			users[n-1].Tokens = append(users[n-1].Tokens, u.Tokens...)
 			continue
 		}

@@ -194,9 +194,6 @@ func (im *ImportUsers) Run(ctx context.Context, opts ImportOptions) (ImportRepor
 		if opts.Progress != nil {
 			opts.Progress(rep.Read, max(total, rep.Read))
 		}
-		if len(batch) < opts.BatchSize {
-			break
-		}
 	}
 	return rep, nil
 }
