@@ -290,7 +290,9 @@ type VerificationURLBuilder interface {
 
 // TokenIssuer issues login tokens.
 type TokenIssuer interface {
-	// IssueToken returns a new token for userID. Errors: core.ErrUnavailable.
+	// IssueToken returns a token for userID: a new one, or the user's
+	// current one where users have one token each (DRF's model).
+	// Errors: core.ErrUnavailable.
 	IssueToken(ctx context.Context, userID string) (string, error)
 }
 

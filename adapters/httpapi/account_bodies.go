@@ -1,10 +1,9 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/restreg/restreg/core/usecase"
 )
@@ -43,45 +42,25 @@ type profileBody struct {
 	IsActive   bool    `json:"is_active,omitempty" doc:"Shown only when public."`
 	DateJoined string  `json:"date_joined,omitempty" format:"date-time" doc:"When the user registered; shown only when public."`
 
-	// fields are the public fields in order; values holds what each shows.
+	// fields are the public fields, in the order shown.
 	fields []string
-	values map[string]any
 }
 
 // profileOf renders a profile answer: each public field as DRF's serializer
 // renders it (dates in ISO 8601, UTC as "Z", microseconds when not zero).
 func profileOf(res usecase.ProfileResult) profileBody {
 	u := res.User
-	b := profileBody{fields: res.Fields, values: make(map[string]any, len(res.Fields))}
+	b := profileBody{ID: u.ID, Username: u.Username, FirstName: u.FirstName, LastName: u.LastName, Email: u.Email,
+		IsActive: u.IsActive, fields: res.Fields}
 	for _, f := range res.Fields {
 		switch f {
-		case "id":
-			b.ID = u.ID
-			b.values[f] = u.ID
-		case "username":
-			b.Username = u.Username
-			b.values[f] = u.Username
-		case "first_name":
-			b.FirstName = u.FirstName
-			b.values[f] = u.FirstName
-		case "last_name":
-			b.LastName = u.LastName
-			b.values[f] = u.LastName
-		case "email":
-			b.Email = u.Email
-			b.values[f] = u.Email
-		case "is_active":
-			b.IsActive = u.IsActive
-			b.values[f] = u.IsActive
 		case "date_joined":
 			b.DateJoined = drfDateTime(u.CreatedAt)
-			b.values[f] = b.DateJoined
 		case "last_login":
 			if !u.LastLogin.IsZero() {
 				s := drfDateTime(u.LastLogin)
 				b.LastLogin = &s
 			}
-			b.values[f] = b.LastLogin
 		}
 	}
 	return b
@@ -89,27 +68,72 @@ func profileOf(res usecase.ProfileResult) profileBody {
 
 // MarshalJSON writes the public fields in their order, as DRF does.
 func (b profileBody) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	return b.appendJSON(make([]byte, 0, 160)), nil
+}
+
+// appendJSON appends the body as JSON. Every authenticated client asks for
+// it, so it writes the few value kinds a profile has directly instead of
+// through reflection (encodeJSON takes this path).
+func (b profileBody) appendJSON(out []byte) []byte {
+	out = append(out, '{')
 	for i, f := range b.fields {
 		if i > 0 {
-			buf.WriteByte(',')
+			out = append(out, ',')
 		}
-		k, err := json.Marshal(f)
-		if err != nil {
-			return nil, fmt.Errorf("profile field name: %w", err)
+		out = appendJSONString(out, f)
+		out = append(out, ':')
+		switch f {
+		case "id":
+			out = appendJSONString(out, b.ID)
+		case "username":
+			out = appendJSONString(out, b.Username)
+		case "first_name":
+			out = appendJSONString(out, b.FirstName)
+		case "last_name":
+			out = appendJSONString(out, b.LastName)
+		case "email":
+			out = appendJSONString(out, b.Email)
+		case "is_active":
+			out = strconv.AppendBool(out, b.IsActive)
+		case "date_joined":
+			out = appendJSONString(out, b.DateJoined)
+		case "last_login":
+			if b.LastLogin == nil {
+				out = append(out, "null"...)
+			} else {
+				out = appendJSONString(out, *b.LastLogin)
+			}
+		default:
+			out = append(out, "null"...)
 		}
-		buf.Write(k)
-		buf.WriteByte(':')
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(b.values[f]); err != nil {
-			return nil, fmt.Errorf("profile field %s: %w", f, err)
-		}
-		buf.Truncate(buf.Len() - 1) // the encoder's newline
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return append(out, '}')
+}
+
+// appendJSONString appends s as a JSON string the way DRF's renderer writes
+// it: non-ASCII kept as is, quotes, backslashes and control characters
+// escaped, and U+2028 and U+2029 escaped (as DRF does for JavaScript's
+// sake); invalid UTF-8 becomes U+FFFD.
+func appendJSONString(out []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	out = append(out, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			out = append(out, '\\', byte(r))
+		case r == '\n':
+			out = append(out, '\\', 'n')
+		case r == '\r':
+			out = append(out, '\\', 'r')
+		case r == '\t':
+			out = append(out, '\\', 't')
+		case r < 0x20 || r == 0x2028 || r == 0x2029:
+			out = append(out, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+		default:
+			out = utf8.AppendRune(out, r)
+		}
+	}
+	return append(out, '"')
 }
 
 // drfDateTime renders t as DRF's DateTimeField does in UTC: ISO 8601,

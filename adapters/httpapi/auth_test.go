@@ -53,7 +53,7 @@ type authServer struct {
 	users map[string]string
 }
 
-func newAuthServer(t *testing.T, configure func(*testConfig)) (authServer, drfTokenVectors) {
+func newAuthServer(t testing.TB, configure func(*testConfig)) (authServer, drfTokenVectors) {
 	t.Helper()
 	raw, err := os.ReadFile("testdata/drf-token-vectors.json")
 	if err != nil {
@@ -92,7 +92,7 @@ func newAuthServer(t *testing.T, configure func(*testConfig)) (authServer, drfTo
 	return a, vectors
 }
 
-func mustPolicy(t *testing.T, s core.Settings) *core.PasswordPolicy {
+func mustPolicy(t testing.TB, s core.Settings) *core.PasswordPolicy {
 	t.Helper()
 	p, err := core.NewPasswordPolicy(s.PasswordValidators, s.PasswordMinLength)
 	if err != nil {
@@ -308,5 +308,71 @@ func TestCORSLetsBrowsersSendTokens(t *testing.T) {
 	a.ServeHTTP(res, req)
 	if res.Code != http.StatusOK || res.Header().Get("Access-Control-Allow-Origin") != origin {
 		t.Errorf("GET profile/ from the allowed origin: %d %v", res.Code, res.Header())
+	}
+}
+
+// BenchmarkAuthenticatedProfileVersusHealthz serves GET profile/ with a
+// token (header parsing, one token lookup, the profile answer) and GET
+// /healthz (the cheapest operation of the same server) in alternating
+// rounds, and reports the ratio of their throughputs measured in one run.
+func BenchmarkAuthenticatedProfileVersusHealthz(b *testing.B) {
+	a, _ := newAuthServer(b, nil)
+	token := "Token " + a.keys["alice"]
+	serve := func(path, authorization string) time.Duration {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		a.ServeHTTP(rec, req)
+		elapsed := time.Since(start)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+		return elapsed
+	}
+	var profile, healthz time.Duration
+	const round = 64
+	b.ResetTimer()
+	for i := 0; i < b.N; i += round {
+		for range round {
+			profile += serve("/api/v1/accounts/profile/", token)
+		}
+		for range round {
+			healthz += serve("/healthz", "")
+		}
+	}
+	n := float64((b.N + round - 1) / round * round)
+	b.ReportMetric(float64(profile.Nanoseconds())/n, "profile-ns/req")
+	b.ReportMetric(float64(healthz.Nanoseconds())/n, "healthz-ns/req")
+	b.ReportMetric(float64(healthz)/float64(profile), "profile/healthz-throughput")
+}
+
+// The profile's hand-written JSON decodes to the values it was given, in
+// the given field order, for every kind of text a user can store.
+func TestProfileJSONRoundTrips(t *testing.T) {
+	texts := []string{"", "ann", `quote " and \ backslash`, "line\nbreak\ttab\r\x00\x1f\b\f", "<script>&amp;</script>",
+		"Zoë Ñúñez 日本", "\u2028\u2029", "invalid \xff utf-8", "emoji 🎉"}
+	for _, text := range texts {
+		login := "2026-11-29T12:00:00.123456Z"
+		b := profileBody{fields: []string{"username", "last_login", "is_active", "first_name"},
+			Username: text, LastLogin: &login, IsActive: true, FirstName: text}
+		raw := encodeJSON(b)
+		var got map[string]any
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatalf("%q: %s is not JSON: %v", text, raw, err)
+		}
+		want := strings.ToValidUTF8(text, "\uFFFD")
+		if got["username"] != want || got["first_name"] != want || got["last_login"] != login || got["is_active"] != true {
+			t.Errorf("%q: decoded %v", text, got)
+		}
+		if strings.Contains(text, "<") && !strings.Contains(string(raw), "<script>") {
+			t.Errorf("%q: HTML escaped: %s", text, raw)
+		}
+	}
+	null := profileBody{fields: []string{"last_login"}}
+	if raw, err := json.Marshal(null); err != nil || string(raw) != `{"last_login":null}` {
+		t.Errorf("never logged in: %s %v", raw, err)
 	}
 }

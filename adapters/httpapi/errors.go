@@ -207,6 +207,9 @@ func fieldErrorsBody(e *core.ValidationError) fieldErrors {
 // encodeJSON renders body like DRF's JSON renderer: compact, non-ASCII kept
 // as is.
 func encodeJSON(body any) []byte {
+	if a, ok := body.(jsonAppender); ok {
+		return a.appendJSON(nil)
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -215,6 +218,12 @@ func encodeJSON(body any) []byte {
 		return []byte(`{"detail":"` + msgServerError + `"}`)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// jsonAppender is a body that writes its own JSON (as DRF renders it),
+// for answers served often enough that reflection shows.
+type jsonAppender interface {
+	appendJSON(out []byte) []byte
 }
 
 // rendered is a body drfJSON's transformer has encoded already.

@@ -230,8 +230,13 @@ func (s *Store) rekey(ctx context.Context, op, id string, change func(core.User)
 		unlock := s.lockUser(id)
 		ok, err := write(ctx, old, u)
 		unlock()
+		if errors.Is(err, core.ErrUsernameTaken) || errors.Is(err, core.ErrEmailTaken) {
+			return fail(err) // refused: nothing was written
+		}
 		if err != nil {
-			return fail(err)
+			// The write may have been applied nonetheless, so the
+			// reservations stay; unused, they are orphans.
+			return core.User{}, err
 		}
 		if !ok {
 			continue // changed since the read: look again

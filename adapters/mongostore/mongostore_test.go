@@ -147,6 +147,16 @@ func TestOutageIsUnavailableAndTheSameStoreRecovers(t *testing.T) {
 		{"FindUser", func() error { _, err := s.FindUser(ctx, core.ByID, before.ID); return err }},
 		{"CreateUser", func() error { return s.CreateUser(ctx, porttest.NewUser("during")) }},
 		{"PendingEvents", func() error { _, err := s.PendingEvents(ctx, time.Now(), 10); return err }},
+		{"ChangePassword", func() error {
+			_, err := s.ChangePassword(ctx, core.PasswordChange{UserID: before.ID, OldHash: before.PasswordHash, NewHash: "new"})
+			return err
+		}},
+		{"UpdateProfile", func() error {
+			_, err := s.UpdateProfile(ctx, before.ID, core.Profile{Username: "Re@Example.org", UsernameKey: "re@example.org",
+				UsernameEmailKey: "re@example.org"})
+			return err
+		}},
+		{"ClaimQueuedMail", func() error { _, err := s.ClaimQueuedMail(ctx, time.Now(), time.Minute, 10); return err }},
 	}
 	for _, c := range calls {
 		err := within(t, limit, c.name, c.call)
@@ -174,8 +184,8 @@ func TestOutageIsUnavailableAndTheSameStoreRecovers(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	got, err := s.FindUser(ctx, core.ByID, before.ID)
-	if err != nil || got.UsernameKey != before.UsernameKey {
-		t.Fatalf("after recovery, FindUser = %+v, %v", got, err)
+	if err != nil || got.UsernameKey != before.UsernameKey || got.PasswordHash != before.PasswordHash {
+		t.Fatalf("after recovery, FindUser = %+v, %v; want the user as before the outage", got, err)
 	}
 	after := porttest.NewUser("after")
 	if err := s.CreateUser(ctx, after); err != nil {

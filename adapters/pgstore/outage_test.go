@@ -57,6 +57,26 @@ func TestOutageIsUnavailableAndTheStoreRecovers(t *testing.T) {
 			return err
 		},
 		"Backlog": func(ctx context.Context) error { _, _, err := s.Backlog(ctx); return err },
+		"RecordLogin": func(ctx context.Context) error {
+			return s.RecordLogin(ctx, before.ID, time.Now(), porttest.NewEvent(core.EventUserLoggedIn, before, time.Now()))
+		},
+		"UpdateProfile": func(ctx context.Context) error {
+			_, err := s.UpdateProfile(ctx, before.ID, core.Profile{Username: "renamed", UsernameKey: "renamed"})
+			return err
+		},
+		"ChangePassword": func(ctx context.Context) error {
+			_, err := s.ChangePassword(ctx, core.PasswordChange{UserID: before.ID, OldHash: before.PasswordHash, NewHash: "new"})
+			return err
+		},
+		"ChangeEmail": func(ctx context.Context) error {
+			_, err := s.ChangeEmail(ctx, core.EmailChange{UserID: before.ID, Email: "x@example.org", EmailKey: "x@example.org"}, nil)
+			return err
+		},
+		"ClaimQueuedMail": func(ctx context.Context) error {
+			_, err := s.ClaimQueuedMail(ctx, time.Now(), time.Minute, 10)
+			return err
+		},
+		"ImportUser": func(ctx context.Context) error { _, err := s.ImportUser(ctx, porttest.NewUser("imported")); return err },
 	}
 	for name, call := range calls {
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -81,8 +101,11 @@ func TestOutageIsUnavailableAndTheStoreRecovers(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if _, err := s.FindUser(ctx, core.ByID, before.ID); err != nil {
+	if got, err := s.FindUser(ctx, core.ByID, before.ID); err != nil {
 		t.Errorf("FindUser after the recovery: %v", err)
+	} else if got.UsernameKey != before.UsernameKey || got.PasswordHash != before.PasswordHash ||
+		got.EmailKey != before.EmailKey || !got.LastLogin.IsZero() {
+		t.Errorf("user changed by calls that failed during the outage:\n got %+v\nwant %+v", got, before)
 	}
 	if err := s.CreateUser(ctx, porttest.NewUser("after")); err != nil {
 		t.Errorf("CreateUser after the recovery: %v", err)

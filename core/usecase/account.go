@@ -15,12 +15,12 @@ import (
 
 // Messages of the authenticated account API (django-rest-registration's).
 const (
-	MsgLogoutSuccessful       = "Logout successful"
-	MsgPasswordChanged        = "Password changed successfully"
-	MsgOldPasswordIncorrect   = "Old password is not correct"
-	MsgInvalidBoolean         = "Must be a valid boolean."
-	throttleChangePasswordIP  = "change_password:ip"
-	throttleChangePasswordAcc = "change_password:account"
+	MsgLogoutSuccessful     = "Logout successful"
+	MsgPasswordChanged      = "Password changed successfully"
+	MsgOldPasswordIncorrect = "Old password is not correct"
+	MsgInvalidBoolean       = "Must be a valid boolean."
+	ruleChangePasswordIP    = "change_password:ip"
+	ruleChangePasswordAcct  = "change_password:account"
 )
 
 // The user fields of Django's default user model, in the model's order
@@ -446,10 +446,10 @@ func (c *ChangePassword) Handle(ctx context.Context, in ChangePasswordInput) err
 func (c *ChangePassword) change(ctx context.Context, in ChangePasswordInput) (struct{}, error) {
 	s := &c.cfg
 	u := in.Principal.User
-	if err := c.throttle.count(ctx, throttleChangePasswordIP, s.ThrottleIP, clientKey(ctx)); err != nil {
+	if err := c.throttle.count(ctx, ruleChangePasswordIP, s.ThrottleIP, clientKey(ctx)); err != nil {
 		return struct{}{}, err
 	}
-	if err := c.throttle.count(ctx, throttleChangePasswordAcc, s.ThrottleAccount, "user:"+u.ID); err != nil {
+	if err := c.throttle.count(ctx, ruleChangePasswordAcct, s.ThrottleAccount, "user:"+u.ID); err != nil {
 		return struct{}{}, err
 	}
 	errs := &core.ValidationError{}

@@ -604,6 +604,12 @@ func storeImport(t *testing.T, newStore func(t *testing.T) ports.Store) {
 				t.Fatalf("FindUser(%s, %q): %v", by.field, by.key, err)
 			}
 			checkUser(t, got, u)
+			// Django's times are exact; every store keeps milliseconds.
+			for _, at := range [][2]time.Time{{got.CreatedAt, u.CreatedAt}, {got.LastLogin, u.LastLogin}} {
+				if d := at[0].Sub(at[1]).Abs(); d >= time.Millisecond {
+					t.Errorf("imported time read back as %v, want %v", at[0], at[1])
+				}
+			}
 		}
 		gotTok, gotUser, err := s.FindToken(ctx, tok.Digest)
 		if err != nil {
