@@ -350,27 +350,16 @@ func (im *ImportUsers) write(ctx context.Context, su core.SourceUser, u imported
 // holds the contested key when a lookup finds it.
 func (im *ImportUsers) explain(ctx context.Context, su core.SourceUser, reason string, u core.User) *ImportConflict {
 	c := &ImportConflict{ID: su.ID, Username: su.Username, Email: su.Email, Reason: reason}
-	var lookups []struct {
-		field core.LookupField
-		key   string
-	}
-	add := func(field core.LookupField, key string) {
-		if key != "" {
-			lookups = append(lookups, struct {
-				field core.LookupField
-				key   string
-			}{field, key})
-		}
-	}
+	var lookups []keyLookup
 	if reason == ConflictUsername {
-		add(core.ByUsernameKey, u.UsernameKey)
-		add(core.ByUsernameEmailKey, u.UsernameEmailKey)
-		add(core.ByEmailKey, u.UsernameEmailKey)
+		lookups = []keyLookup{{core.ByUsernameKey, u.UsernameKey}, {core.ByUsernameEmailKey, u.UsernameEmailKey}, {core.ByEmailKey, u.UsernameEmailKey}}
 	} else {
-		add(core.ByEmailKey, u.UniqueEmailKey)
-		add(core.ByUsernameEmailKey, u.UniqueEmailKey)
+		lookups = []keyLookup{{core.ByEmailKey, u.UniqueEmailKey}, {core.ByUsernameEmailKey, u.UniqueEmailKey}}
 	}
 	for _, l := range lookups {
+		if l.key == "" {
+			continue
+		}
 		other, err := im.users.FindUser(ctx, l.field, l.key)
 		if err == nil && other.ID != u.ID {
 			c.With = other.ID
@@ -378,6 +367,12 @@ func (im *ImportUsers) explain(ctx context.Context, su core.SourceUser, reason s
 		}
 	}
 	return c
+}
+
+// keyLookup is one store lookup by a normalised key.
+type keyLookup struct {
+	field core.LookupField
+	key   string
 }
 
 // dryRunPlan remembers, across the batches of a dry run, which user would
