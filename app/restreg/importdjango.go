@@ -27,6 +27,7 @@ import (
 type importFlags struct {
 	from       string
 	dryRun     bool
+	onlyNew    bool
 	resume     bool
 	conflicts  string
 	checkpoint string
@@ -52,6 +53,8 @@ conflicts file, not imported; the lower id keeps the contested key.
                      or sqlite:///path/to/db.sqlite3 (read only)
   --dry-run          read and check everything, write nothing to the store
                      (the conflicts file still lists what would conflict)
+  --only-new         import only the users the store does not have yet; leave the
+                     others as they are here (re-runs while Django still takes sign-ups)
   --resume           continue after the id of the last checkpoint
   --conflicts FILE   CSV of the users not imported (default DATA_DIR/import-django-conflicts.csv)
   --checkpoint FILE  last id written in full (default DATA_DIR/import-django.checkpoint)
@@ -69,6 +72,7 @@ func importDjangoCmd(ctx context.Context, args []string, getenv func(string) (st
 	config := fs.String("config", "", "YAML settings file")
 	fs.StringVar(&f.from, "from", "", "Django database URL")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "write nothing to the store")
+	fs.BoolVar(&f.onlyNew, "only-new", false, "import only users the store does not have")
 	fs.BoolVar(&f.resume, "resume", false, "continue after the last checkpoint")
 	fs.StringVar(&f.conflicts, "conflicts", "", "conflicts file")
 	fs.StringVar(&f.checkpoint, "checkpoint", "", "checkpoint file")
@@ -211,6 +215,7 @@ func runImport(ctx context.Context, s Config, src ports.ImportSource, store port
 	opts := usecase.ImportOptions{
 		After:     after,
 		DryRun:    f.dryRun,
+		OnlyNew:   f.onlyNew,
 		BatchSize: f.batch,
 		Workers:   f.workers,
 		Progress:  bar.set,
@@ -256,6 +261,9 @@ func summary(rep usecase.ImportReport, elapsed time.Duration, f importFlags, aft
 		rep.Created, rep.Updated, rep.Conflicts)
 	if rep.Conflicts > 0 {
 		fmt.Fprintf(&b, " (listed in %s)", f.conflicts)
+	}
+	if f.onlyNew {
+		fmt.Fprintf(&b, ", %d kept as they are", rep.Kept)
 	}
 	fmt.Fprintf(&b, ", %d tokens", rep.Tokens)
 	if rep.LastID > after {

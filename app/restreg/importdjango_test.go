@@ -365,6 +365,14 @@ func TestImportDjangoCommand(t *testing.T) {
 				if len(ids) != n-1 || first != "Changed" {
 					t.Errorf("after the re-run: %d users stored (want %d), user 101's first name %q (want Changed)", len(ids), n-1, first)
 				}
+				// --only-new leaves the imported users alone.
+				d.Update(t, `UPDATE auth_user SET first_name = ? WHERE id = ?`, "Changed again", 101)
+				if got := importCmd(t, env, "--from", d.URL, "--only-new"); !slices.Equal(got, []int{n, 0, 0, 1}) {
+					t.Errorf("--only-new counts %v, want %v", got, []int{n, 0, 0, 1})
+				}
+				if _, first := storedUsers(t, env); first != "Changed" {
+					t.Errorf("after --only-new user 101's first name is %q; want it kept (Changed)", first)
+				}
 			})
 
 			t.Run("resume", func(t *testing.T) {

@@ -43,6 +43,11 @@ type ImportOptions struct {
 	After int64
 	// DryRun reads and checks everything and writes nothing to the store.
 	DryRun bool
+	// OnlyNew leaves the users the store already has as they are (their
+	// fields and tokens) and imports only the others: the re-run that
+	// brings over the users another system created since, without undoing
+	// what changed here (an activation, a new password).
+	OnlyNew bool
 	// BatchSize is how many users are read and checkpointed together
 	// (0: DefaultImportBatch).
 	BatchSize int
@@ -95,6 +100,8 @@ type ImportReport struct {
 	// Created and Updated count the users written (in a dry run: that
 	// would have been written).
 	Created, Updated int64
+	// Kept counts the users left as the store has them (OnlyNew).
+	Kept int64
 	// Conflicts counts the users not imported.
 	Conflicts int64
 	// Tokens counts the token keys carried by the imported users.
@@ -159,6 +166,11 @@ func (im *ImportUsers) Run(ctx context.Context, opts ImportOptions) (ImportRepor
 			break
 		}
 		results := make([]importResult, len(batch))
+		if opts.OnlyNew {
+			if err := im.markKept(ctx, batch, results); err != nil {
+				return rep, err
+			}
+		}
 		if plan != nil {
 			err = im.planBatch(ctx, plan, batch, results)
 		} else {
@@ -177,6 +189,8 @@ func (im *ImportUsers) Run(ctx context.Context, opts ImportOptions) (ImportRepor
 						return rep, fmt.Errorf("import: report conflict: %w", err)
 					}
 				}
+			case r.kept:
+				rep.Kept++
 			case r.created:
 				rep.Created++
 				rep.Tokens += int64(len(batch[i].Tokens))
@@ -201,7 +215,22 @@ func (im *ImportUsers) Run(ctx context.Context, opts ImportOptions) (ImportRepor
 // importResult is what became of one source user.
 type importResult struct {
 	created  bool
+	kept     bool
 	conflict *ImportConflict
+}
+
+// markKept marks the users of batch the store already has.
+func (im *ImportUsers) markKept(ctx context.Context, batch []core.SourceUser, results []importResult) error {
+	for i, su := range batch {
+		_, err := im.users.FindUser(ctx, core.ByID, strconv.FormatInt(su.ID, 10))
+		switch {
+		case err == nil:
+			results[i].kept = true
+		case !errors.Is(err, core.ErrNotFound):
+			return fmt.Errorf("import: look up user %d: %w", su.ID, err)
+		}
+	}
+	return nil
 }
 
 // imported is a source user as the store keeps it.
@@ -271,6 +300,9 @@ func (im *ImportUsers) writeBatch(ctx context.Context, batch []core.SourceUser, 
 	var parallel, later []int
 	users := make([]imported, len(batch))
 	for i, su := range batch {
+		if results[i].kept {
+			continue
+		}
 		u, bad := im.convert(su)
 		if bad != nil {
 			results[i].conflict = bad
@@ -387,6 +419,9 @@ type dryRunPlan struct {
 // run.
 func (im *ImportUsers) planBatch(ctx context.Context, plan *dryRunPlan, batch []core.SourceUser, results []importResult) error {
 	for i, su := range batch {
+		if results[i].kept {
+			continue
+		}
 		u, bad := im.convert(su)
 		if bad != nil {
 			results[i].conflict = bad

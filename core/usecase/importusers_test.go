@@ -293,3 +293,36 @@ func TestImportResumesAfterTheLastCheckpoint(t *testing.T) {
 		t.Errorf("stored %v, want all 10 users", got)
 	}
 }
+
+// With OnlyNew, a re-run brings over the users created since and leaves
+// the ones already imported as they are here: an activation done here is
+// not undone by the source's old state.
+func TestImportOnlyNewKeepsWhatChangedHere(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	src := &sourceUsers{users: djangoUsers()}
+	if _, err := newImport(f, src).Run(ctx, usecase.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.ActivateUser(ctx, "7"); err != nil {
+		t.Fatal(err)
+	}
+	src.users[0].FirstName = "Changed in the source"
+	src.users = append(src.users, core.SourceUser{ID: 30, Username: "dave", Email: "dave@example.com", PasswordHash: importedHash, DateJoined: joined})
+	rep, err := newImport(f, src).Run(ctx, usecase.ImportOptions{OnlyNew: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := usecase.ImportReport{Read: 5, Created: 1, Kept: 3, Conflicts: 1, LastID: 30}
+	if rep != want {
+		t.Errorf("report = %+v, want %+v", rep, want)
+	}
+	bob, _ := f.store.FindUser(ctx, core.ByID, "7")
+	ann, _ := f.store.FindUser(ctx, core.ByID, "3")
+	if !bob.IsActive || ann.FirstName != "Ann" {
+		t.Errorf("kept users changed: bob active %v (want true), ann %q (want Ann)", bob.IsActive, ann.FirstName)
+	}
+	if got := storedIDs(t, f, "30"); len(got) != 1 {
+		t.Error("the new user was not imported")
+	}
+}
