@@ -23,12 +23,13 @@ var _ = Describe("Moving from Django", defaultCell, Label("source:postgres"), Or
 	var (
 		srv      *harness.Server
 		settings map[string]string
+		django   *djangotest.Database
 		accounts []djangotest.Account
 	)
 
 	BeforeAll(func() {
 		harness.RequireOwnServer("imports into the server's store")
-		django := djangotest.Postgres(GinkgoT())
+		django = djangotest.Postgres(GinkgoT())
 		accounts = django.InsertAccounts(GinkgoT())
 		dir, err := os.MkdirTemp("", "restreg-e2e-django-")
 		Expect(err).NotTo(HaveOccurred())
@@ -46,6 +47,17 @@ var _ = Describe("Moving from Django", defaultCell, Label("source:postgres"), Or
 		Expect(login(srv, "inactive_user", djangotest.Password)).To(Answer(400, detail(msgLoginInvalid)))
 		link := signedLink(srv.SigningKey(), "register", inactive, time.Now().Add(-time.Hour).Unix())
 		Expect(verify(srv, link)).To(Answer(200, detail(msgVerified)))
+		tokenOf(login(srv, "inactive_user", djangotest.Password))
+	})
+
+	It("brings over users Django created since with --only-new while serving, leaving the imported ones as they are", func() {
+		django.Insert(GinkgoT(), djangotest.User{ID: 900, Username: "joined_later", Email: "later@example.com",
+			Password: accounts[0].Password, IsActive: true, DateJoined: time.Now().UTC()})
+		stdout, stderr, code := harness.Run(settings, "import-django", "--from", django.URL, "--only-new")
+		Expect(code).To(Equal(0), "import-django --only-new: %s%s", stdout, stderr)
+		Expect(stdout).To(MatchRegexp(`1 created, 0 updated, 1 conflicts .*, %d kept as they are`, len(accounts)-1))
+		tokenOf(login(srv, "joined_later", djangotest.Password))
+		// Verified here, still inactive in Django: --only-new does not undo it.
 		tokenOf(login(srv, "inactive_user", djangotest.Password))
 	})
 

@@ -438,3 +438,22 @@ func TestImportProgressLine(t *testing.T) {
 		t.Errorf("before any user: %q, want no ETA", got)
 	}
 }
+
+// --progress always draws the bar on stderr, redrawn in place, and ends it
+// with the final count; the summary stays on stdout.
+func TestImportDjangoDrawsProgressWhenAsked(t *testing.T) {
+	d := djangotest.SQLite(t)
+	d.Generate(t, 1, 3000)
+	var stdout, stderr bytes.Buffer
+	args := []string{"import-django", "--from", d.URL, "--progress", "always", "--batch", "100", "--workers", "2"}
+	if code := restreg.Main(context.Background(), args, envOf(importEnv(t, "sqlite")), &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	final := regexp.MustCompile(`\r\[={30}\] 3000/3000 100% \d+ users/s ETA 0s \n$`)
+	if !strings.HasPrefix(stderr.String(), "\r[") || !final.MatchString(stderr.String()) {
+		t.Errorf("stderr %q: want the bar redrawn with \\r, ending at 3000/3000 100%% and a newline", stderr.String())
+	}
+	if strings.Contains(stdout.String(), "\r") || !strings.Contains(stdout.String(), "3000 created") {
+		t.Errorf("stdout %q: want only the summary", stdout.String())
+	}
+}
