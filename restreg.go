@@ -26,21 +26,22 @@ import (
 // Core provides the use cases, the signer, the password policy, the e-mail
 // composer, the outbox relay and the mail courier, and runs the relay and the
 // courier for the life of the app. It needs core.Settings, *slog.Logger and
-// every port: ports.UserStore, Outbox, MailQueue,
-// TokenStore, AccountStore, Mailer, EventPublisher, PasswordHasher, RateLimiter and Clock.
+// every port: ports.UserStore, Outbox, MailQueue, TokenStore, AccountStore,
+// AccountMailQueue, Mailer, EventPublisher, PasswordHasher, RateLimiter and
+// Clock.
 // The rate limiter is required: a deployment that wants none says so with
 // Unlimited.
 var Core = fx.Module("restreg",
 	fx.Provide(
 		newPasswordPolicy,
 		fx.Annotate(newSigner, fx.As(new(ports.Signer))),
-		fx.Annotate(newURLBuilder, fx.As(new(ports.VerificationURLBuilder))),
+		fx.Annotate(newURLBuilder, fx.As(new(ports.VerificationURLBuilder)), fx.As(new(ports.LinkURLBuilder))),
 		newComposer,
 		fx.Annotate(newTokenIssuer, fx.As(new(ports.TokenIssuer))),
 		newRelay,
 	),
 	useCases,
-	fx.Invoke(runRelay, runCourier, drainResends),
+	fx.Invoke(runRelay, runCourier, drainResends, logUnservedFlows),
 )
 
 // SystemClock provides the real clock as ports.Clock.
@@ -64,26 +65,48 @@ func newURLBuilder(s core.Settings) usecase.QueryURLBuilder {
 	return usecase.QueryURLBuilder{Base: s.RegisterVerificationURL}
 }
 
-// newComposer parses the e-mail templates (both sets) at start-up, so a
-// broken template stops the server before it accepts a registration.
+// sendsMail reports whether any flow switched on by s sends e-mail.
+func sendsMail(s core.Settings) bool {
+	changesEmail := s.RegisterEmailEnabled() && (s.RegisterEmailVerificationEnabled || s.RegisterEmailNotifyOldAddress)
+	return s.RegisterVerificationEnabled || s.RegisterEnumerationSafe || s.ResetPasswordEnabled() || changesEmail
+}
+
+// newComposer parses the e-mail templates (every set) at start-up, so a
+// broken template stops the server before it accepts a request.
 func newComposer(s core.Settings) (ports.EmailComposer, error) {
-	if !s.RegisterVerificationEnabled && !s.RegisterEnumerationSafe {
+	if !sendsMail(s) {
 		return noVerificationMail{}, nil
 	}
-	register, err := TemplateDir(s.RegisterVerificationEmailTemplates)
-	if err != nil {
-		return nil, fmt.Errorf("e-mail templates: %w", err)
+	var dirs [5]email.Dir
+	for i, path := range []string{s.RegisterVerificationEmailTemplates, s.AccountExistsEmailTemplates,
+		s.ResetPasswordVerificationEmailTemplates, s.RegisterEmailVerificationEmailTemplates, s.EmailChangedEmailTemplates} {
+		dir, err := TemplateDir(path)
+		if err != nil {
+			return nil, fmt.Errorf("e-mail templates: %w", err)
+		}
+		dirs[i] = dir
 	}
-	exists, err := TemplateDir(s.AccountExistsEmailTemplates)
-	if err != nil {
-		return nil, fmt.Errorf("e-mail templates: %w", err)
-	}
-	c, err := email.NewComposer(templates.Register, register, s.VerificationFromEmail, s.ReplyTo(),
-		email.WithAccountExistsTemplates(templates.AccountExists, exists))
+	c, err := email.NewComposer(templates.Register, dirs[0], s.VerificationFromEmail, s.ReplyTo(),
+		email.WithAccountExistsTemplates(templates.AccountExists, dirs[1]),
+		email.WithResetPasswordTemplates(templates.ResetPassword, dirs[2]),
+		email.WithRegisterEmailTemplates(templates.RegisterEmail, dirs[3]),
+		email.WithEmailChangedTemplates(templates.EmailChanged, dirs[4]))
 	if err != nil {
 		return nil, fmt.Errorf("e-mail templates: %w", err)
 	}
 	return c, nil
+}
+
+// logUnservedFlows names, once at start, the setting a switched-on flow
+// lacks: such a flow answers 404 rather than stopping start-up, so that
+// deployments made before it existed keep starting.
+func logUnservedFlows(s core.Settings, log *slog.Logger) {
+	if s.ResetPasswordVerificationEnabled && !s.ResetPasswordEnabled() {
+		log.Info("password reset is not served (404): set RESET_PASSWORD_VERIFICATION_URL to the page that receives the link, or RESET_PASSWORD_VERIFICATION_ENABLED=false to silence this")
+	}
+	if !s.RegisterEmailEnabled() {
+		log.Info("e-mail change is not served (404): set REGISTER_EMAIL_VERIFICATION_URL to the page that receives the link, or REGISTER_EMAIL_VERIFICATION_ENABLED=false to change addresses without a link")
+	}
 }
 
 // TemplateDir opens the template directory at path (a setting such as
@@ -103,9 +126,9 @@ func TemplateDir(path string) (email.Dir, error) {
 	return email.Dir{FS: os.DirFS(path), Path: path}, nil
 }
 
-// noVerificationMail stands in for the composer when neither verification
-// nor enumeration-safe registration sends mail, and no From address need be
-// configured; nothing asks it for a message then.
+// noVerificationMail stands in for the composer when no flow sends mail,
+// and no From address need be configured; nothing asks it for a message
+// then.
 type noVerificationMail struct{}
 
 func (noVerificationMail) ComposeVerification(context.Context, core.PublicUser, string) (core.Message, error) {
@@ -114,6 +137,18 @@ func (noVerificationMail) ComposeVerification(context.Context, core.PublicUser, 
 
 func (noVerificationMail) ComposeAccountExists(context.Context, core.PublicUser) (core.Message, error) {
 	return core.Message{}, errors.New("account-exists e-mail is switched off (REGISTER_ENUMERATION_SAFE=false)")
+}
+
+func (noVerificationMail) ComposeResetPassword(context.Context, core.PublicUser, string) (core.Message, error) {
+	return core.Message{}, errors.New("password reset is not served")
+}
+
+func (noVerificationMail) ComposeRegisterEmail(context.Context, core.PublicUser, string, string, bool) (core.Message, error) {
+	return core.Message{}, errors.New("e-mail change is not served")
+}
+
+func (noVerificationMail) ComposeEmailChanged(context.Context, core.PublicUser, string) (core.Message, error) {
+	return core.Message{}, errors.New("e-mail change notices are switched off")
 }
 
 func newTokenIssuer(s core.Settings, store ports.TokenStore, clock ports.Clock) usecase.OpaqueTokens {

@@ -24,6 +24,12 @@ var useCases = fx.Provide(
 	newVerifyRegistration,
 	newLogin,
 	newResendVerification,
+	newResetFinder,
+	newAccountEmails,
+	newSendResetPasswordLink,
+	newResetPassword,
+	newRegisterEmail,
+	newVerifyEmail,
 	newAuthenticate,
 	newLogout,
 	newProfile,
@@ -48,10 +54,94 @@ func newLogins(store ports.UserStore, s core.Settings) usecase.Logins {
 	return usecase.NewLogins(store, s)
 }
 
-func newCourier(s core.Settings, queue ports.MailQueue, store ports.UserStore, emails usecase.Emails, clock ports.Clock,
-	relay *usecase.Relay, log *slog.Logger,
-) *usecase.Courier {
-	return usecase.NewCourier(usecase.NewCourierConfig(s), queue, store, emails, clock, relay, log)
+// courierParams is what the mail courier is built from.
+type courierParams struct {
+	fx.In
+	Settings      core.Settings
+	Queue         ports.MailQueue
+	AccountQueue  ports.AccountMailQueue
+	Store         ports.UserStore
+	Emails        usecase.Emails
+	AccountEmails usecase.AccountEmails
+	Clock         ports.Clock
+	Relay         *usecase.Relay
+	Log           *slog.Logger
+}
+
+func newCourier(p courierParams) *usecase.Courier {
+	return usecase.NewCourier(usecase.NewCourierConfig(p.Settings), p.Queue, p.Store, p.Emails, p.Clock, p.Relay, p.Log,
+		usecase.WithAccountMail(p.AccountQueue, p.AccountEmails))
+}
+
+func newResetFinder(store ports.UserStore, s core.Settings) usecase.ResetFinder {
+	return usecase.NewResetFinder(store, s)
+}
+
+func newAccountEmails(s core.Settings, finder usecase.ResetFinder, signer ports.Signer, urls ports.LinkURLBuilder,
+	composer ports.EmailComposer, mailer ports.Mailer,
+) usecase.AccountEmails {
+	return usecase.AccountEmails{
+		Finder:      finder,
+		ResetLinks:  usecase.NewResetLinks(signer, urls, s),
+		EmailLinks:  usecase.NewEmailLinks(signer, urls, s),
+		EmailUnique: s.UserEmailUnique,
+		Composer:    composer,
+		Mailer:      mailer,
+	}
+}
+
+func newSendResetPasswordLink(s core.Settings, finder usecase.ResetFinder, queue ports.AccountMailQueue,
+	throttle *usecase.Throttle, clock ports.Clock, courier *usecase.Courier, log *slog.Logger,
+) *usecase.SendResetPasswordLink {
+	return usecase.NewSendResetPasswordLink(usecase.NewSendResetConfig(s), finder, queue, throttle, clock, courier, log)
+}
+
+// resetPasswordParams is what reset-password/ is built from.
+type resetPasswordParams struct {
+	fx.In
+	Settings core.Settings
+	Signer   ports.Signer
+	URLs     ports.LinkURLBuilder
+	Store    ports.UserStore
+	Accounts ports.AccountStore
+	Hasher   ports.PasswordHasher
+	Policy   *core.PasswordPolicy
+	Throttle *usecase.Throttle
+	Clock    ports.Clock
+	Relay    *usecase.Relay
+	Log      *slog.Logger
+}
+
+func newResetPassword(p resetPasswordParams) *usecase.ResetPassword {
+	return usecase.NewResetPassword(usecase.NewResetPasswordConfig(p.Settings), usecase.NewResetLinks(p.Signer, p.URLs, p.Settings),
+		p.Store, p.Accounts, p.Hasher, p.Policy, p.Throttle, p.Clock, p.Relay, p.Log)
+}
+
+// emailChangeParams is what register-email/ and verify-email/ are built
+// from.
+type emailChangeParams struct {
+	fx.In
+	Settings core.Settings
+	Signer   ports.Signer
+	URLs     ports.LinkURLBuilder
+	Store    ports.UserStore
+	Accounts ports.AccountStore
+	Queue    ports.AccountMailQueue
+	Throttle *usecase.Throttle
+	Clock    ports.Clock
+	Relay    *usecase.Relay
+	Courier  *usecase.Courier
+	Log      *slog.Logger
+}
+
+func newRegisterEmail(p emailChangeParams) *usecase.RegisterEmail {
+	return usecase.NewRegisterEmail(usecase.NewEmailChangeConfig(p.Settings), p.Store, p.Accounts, p.Queue, p.Throttle, p.Clock,
+		p.Relay, p.Courier, p.Log)
+}
+
+func newVerifyEmail(p emailChangeParams) *usecase.VerifyEmail {
+	return usecase.NewVerifyEmail(usecase.NewEmailChangeConfig(p.Settings), usecase.NewEmailLinks(p.Signer, p.URLs, p.Settings),
+		p.Store, p.Accounts, p.Throttle, p.Clock, p.Relay, p.Courier, p.Log)
 }
 
 // registerParams is what register/ is built from.

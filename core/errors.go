@@ -49,6 +49,15 @@ const (
 	MsgUserVerified      = "User verified successfully"
 	MsgLoginSuccessful   = "Login successful"
 	MsgLoginInvalid      = "Login or password invalid."
+
+	// The password reset and e-mail change flows (django-rest-registration's
+	// words).
+	MsgResetLinkSent           = "Reset link sent"
+	MsgResetLinkSentIfExists   = "Reset link sent if the user exists in database"
+	MsgResetPasswordSuccessful = "Reset password successful"
+	MsgRegisterEmailSent       = "Register email link email sent"
+	MsgEmailVerified           = "Email verified successfully"
+	MsgEmailAlreadyRegistered  = "This email is already registered."
 )
 
 // ValidationError is a rejected request with per-field messages (DRF's

@@ -314,6 +314,14 @@ func (s *Settings) Validate() error {
 	if s.RegisterEnumerationSafe && !s.RegisterVerificationEnabled && s.VerificationFromEmail == "" {
 		add("VERIFICATION_FROM_EMAIL is required when REGISTER_ENUMERATION_SAFE is true (the owner of a taken address is told by e-mail)")
 	}
+	if !s.RegisterVerificationEnabled && s.VerificationFromEmail == "" {
+		if s.ResetPasswordEnabled() {
+			add("VERIFICATION_FROM_EMAIL is required when RESET_PASSWORD_VERIFICATION_URL is set (reset links are sent by e-mail)")
+		}
+		if s.RegisterEmailEnabled() && (s.RegisterEmailVerificationEnabled || s.RegisterEmailNotifyOldAddress) {
+			add("VERIFICATION_FROM_EMAIL is required while the e-mail change flow sends mail (REGISTER_EMAIL_VERIFICATION_ENABLED or REGISTER_EMAIL_NOTIFY_OLD_ADDRESS)")
+		}
+	}
 	for _, r := range s.throttleRates() {
 		if _, err := ParseRate(r.value); err != nil {
 			add("%s must be N/second, N/minute, N/hour, N/day or off (got %q)", r.name, r.value)

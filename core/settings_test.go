@@ -147,3 +147,33 @@ func checkKeyProblems(t *testing.T, s core.Settings, secret string, want []strin
 		}
 	}
 }
+
+// A reset or e-mail change flow that is served sends mail, so it needs a
+// sender even with registration's verification off; a flow without its URL
+// is not served and needs nothing.
+func TestAccountFlowsThatSendMailNeedASender(t *testing.T) {
+	s := core.DefaultSettings()
+	s.SecretKey = testSecretKey
+	s.RegisterVerificationEnabled = false
+	if err := s.Validate(); err != nil || s.ResetPasswordEnabled() || s.RegisterEmailEnabled() {
+		t.Fatalf("flows without their URLs: %v, reset served %v, e-mail change served %v", err, s.ResetPasswordEnabled(), s.RegisterEmailEnabled())
+	}
+	s.ResetPasswordVerificationURL = "https://app.example.com/reset-password/"
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "VERIFICATION_FROM_EMAIL is required when RESET_PASSWORD_VERIFICATION_URL is set") {
+		t.Fatalf("reset served without a sender: %v", err)
+	}
+	s.ResetPasswordVerificationURL = ""
+	s.RegisterEmailVerificationEnabled = false
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "REGISTER_EMAIL_NOTIFY_OLD_ADDRESS") {
+		t.Fatalf("e-mail change notifying the old address without a sender: %v", err)
+	}
+	s.RegisterEmailNotifyOldAddress = false
+	if err := s.Validate(); err != nil || !s.RegisterEmailEnabled() {
+		t.Fatalf("e-mail change that sends nothing: %v, served %v", err, s.RegisterEmailEnabled())
+	}
+	s.ResetPasswordVerificationURL = "/reset-password/"
+	s.VerificationFromEmail = "noreply@example.com"
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "RESET_PASSWORD_VERIFICATION_URL must be an absolute") {
+		t.Fatalf("a relative reset URL: %v", err)
+	}
+}

@@ -219,3 +219,25 @@ func RegisterSalt(oneTimeUse bool, userActive bool) string {
 		return "register:False"
 	}
 }
+
+// ResetPasswordSalt returns the salt of reset-password links:
+// "reset-password", or with RESET_PASSWORD_VERIFICATION_ONE_TIME_USE
+// "reset-password:" followed by the user's whole encoded password hash, so
+// that any change of the password (the reset itself, a change, a hash
+// upgrade on login) kills every link made before it.
+func ResetPasswordSalt(oneTimeUse bool, passwordHash string) string {
+	if !oneTimeUse {
+		return "reset-password"
+	}
+	return "reset-password:" + passwordHash
+}
+
+// RegisterEmailSalt is the salt of verify-email links; django-rest-registration
+// has no one-time variant of it.
+const RegisterEmailSalt = "register-email"
+
+// LinkParam is one query parameter of a mailed link, in the order it is
+// written.
+type LinkParam struct {
+	Key, Value string
+}

@@ -98,11 +98,12 @@ var _ = Describe("A registration whose process is killed while its e-mail is bei
 			Expect(verify(second, linkParams(all[len(all)-1].VerificationLink()))).To(Answer(200, detail(msgVerified)))
 			Expect(login(second, p.Username, p.Password)).To(Answer(200, nil))
 
-			By("publishing user_registered before user_activated, once each")
+			By("publishing user_registered, user_activated and the login's user_logged_in in that order, once each")
+			signals := []string{"user_registered", "user_activated", "user_logged_in"}
 			Eventually(func() []string { return events.Types(id) }).WithTimeout(30 * time.Second).WithPolling(50 * time.Millisecond).
-				Should(Equal([]string{"user_registered", "user_activated"}))
+				Should(Equal(signals))
 			Consistently(func() []string { return events.Types(id) }).WithTimeout(quietPeriod).
-				Should(Equal([]string{"user_registered", "user_activated"}))
+				Should(Equal(signals))
 		},
 		Entry("before the mail server accepted the message", false),
 		Entry("after the mail server accepted the message, before restreg heard so", true),

@@ -88,7 +88,7 @@ var _ = Describe("When the mail server is down", Label("store:sqlite", "mail:smt
 		Expect(smtp.Start()).To(Succeed())
 		id := registerAndVerify(srv, p)
 		Expect(login(srv, p.Username, p.Password)).To(Answer(200, nil))
-		awaitSignals(events, id, "user_registered", "user_activated")
+		awaitSignals(events, id, "user_registered", "user_activated", "user_logged_in")
 
 		msgs := srv.MailTo(p.Email)
 		Expect(msgs).To(HaveLen(1))

@@ -288,6 +288,14 @@ type VerificationURLBuilder interface {
 	BuildVerificationURL(userID, timestamp, signature string) (string, error)
 }
 
+// LinkURLBuilder turns the signed parameters of a reset-password or
+// verify-email link into the link that is mailed.
+type LinkURLBuilder interface {
+	// BuildLinkURL returns the link to base (RESET_PASSWORD_VERIFICATION_URL
+	// or REGISTER_EMAIL_VERIFICATION_URL) carrying params, in their order.
+	BuildLinkURL(base string, params []core.LinkParam) (string, error)
+}
+
 // TokenIssuer issues login tokens.
 type TokenIssuer interface {
 	// IssueToken returns a token for userID: a new one, or the user's
@@ -306,6 +314,20 @@ type EmailComposer interface {
 	// register a new account with u's e-mail address
 	// (REGISTER_ENUMERATION_SAFE). Errors: rendering failures.
 	ComposeAccountExists(ctx context.Context, u core.PublicUser) (core.Message, error)
+
+	// ComposeResetPassword returns the message that carries resetURL, a
+	// reset-password link, to u. Errors: rendering failures.
+	ComposeResetPassword(ctx context.Context, u core.PublicUser, resetURL string) (core.Message, error)
+
+	// ComposeRegisterEmail returns the message to newAddress, where u asked
+	// to move: the verify-email link verificationURL, or, when alreadyUsed,
+	// the notice that another account has the address (no link). Errors:
+	// rendering failures.
+	ComposeRegisterEmail(ctx context.Context, u core.PublicUser, newAddress, verificationURL string, alreadyUsed bool) (core.Message, error)
+
+	// ComposeEmailChanged returns the notice to oldAddress that u's address
+	// was changed away from it. Errors: rendering failures.
+	ComposeEmailChanged(ctx context.Context, u core.PublicUser, oldAddress string) (core.Message, error)
 }
 
 // RateLimiter counts requests per key to throttle clients. Every instance of

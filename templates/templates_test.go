@@ -26,7 +26,7 @@ func read(t *testing.T, name string) string {
 }
 
 func TestEverySetHasTheThreeFiles(t *testing.T) {
-	for _, set := range []string{"register", "account_exists"} {
+	for _, set := range []string{"register", "account_exists", "reset_password", "register_email", "email_changed"} {
 		entries, err := fs.ReadDir(templates.FS, set)
 		if err != nil {
 			t.Fatal(err)

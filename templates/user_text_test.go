@@ -14,7 +14,9 @@ import (
 // registration's own words (username, first and last name) into mail: they
 // would reach a stranger's inbox from the deployment's domain. The account
 // an "account exists" notice is about may itself be an unverified
-// registration, so the same holds for that set.
+// registration, so the same holds for that set. The sets of the account
+// flows after registration follow the same rule: a new address is not the
+// owner's until verified.
 func TestBuiltInSetsShowNoUserChosenText(t *testing.T) {
 	markers := map[string]string{
 		"username":   "usernameMarker7f3a",
@@ -28,7 +30,10 @@ func TestBuiltInSetsShowNoUserChosenText(t *testing.T) {
 		LastName:  markers["last_name"],
 		Email:     "ann@example.com",
 	}
-	c, err := email.NewComposer(templates.Register, email.Dir{}, "noreply@example.com", "", email.WithAccountExistsTemplates(templates.AccountExists, email.Dir{}))
+	c, err := email.NewComposer(templates.Register, email.Dir{}, "noreply@example.com", "", email.WithAccountExistsTemplates(templates.AccountExists, email.Dir{}),
+		email.WithResetPasswordTemplates(templates.ResetPassword, email.Dir{}),
+		email.WithRegisterEmailTemplates(templates.RegisterEmail, email.Dir{}),
+		email.WithEmailChangedTemplates(templates.EmailChanged, email.Dir{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +45,24 @@ func TestBuiltInSetsShowNoUserChosenText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for set, m := range map[string]core.Message{"register": verification, "account_exists": notice} {
+	reset, err := c.ComposeResetPassword(context.Background(), u, "https://app.example.com/reset-password/?user_id=42&timestamp=1700000000&signature=abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newAddress, err := c.ComposeRegisterEmail(context.Background(), u, "ann.new@example.org", "https://app.example.com/verify-email/?user_id=42&email=ann.new%40example.org&timestamp=1700000000&signature=abc", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inUse, err := c.ComposeRegisterEmail(context.Background(), u, "taken@example.org", "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, err := c.ComposeEmailChanged(context.Background(), u, "old@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for set, m := range map[string]core.Message{"register": verification, "account_exists": notice, "reset_password": reset,
+		"register_email": newAddress, "register_email (in use)": inUse, "email_changed": changed} {
 		if m.Subject == "" || m.Text == "" || m.HTML == "" {
 			t.Fatalf("%s: the built-in set rendered an empty part: %+v", set, m)
 		}

@@ -188,10 +188,10 @@ func accountOperations(basePath string) accountOpSet {
 	profileExample := example{name: "profile", summary: "The default public fields", value: map[string]any{
 		"id": "4f9c1f0e-6a0e-4b1b-9a57-5f0c2a7d3e11", "username": "alice", "first_name": "Alice",
 		"last_name": "Liddell", "email": "alice@example.com"}}
-	profileDesc := "The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and " +
-		"`email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, " +
-		"`last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields " +
-		"(by default `last_login`, `is_active` and `date_joined`)."
+	profileDesc := "The fields shown are DRR's public fields, in the user model's order: `id`, `username`, " +
+		"`first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, " +
+		"`first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default " +
+		"`last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`."
 	updateDesc := func(verb string) string {
 		d := "Changes the authenticated user's editable fields and answers the profile after the change. The " +
 			"editable fields are `username`, `first_name` and `last_name` among the public ones " +

@@ -309,6 +309,14 @@ func TestCORSLetsBrowsersSendTokens(t *testing.T) {
 	if res.Code != http.StatusOK || res.Header().Get("Access-Control-Allow-Origin") != origin {
 		t.Errorf("GET profile/ from the allowed origin: %d %v", res.Code, res.Header())
 	}
+	// A script may read which scheme a 401 asks for.
+	req = httptest.NewRequest(http.MethodGet, "/api/v1/accounts/profile/", nil)
+	req.Header.Set("Origin", origin)
+	res = httptest.NewRecorder()
+	a.ServeHTTP(res, req)
+	if res.Code != http.StatusUnauthorized || !strings.Contains(res.Header().Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
+		t.Errorf("401 from the allowed origin: %d %v", res.Code, res.Header())
+	}
 }
 
 // BenchmarkAuthenticatedProfileVersusHealthz serves GET profile/ with a
@@ -375,4 +383,51 @@ func TestProfileJSONRoundTrips(t *testing.T) {
 	if raw, err := json.Marshal(null); err != nil || string(raw) != `{"last_login":null}` {
 		t.Errorf("never logged in: %s %v", raw, err)
 	}
+}
+
+// BenchmarkAuthenticatedProfileVersusHealthzOverHTTP is the same comparison
+// through a real loopback connection (a kept-alive client), as a client of
+// a deployment sees it.
+func BenchmarkAuthenticatedProfileVersusHealthzOverHTTP(b *testing.B) {
+	a, _ := newAuthServer(b, nil)
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	client := srv.Client()
+	token := "Token " + a.keys["alice"]
+	serve := func(path, authorization string) time.Duration {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		start := time.Now()
+		res, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		_ = res.Body.Close()
+		elapsed := time.Since(start)
+		if res.StatusCode != http.StatusOK {
+			b.Fatalf("GET %s: %d", path, res.StatusCode)
+		}
+		return elapsed
+	}
+	var profile, healthz time.Duration
+	const round = 64
+	b.ResetTimer()
+	for i := 0; i < b.N; i += round {
+		for range round {
+			profile += serve("/api/v1/accounts/profile/", token)
+		}
+		for range round {
+			healthz += serve("/healthz", "")
+		}
+	}
+	n := float64((b.N + round - 1) / round * round)
+	b.ReportMetric(float64(profile.Nanoseconds())/n, "profile-ns/req")
+	b.ReportMetric(float64(healthz.Nanoseconds())/n, "healthz-ns/req")
+	b.ReportMetric(float64(healthz)/float64(profile), "profile/healthz-throughput")
 }

@@ -126,7 +126,7 @@ var objectDocs = map[reflect.Type]string{
 	reflect.TypeFor[logoutRequest]():         "Unknown keys are ignored.",
 	reflect.TypeFor[profileRequest]():        "The editable fields. Unknown and read-only keys (`id`, `email`, `is_active`, …) are ignored.",
 	reflect.TypeFor[changePasswordRequest](): "Unknown keys are ignored.",
-	reflect.TypeFor[profileBody]():           "The user's public fields (USER_PUBLIC_FIELDS minus USER_HIDDEN_FIELDS). The password never appears in a response.",
+	reflect.TypeFor[profileBody]():           "The user's public fields (USER_PUBLIC_FIELDS, or every field but USER_HIDDEN_FIELDS). The password never appears in a response.",
 }
 
 // bodySchemas registers every body type in r, tuned to settings s: what a
@@ -178,6 +178,7 @@ func bodySchemas(r huma.Registry, s core.Settings) {
 	loginDesc := "Username or e-mail address (USER_LOGIN_FIELDS=" + strings.Join(s.UserLoginFields, ",") + ")."
 	m[schemaName(reflect.TypeFor[loginRequest]())].Properties["login"].Description = loginDesc
 	m[schemaName(reflect.TypeFor[resendVerificationRequest]())].Properties["login"].Description = loginDesc
+	recoveryBodySchemas(r, s)
 	cp := m[schemaName(reflect.TypeFor[changePasswordRequest]())]
 	if s.ChangePasswordSerializerPasswordConfirm {
 		cp.Required = append(cp.Required, "password_confirm")

@@ -167,6 +167,24 @@ func goldenRequests() []goldenRequest {
 		{server: "default", method: http.MethodPost, path: resend, contentType: ctJSON, body: `{"login":"una"}`, remoteAddr: "192.0.2.99:4000"},
 		{server: "cors", method: http.MethodPost, path: login, contentType: ctJSON, body: `{"login":"ann","password":"right"}`, origin: "https://app.example"},
 		{server: "cors", method: http.MethodPost, path: login, contentType: ctJSON, body: `{}`, origin: "https://app.example"},
+		// Password reset and e-mail change.
+		post("recovery", sendReset, ctJSON, `{"login":"ann"}`),
+		post("recovery", sendReset, ctJSON, `{}`),
+		post("default", sendReset, ctJSON, `{"login":"ann"}`),
+		post("recovery", resetPassword, ctJSON, `{"user_id":"u-ann","timestamp":1700000000,"signature":"good","password":"new-secret-9","password_confirm":"new-secret-9"}`),
+		post("recovery", resetPassword, form, `user_id=u-ann&timestamp=1700000000&signature=bad&password=new-secret-9&password_confirm=new-secret-9`),
+		post("recovery", resetPassword, ctJSON, `{"user_id":"u-ann","timestamp":1700000000,"signature":"good","password":"u-ann"}`),
+		post("recovery", resetPassword, ctJSON, `{"user_id":"u-ann","timestamp":1700000000,"signature":"down","password":"new-secret-9"}`),
+		post("recovery", verifyEmail, ctJSON, `{"user_id":"u-ann","email":"ann@example.org","timestamp":1700000000,"signature":"good"}`),
+		post("recovery", verifyEmail, ctJSON, `{"user_id":"u-ann","email":"taken@example.com","timestamp":1700000000,"signature":"good"}`),
+		post("default", verifyEmail, ctJSON, `{}`),
+		{server: "recovery", method: http.MethodPost, path: registerEmail, contentType: ctJSON, body: `{"email":"ann@example.org"}`, authorization: "Token " + goldenToken},
+		{server: "recovery", method: http.MethodPost, path: registerEmail, contentType: ctJSON, body: `{"email":"not-an-address"}`, authorization: "Token " + goldenToken},
+		{server: "recovery", method: http.MethodPost, path: registerEmail, contentType: ctJSON, body: `{"email":"ann@example.org"}`},
+		{server: "recovery", method: http.MethodGet, path: verify + "?user_id=u-una&timestamp=1700000000&signature=good"},
+		{server: "recovery", method: http.MethodGet, path: verify + "?user_id=u-una&timestamp=1700000000&signature=bad"},
+		{server: "recovery", method: http.MethodGet, path: verifyEmail + "?user_id=u-ann&email=ann%40example.org&timestamp=1700000000"},
+		{server: "recovery", method: http.MethodGet, path: verifyEmail + "?user_id=u-ann&email=ann%40example.org&timestamp=1700000000&signature=down"},
 		// The authenticated account API.
 		{server: "default", method: http.MethodGet, path: profile, authorization: "Token " + goldenToken},
 		{server: "default", method: http.MethodGet, path: profile},
@@ -188,11 +206,16 @@ func goldenRequests() []goldenRequest {
 	}
 }
 
-// Paths of the authenticated operations in the golden table.
+// Paths of the authenticated, password reset and e-mail change operations
+// in the golden table.
 const (
 	profile        = "/api/v1/accounts/profile/"
 	logout         = "/api/v1/accounts/logout/"
 	changePassword = "/api/v1/accounts/change-password/"
+	sendReset      = "/api/v1/accounts/send-reset-password-link/"
+	resetPassword  = "/api/v1/accounts/reset-password/"
+	verifyEmail    = "/api/v1/accounts/verify-email/"
+	registerEmail  = "/api/v1/accounts/register-email/"
 )
 
 // goldenServers are the configurations the golden requests are sent to.
@@ -206,6 +229,7 @@ func goldenServers(t *testing.T) map[string]*Server {
 		"small":     func(s *testConfig) { s.MaxBodyBytes = 1024 },
 		"notready":  nil,
 		"cors":      func(s *testConfig) { s.CORSAllowedOrigins = []string{"https://app.example"} },
+		"recovery":  recoverySettings,
 	}
 	servers := map[string]*Server{}
 	for name, configure := range configs {
@@ -216,6 +240,10 @@ func goldenServers(t *testing.T) map[string]*Server {
 		var ready Readiness
 		if name == "notready" {
 			ready = func(context.Context) error { return core.ErrUnavailable }
+		}
+		if name == "recovery" {
+			servers[name] = newRecoveryGoldenServer(t, s)
+			continue
 		}
 		servers[name] = newGoldenServer(t, s, ready)
 	}

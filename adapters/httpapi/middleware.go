@@ -241,8 +241,9 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 		w.WriteHeader(http.StatusNoContent)
 		return true
 	}
-	// Lets a browser script see why to wait (503) and quote the request id.
-	h.Set("Access-Control-Expose-Headers", "Retry-After, X-Request-ID")
+	// Lets a browser script see why to wait (503), which scheme a 401 asks
+	// for, and quote the request id.
+	h.Set("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate, X-Request-ID")
 	return false
 }
 

@@ -69,24 +69,29 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 	}
 
 	wantStatuses := map[string][]string{
-		"POST /api/v1/accounts/register/":            {"201", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/verify-registration/": {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/login/":               {"200", "400", "401", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/resend-verification/": {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
-		"POST /api/v1/accounts/logout/":              {"200", "400", "401", "405", "413", "415", "500", "503"},
-		"GET /api/v1/accounts/profile/":              {"200", "401", "405", "500", "503"},
-		"POST /api/v1/accounts/profile/":             {"200", "400", "401", "405", "413", "415", "500", "503"},
-		"PUT /api/v1/accounts/profile/":              {"200", "400", "401", "405", "413", "415", "500", "503"},
-		"PATCH /api/v1/accounts/profile/":            {"200", "400", "401", "405", "413", "415", "500", "503"},
-		"POST /api/v1/accounts/change-password/":     {"200", "400", "401", "405", "413", "415", "429", "500", "503"},
-		"GET /healthz":                               {"200", "405"},
-		"GET /readyz":                                {"200", "405", "503"},
+		"POST /api/v1/accounts/register/":                 {"201", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/verify-registration/":      {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/login/":                    {"200", "400", "401", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/resend-verification/":      {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/logout/":                   {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"GET /api/v1/accounts/profile/":                   {"200", "401", "405", "500", "503"},
+		"POST /api/v1/accounts/profile/":                  {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"PUT /api/v1/accounts/profile/":                   {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"PATCH /api/v1/accounts/profile/":                 {"200", "400", "401", "405", "413", "415", "500", "503"},
+		"POST /api/v1/accounts/change-password/":          {"200", "400", "401", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/send-reset-password-link/": {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/reset-password/":           {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/verify-email/":             {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"POST /api/v1/accounts/register-email/":           {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"GET /healthz":                                    {"200", "405"},
+		"GET /readyz":                                     {"200", "405", "503"},
 	}
 	// security must be present in the raw document, not just absent: empty
 	// for the public operations, Token or Bearer for those that need a user.
 	authenticated := map[string]bool{
 		"POST /api/v1/accounts/logout/": true, "GET /api/v1/accounts/profile/": true, "POST /api/v1/accounts/profile/": true,
 		"PUT /api/v1/accounts/profile/": true, "PATCH /api/v1/accounts/profile/": true, "POST /api/v1/accounts/change-password/": true,
+		"POST /api/v1/accounts/register-email/": true,
 	}
 	var rawDoc struct {
 		Paths map[string]map[string]struct {

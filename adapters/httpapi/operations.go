@@ -208,6 +208,7 @@ func (s *Server) registerOperations() {
 	registerAccountOp(s.api, ops.verify, s.verifyRegistration)
 	registerAccountOp(s.api, ops.login, s.login)
 	registerAccountOp(s.api, ops.resend, s.resendVerification)
+	s.registerRecoveryOperations(recoveryOperations(s.config.BasePath))
 	s.registerAccountOperations()
 	huma.Register(s.api, ops.healthz, s.healthz)
 	huma.Register(s.api, ops.readyz, s.readyz)

@@ -40,11 +40,16 @@ type coreUseCases struct {
 	Logout         *usecase.Logout
 	Profile        *usecase.Profile
 	ChangePassword *usecase.ChangePassword
+	SendResetLink  *usecase.SendResetPasswordLink
+	ResetPassword  *usecase.ResetPassword
+	RegisterEmail  *usecase.RegisterEmail
+	VerifyEmail    *usecase.VerifyEmail
 }
 
 func newUseCases(c coreUseCases) UseCases {
 	return UseCases{Register: c.Register, Verify: c.Verify, Login: c.Login, Resend: c.Resend,
-		Authenticate: c.Authenticate, Logout: c.Logout, Profile: c.Profile, ChangePassword: c.ChangePassword}
+		Authenticate: c.Authenticate, Logout: c.Logout, Profile: c.Profile, ChangePassword: c.ChangePassword,
+		SendResetLink: c.SendResetLink, ResetPassword: c.ResetPassword, RegisterEmail: c.RegisterEmail, VerifyEmail: c.VerifyEmail}
 }
 
 func newReadiness(store ports.UserStore) Readiness {

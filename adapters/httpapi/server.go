@@ -39,6 +39,12 @@ type UseCases struct {
 	Login    LoginChecker
 	// Resend may be nil: resend-verification/ then answers 404.
 	Resend VerificationResender
+	// SendResetLink, ResetPassword, RegisterEmail and VerifyEmail may be
+	// nil: their operations then answer 404.
+	SendResetLink ResetLinkSender
+	ResetPassword PasswordResetter
+	RegisterEmail EmailRegisterer
+	VerifyEmail   EmailVerifier
 	// Authenticate checks the tokens requests carry. Nil: no token is
 	// accepted, so the authenticated operations answer 401.
 	Authenticate Authenticator

@@ -237,10 +237,11 @@ func testProfile(t *testing.T, start Start) {
 	e.login("pat2", password)
 	e.register(newUser("pat", "pat-again@example.com"))
 
+	// USER_PUBLIC_FIELDS as DRR reads it: the model's order, the address
+	// always shown.
 	fields := startEnv(t, start, func(s *Settings) {
 		s.RegisterVerificationEnabled = false
-		s.UserPublicFields = []string{"username", "email", "first_name", "last_login", "id"}
-		s.UserHiddenFields = []string{"id"}
+		s.UserPublicFields = []string{"first_name", "last_login", "username"}
 		s.UserEditableFields = []string{"first_name"}
 	})
 	token, _ = fields.session("ray")
@@ -254,8 +255,21 @@ func testProfile(t *testing.T, start Start) {
 		!regexpDateTime.MatchString(lastLogin) {
 		t.Errorf("profile with USER_PUBLIC_FIELDS: %s", res.Body)
 	}
-	if keys := jsonKeys(res.Body); !slices.Equal(keys, []string{"username", "email", "first_name", "last_login"}) {
-		t.Errorf("fields in order %v, want USER_PUBLIC_FIELDS' order", keys)
+	if keys := jsonKeys(res.Body); !slices.Equal(keys, []string{"last_login", "username", "first_name", "email"}) {
+		t.Errorf("fields in order %v, want the model's order", keys)
+	}
+	hidden := startEnv(t, start, func(s *Settings) {
+		s.RegisterVerificationEnabled = false
+		s.UserHiddenFields = []string{"email", "last_name"}
+	})
+	salToken, _ := hidden.session("sal")
+	res = hidden.authJSON(http.MethodGet, "profile/", salToken, "")
+	if keys := jsonKeys(res.Body); !slices.Equal(keys, []string{"id", "last_login", "username", "first_name", "is_active", "date_joined"}) {
+		t.Errorf("with USER_HIDDEN_FIELDS=email,last_name: %s", res.Body)
+	}
+	hidden.authJSON(http.MethodPatch, "profile/", salToken, `{"last_name": "Hidden", "is_active": false}`)
+	if res := hidden.authJSON(http.MethodGet, "profile/", salToken, ""); !strings.Contains(string(res.Body), `"is_active":true`) {
+		t.Errorf("is_active was written: %s", res.Body)
 	}
 	// username is read-only here: PUT does not need it and ignores it.
 	res = fields.authJSON(http.MethodPut, "profile/", token, `{"username": "other", "first_name": "Ray"}`)

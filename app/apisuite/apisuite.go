@@ -108,13 +108,15 @@ const (
 )
 
 // Configure applies the suite's fixed settings to s: a known secret, the
-// verification URL and sender, a hash cost low enough for hundreds of
+// URLs of the mailed links and the sender, a hash cost low enough for hundreds of
 // registrations, and no rate limits (every request comes from 127.0.0.1;
 // the throttling cases switch limits on themselves).
 func Configure(s *Settings) {
 	s.SecretKey = SecretKey
 	s.SecretKeyFallbacks = nil
 	s.RegisterVerificationURL = VerificationURL
+	s.ResetPasswordVerificationURL = ResetURL
+	s.RegisterEmailVerificationURL = EmailURL
 	s.VerificationFromEmail = FromEmail
 	s.Hashing.PasswordHasher = "argon2id"
 	s.Hashing.Argon2idMemoryKiB = 64
@@ -462,6 +464,7 @@ func Run(t *testing.T, start Start, opts ...Options) {
 	t.Run("DRR compatibility of the account API", func(t *testing.T) { testDRRCompatibility(t, start) })
 	t.Run("CORS of the account API", func(t *testing.T) { testAccountCORS(t, start) })
 	t.Run("concurrent registrations of one username", func(t *testing.T) { testConcurrentRegistrations(t, start) })
+	runRecovery(t, start, o)
 	if o.SkipAtomicity != "" {
 		t.Logf("concurrent uses of one link: not run against this store: %s", o.SkipAtomicity)
 		return

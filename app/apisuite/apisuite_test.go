@@ -84,7 +84,10 @@ func startByHand(t *testing.T, configure func(*apisuite.Settings)) *apisuite.Env
 		t.Fatal(err)
 	}
 	composer, err := email.NewComposer(templates.Register, email.Dir{}, s.VerificationFromEmail, s.ReplyTo(),
-		email.WithAccountExistsTemplates(templates.AccountExists, email.Dir{}))
+		email.WithAccountExistsTemplates(templates.AccountExists, email.Dir{}),
+		email.WithResetPasswordTemplates(templates.ResetPassword, email.Dir{}),
+		email.WithRegisterEmailTemplates(templates.RegisterEmail, email.Dir{}),
+		email.WithEmailChangedTemplates(templates.EmailChanged, email.Dir{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,9 +104,14 @@ func startByHand(t *testing.T, configure func(*apisuite.Settings)) *apisuite.Env
 		Composer: composer,
 		Mailer:   mailer,
 	}
+	urls := usecase.QueryURLBuilder{}
+	finder := usecase.NewResetFinder(store, s)
+	resetLinks, emailLinks := usecase.NewResetLinks(signer, urls, s), usecase.NewEmailLinks(signer, urls, s)
+	accountEmails := usecase.AccountEmails{Finder: finder, ResetLinks: resetLinks, EmailLinks: emailLinks,
+		EmailUnique: s.UserEmailUnique, Composer: composer, Mailer: mailer}
 	// No relay runs here: the events wait in the store for Env.Events.
 	courier := usecase.NewCourier(usecase.CourierConfig{PollInterval: 20 * time.Millisecond, MailSendTimeout: s.MailSendTimeout},
-		store.Store, store, emails, clock, nil, log)
+		store.Store, store, emails, clock, nil, log, usecase.WithAccountMail(store.Store, accountEmails))
 	resend := usecase.NewResendVerification(usecase.NewResendConfig(s), logins, store, throttle, clock, courier, log)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -125,6 +133,11 @@ func startByHand(t *testing.T, configure func(*apisuite.Settings)) *apisuite.Env
 		Logout:         usecase.NewLogout(store.Store, clock, nil, log),
 		Profile:        usecase.NewProfile(usecase.NewProfileConfig(s), store, store.Store, clock, nil, log),
 		ChangePassword: usecase.NewChangePassword(usecase.NewChangePasswordConfig(s), store.Store, hasher, policy, throttle, clock, nil, log),
+		SendResetLink:  usecase.NewSendResetPasswordLink(usecase.NewSendResetConfig(s), finder, store.Store, throttle, clock, courier, log),
+		ResetPassword: usecase.NewResetPassword(usecase.NewResetPasswordConfig(s), resetLinks, store, store.Store, hasher, policy,
+			throttle, clock, nil, log),
+		RegisterEmail: usecase.NewRegisterEmail(usecase.NewEmailChangeConfig(s), store, store.Store, store.Store, throttle, clock, nil, courier, log),
+		VerifyEmail:   usecase.NewVerifyEmail(usecase.NewEmailChangeConfig(s), emailLinks, store, store.Store, throttle, clock, nil, courier, log),
 	}, store.Ping, log)
 	if err != nil {
 		t.Fatal(err)

@@ -66,7 +66,8 @@ func testProbes(t *testing.T, start Start) {
 func testMalformed(t *testing.T, start Start) {
 	e := startEnv(t, start)
 	for _, path := range []string{"register/", "verify-registration/", "login/", "resend-verification/",
-		"register", "verify-registration", "login", "resend-verification"} {
+		"register", "verify-registration", "login", "resend-verification",
+		"send-reset-password-link/", "reset-password/", "verify-email/", "reset-password"} {
 		t.Run(path, func(t *testing.T) {
 			e := env{Env: e.Env, t: t}
 			e.rejected(path, `{"username": }`, 400, detailBody("JSON parse error - Expecting value: line 1 column 14 (char 13)"))

@@ -54,6 +54,51 @@ func WithAccountExistsTemplates(defaults fs.FS, override Dir) Option {
 	}
 }
 
+// WithResetPasswordTemplates gives the Composer the template set of the
+// reset-password link (ComposeResetPassword): defaults holds its built-in
+// files (templates.ResetPassword), override replaces them by the same rules
+// as the verification set's override directory
+// (RESET_PASSWORD_VERIFICATION_EMAIL_TEMPLATES).
+func WithResetPasswordTemplates(defaults fs.FS, override Dir) Option {
+	return func(c *Composer) {
+		c.extra = append(c.extra, extraSet{kind: setResetPassword, defaults: defaults, dir: override})
+	}
+}
+
+// WithRegisterEmailTemplates gives the Composer the template set of the
+// verify-email link sent to a new address (ComposeRegisterEmail;
+// templates.RegisterEmail, REGISTER_EMAIL_VERIFICATION_EMAIL_TEMPLATES).
+func WithRegisterEmailTemplates(defaults fs.FS, override Dir) Option {
+	return func(c *Composer) {
+		c.extra = append(c.extra, extraSet{kind: setRegisterEmail, defaults: defaults, dir: override})
+	}
+}
+
+// WithEmailChangedTemplates gives the Composer the template set of the
+// notice to a user's previous address (ComposeEmailChanged;
+// templates.EmailChanged, EMAIL_CHANGED_EMAIL_TEMPLATES).
+func WithEmailChangedTemplates(defaults fs.FS, override Dir) Option {
+	return func(c *Composer) {
+		c.extra = append(c.extra, extraSet{kind: setEmailChanged, defaults: defaults, dir: override})
+	}
+}
+
+// setKind names one of the optional template sets.
+type setKind string
+
+const (
+	setResetPassword setKind = "reset-password"
+	setRegisterEmail setKind = "register-email"
+	setEmailChanged  setKind = "email-changed"
+)
+
+// extraSet is an optional template set asked for by an Option.
+type extraSet struct {
+	kind     setKind
+	defaults fs.FS
+	dir      Dir
+}
+
 // Dir is a directory of template files that replace built-in ones. FS
 // reads them (the composer does no I/O of its own: the application opens the
 // directory) and Path names them in errors. The zero Dir replaces nothing.
@@ -75,6 +120,10 @@ type Composer struct {
 	existsDefaults fs.FS
 	existsDir      Dir
 	existsWanted   bool
+
+	// extra lists the optional sets asked for; sets holds them parsed.
+	extra []extraSet
+	sets  map[setKind]*parsedSet
 }
 
 // parsedSet is one message's templates, parsed.
@@ -125,6 +174,15 @@ func NewComposer(defaults fs.FS, override Dir, from, replyTo string, opts ...Opt
 		c.accountExists = &set
 	}
 
+	c.sets = map[setKind]*parsedSet{}
+	for _, e := range c.extra {
+		set, err := parseSet(e.defaults, e.dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s templates: %w", e.kind, err)
+		}
+		c.sets[e.kind] = &set
+	}
+
 	// A template that names a missing key or calls a field wrongly only fails
 	// when executed; doing so once here turns a broken registration flow into
 	// a start-up error.
@@ -136,6 +194,9 @@ func NewComposer(defaults fs.FS, override Dir, from, replyTo string, opts ...Opt
 		if _, err := c.ComposeAccountExists(context.Background(), sample); err != nil {
 			return nil, fmt.Errorf("account-exists templates: %w", err)
 		}
+	}
+	if err := c.checkExtraSets(sample); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -151,11 +212,11 @@ func parseSet(defaults fs.FS, override Dir) (parsedSet, error) {
 	if set.subject == nil {
 		return p, errors.New("email: no subject template: " + SubjectFile + " is missing")
 	}
-	if p.subject, err = texttemplate.New(set.subject.name).Option("missingkey=error").Parse(set.subject.body); err != nil {
+	if p.subject, err = texttemplate.New(set.subject.name).Funcs(textFuncs).Option("missingkey=error").Parse(set.subject.body); err != nil {
 		return p, fmt.Errorf("email: parse template: %w", err)
 	}
 	if set.text != nil {
-		if p.text, err = texttemplate.New(set.text.name).Option("missingkey=error").Parse(set.text.body); err != nil {
+		if p.text, err = texttemplate.New(set.text.name).Funcs(textFuncs).Option("missingkey=error").Parse(set.text.body); err != nil {
 			return p, fmt.Errorf("email: parse template: %w", err)
 		}
 	}
@@ -258,13 +319,94 @@ func (c *Composer) ComposeAccountExists(ctx context.Context, u core.PublicUser) 
 	return c.compose(ctx, c.accountExists, u, nil)
 }
 
-// compose renders set for u with the built-in context plus extra.
+// ComposeResetPassword returns the message that carries resetURL, a
+// reset-password link, to u's address; its template context is user, email
+// and verification_url, as django-rest-registration's. Errors: no
+// reset-password templates were given (WithResetPasswordTemplates), u has no
+// valid address, or a template failed to execute.
+func (c *Composer) ComposeResetPassword(ctx context.Context, u core.PublicUser, resetURL string) (core.Message, error) {
+	set, err := c.set(setResetPassword)
+	if err != nil {
+		return core.Message{}, err
+	}
+	return c.composeTo(ctx, set, u, u.Email, map[string]any{"verification_url": resetURL})
+}
+
+// ComposeRegisterEmail returns the message to newAddress, the address u
+// asked to change to: the verify-email link verificationURL or, when
+// alreadyUsed (another account has the address), django-rest-registration's
+// notice that the address is in use and no link. Its template context is
+// user, email (the new address), verification_url and email_already_used.
+// Errors: as ComposeResetPassword's (WithRegisterEmailTemplates).
+func (c *Composer) ComposeRegisterEmail(ctx context.Context, u core.PublicUser, newAddress, verificationURL string, alreadyUsed bool) (core.Message, error) {
+	set, err := c.set(setRegisterEmail)
+	if err != nil {
+		return core.Message{}, err
+	}
+	return c.composeTo(ctx, set, u, newAddress, map[string]any{
+		"email": newAddress, "verification_url": verificationURL, "email_already_used": alreadyUsed,
+	})
+}
+
+// ComposeEmailChanged returns the notice to oldAddress that u's address was
+// changed away from it; its template context is user (with the new address)
+// and email (the old one). Errors: as ComposeResetPassword's
+// (WithEmailChangedTemplates).
+func (c *Composer) ComposeEmailChanged(ctx context.Context, u core.PublicUser, oldAddress string) (core.Message, error) {
+	set, err := c.set(setEmailChanged)
+	if err != nil {
+		return core.Message{}, err
+	}
+	return c.composeTo(ctx, set, u, oldAddress, map[string]any{"email": oldAddress})
+}
+
+// set returns the optional set kind, or why there is none.
+func (c *Composer) set(kind setKind) (*parsedSet, error) {
+	set := c.sets[kind]
+	if set == nil {
+		return nil, fmt.Errorf("email: no %s templates configured", kind)
+	}
+	return set, nil
+}
+
+// checkExtraSets renders every optional set once for sample, so a template
+// that fails only when executed stops start-up instead of a flow.
+func (c *Composer) checkExtraSets(sample core.PublicUser) error {
+	ctx := context.Background()
+	link := "https://example.com/link/?user_id=1&timestamp=1700000000&signature=sample"
+	for kind := range c.sets {
+		var err error
+		switch kind {
+		case setResetPassword:
+			_, err = c.ComposeResetPassword(ctx, sample, link)
+		case setRegisterEmail:
+			if _, err = c.ComposeRegisterEmail(ctx, sample, "new@example.com", link, false); err == nil {
+				_, err = c.ComposeRegisterEmail(ctx, sample, "new@example.com", "", true)
+			}
+		case setEmailChanged:
+			_, err = c.ComposeEmailChanged(ctx, sample, "old@example.com")
+		}
+		if err != nil {
+			return fmt.Errorf("%s templates: %w", kind, err)
+		}
+	}
+	return nil
+}
+
+// compose renders set for u, to u's address, with the built-in context
+// plus extra.
 func (c *Composer) compose(ctx context.Context, set *parsedSet, u core.PublicUser, extra map[string]any) (core.Message, error) {
+	return c.composeTo(ctx, set, u, u.Email, extra)
+}
+
+// composeTo renders set for u, to address to, with the built-in context
+// plus extra (whose keys replace the built-in ones).
+func (c *Composer) composeTo(ctx context.Context, set *parsedSet, u core.PublicUser, to string, extra map[string]any) (core.Message, error) {
 	// The address goes out as stored but for an internationalised domain,
 	// which is sent as its A-label so that relays without SMTPUTF8 deliver
 	// it too. It only has to be a bare address, never a display-name form or
 	// a header fragment.
-	recipient := core.EmailForDelivery(u.Email)
+	recipient := core.EmailForDelivery(to)
 	if to, err := mail.ParseAddress(recipient); err != nil {
 		return core.Message{}, fmt.Errorf("email: recipient address: %w", err)
 	} else if to.Name != "" {
@@ -320,6 +462,18 @@ func (c *Composer) compose(ctx context.Context, set *parsedSet, u core.PublicUse
 	}
 	return msg, nil
 }
+
+// textFuncs are the functions text templates may call: escape is Django's
+// django.utils.html.escape, which django-rest-registration's text templates
+// apply to every value (Django autoescapes .txt templates too), so a text
+// body can match its output byte for byte.
+var textFuncs = texttemplate.FuncMap{"escape": DjangoEscape}
+
+// djangoEscaper is Django's escape table.
+var djangoEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#x27;")
+
+// DjangoEscape escapes s as django.utils.html.escape does.
+func DjangoEscape(s string) string { return djangoEscaper.Replace(s) }
 
 // OneLine makes s safe for a header: control characters (CR, LF, NEL, …) and
 // runs of white space become one space, invalid UTF-8 becomes U+FFFD, and the

@@ -36,7 +36,7 @@ var editableUserFields = []string{"username", "first_name", "last_name"}
 // ProfileFields is which user fields profile/ shows and which it writes
 // (DRR's USER_HIDDEN_FIELDS, USER_PUBLIC_FIELDS, USER_EDITABLE_FIELDS).
 type ProfileFields struct {
-	// Public are the fields shown, in the order shown.
+	// Public are the fields shown, in the order shown (the model's).
 	Public []string
 	// Editable are the fields written, a subset of Public.
 	Editable []string
@@ -45,33 +45,35 @@ type ProfileFields struct {
 // defaultHiddenFields is DRR's USER_HIDDEN_FIELDS for Django's default user.
 var defaultHiddenFields = []string{"last_login", "is_active", "date_joined"}
 
-// NewProfileFields applies DRR's rules to the settings: the public fields
-// are USER_PUBLIC_FIELDS (default: every field of the model) minus
-// USER_HIDDEN_FIELDS (default: last_login, is_active, date_joined); the
-// editable ones are USER_EDITABLE_FIELDS (default: the public ones) among
-// the public ones, never the id, the address or the server-kept fields. A
-// field both editable and hidden is neither shown nor written.
+// NewProfileFields applies DRR's rules to the settings. The public fields
+// are, in the model's order, those of USER_PUBLIC_FIELDS plus the e-mail
+// address when it is set, and otherwise every field but USER_HIDDEN_FIELDS
+// (default: last_login, is_active, date_joined). The editable ones are the
+// public ones but the id, the address and last_login, narrowed by
+// USER_EDITABLE_FIELDS; of those, only username, first_name and last_name
+// are ever written (DRR would write is_active and date_joined too when they
+// are shown). A field both editable and hidden is neither shown nor
+// written.
 func NewProfileFields(s core.Settings) ProfileFields {
 	hidden := s.UserHiddenFields
 	if hidden == nil {
 		hidden = defaultHiddenFields
 	}
-	public := s.UserPublicFields
-	if public == nil {
-		public = userFieldOrder
-	}
 	var f ProfileFields
-	for _, name := range public {
-		if !slices.Contains(hidden, name) && !slices.Contains(f.Public, name) {
+	for _, name := range userFieldOrder {
+		if s.UserPublicFields != nil {
+			if slices.Contains(s.UserPublicFields, name) || name == "email" {
+				f.Public = append(f.Public, name)
+			}
+		} else if !slices.Contains(hidden, name) {
 			f.Public = append(f.Public, name)
 		}
 	}
-	editable := s.UserEditableFields
-	if editable == nil {
-		editable = f.Public
-	}
-	for _, name := range editable {
-		if slices.Contains(f.Public, name) && slices.Contains(editableUserFields, name) && !slices.Contains(f.Editable, name) {
+	for _, name := range f.Public {
+		if !slices.Contains(editableUserFields, name) {
+			continue
+		}
+		if s.UserEditableFields == nil || slices.Contains(s.UserEditableFields, name) {
 			f.Editable = append(f.Editable, name)
 		}
 	}

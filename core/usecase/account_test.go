@@ -262,8 +262,12 @@ func TestProfileShowsDRRsPublicFields(t *testing.T) {
 		{"defaults", nil, []string{"id", "username", "first_name", "last_name", "email"}, []string{"username", "first_name", "last_name"}},
 		{"hidden", func(s *core.Settings) { s.UserHiddenFields = []string{"email", "first_name"} },
 			[]string{"id", "last_login", "username", "last_name", "is_active", "date_joined"}, []string{"username", "last_name"}},
-		{"public", func(s *core.Settings) { s.UserPublicFields = []string{"email", "username", "date_joined"} },
-			[]string{"email", "username"}, []string{"username"}},
+		// USER_PUBLIC_FIELDS: the model's order, the address always, the
+		// hidden fields not consulted.
+		{"public", func(s *core.Settings) {
+			s.UserPublicFields = []string{"last_name", "username", "date_joined"}
+			s.UserHiddenFields = []string{"username"}
+		}, []string{"username", "last_name", "email", "date_joined"}, []string{"username", "last_name"}},
 		{"editable", func(s *core.Settings) { s.UserEditableFields = []string{"first_name", "email", "id"} },
 			[]string{"id", "username", "first_name", "last_name", "email"}, []string{"first_name"}},
 		{"editable and hidden", func(s *core.Settings) {

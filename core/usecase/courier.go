@@ -42,6 +42,28 @@ type Courier struct {
 	// pass admits one claiming pass at a time, so Run and Flush never work
 	// the same batch concurrently.
 	pass chan struct{}
+	// account is the account mail queue and what sends its e-mails; nil
+	// when the courier was built without WithAccountMail.
+	account *accountMail
+}
+
+// accountMail is the courier's part of the account flows after
+// registration.
+type accountMail struct {
+	queue  ports.AccountMailQueue
+	emails AccountEmails
+}
+
+// CourierOption adds work to a Courier.
+type CourierOption func(*Courier)
+
+// WithAccountMail makes the courier also drain queue, the account mail
+// queue (reset-password links, verify-email links, notices to previous
+// addresses), sending with emails. Links are composed when a mail is sent:
+// signed with the user's current password hash (one-time reset links) and
+// stamped with the time the mail was queued.
+func WithAccountMail(queue ports.AccountMailQueue, emails AccountEmails) CourierOption {
+	return func(c *Courier) { c.account = &accountMail{queue: queue, emails: emails} }
 }
 
 // CourierConfig is the part of the settings the courier follows.
@@ -65,7 +87,7 @@ func NewCourierConfig(s core.Settings) CourierConfig {
 // (the relay) after recording an outcome (nil: nobody to wake) and logs on
 // log.
 func NewCourier(cfg CourierConfig, queue ports.MailQueue, store ports.UserStore, emails Emails, clock ports.Clock,
-	events Notifier, log *slog.Logger,
+	events Notifier, log *slog.Logger, opts ...CourierOption,
 ) *Courier {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
@@ -73,8 +95,12 @@ func NewCourier(cfg CourierConfig, queue ports.MailQueue, store ports.UserStore,
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Courier{cfg: cfg, queue: queue, store: store, emails: emails, clock: clock, events: events, log: log,
+	c := &Courier{cfg: cfg, queue: queue, store: store, emails: emails, clock: clock, events: events, log: log,
 		wake: make(chan struct{}, 1), pass: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Wake makes a running courier look for e-mails at once; use cases call it
@@ -125,6 +151,15 @@ func (c *Courier) drain(ctx context.Context) error {
 		return ctx.Err()
 	}
 	defer func() { <-c.pass }()
+	if err := c.drainUsers(ctx); err != nil {
+		return err
+	}
+	return c.drainAccountMail(ctx)
+}
+
+// drainUsers claims and sends the e-mails user records owe until nothing
+// is due.
+func (c *Courier) drainUsers(ctx context.Context) error {
 	for {
 		users, err := c.queue.ClaimMail(ctx, c.clock.Now().UTC(), mailLease(c.cfg.MailSendTimeout), courierConcurrency)
 		if err != nil {
@@ -138,9 +173,20 @@ func (c *Courier) drain(ctx context.Context) error {
 			wg.Go(func() { c.deliver(ctx, u) })
 		}
 		wg.Wait()
-		if ctx.Err() != nil || len(users) < courierConcurrency {
+		if stopping(ctx) || len(users) < courierConcurrency {
 			return nil
 		}
+	}
+}
+
+// stopping reports whether ctx has ended: a pass then stops claiming (what
+// it claimed was sent; the rest waits for the next start).
+func stopping(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	default:
+		return false
 	}
 }
 
@@ -202,6 +248,63 @@ func (c *Courier) send(ctx context.Context, u core.User, at time.Time) (sent boo
 		return true, c.emails.SendAccountExists(ctx, owner)
 	default:
 		return false, fmt.Errorf("unknown e-mail kind %q", u.Mail.Kind)
+	}
+}
+
+// drainAccountMail claims and sends the account mail queue's e-mails until
+// nothing is due.
+func (c *Courier) drainAccountMail(ctx context.Context) error {
+	if c.account == nil {
+		return nil
+	}
+	for {
+		mails, err := c.account.queue.ClaimQueuedMail(ctx, c.clock.Now().UTC(), mailLease(c.cfg.MailSendTimeout), courierConcurrency)
+		if err != nil {
+			return fmt.Errorf("claim account e-mails: %w", err)
+		}
+		if len(mails) == 0 {
+			return nil
+		}
+		var wg sync.WaitGroup
+		for _, m := range mails {
+			wg.Go(func() { c.deliverQueued(ctx, m) })
+		}
+		wg.Wait()
+		if stopping(ctx) || len(mails) < courierConcurrency {
+			return nil
+		}
+	}
+}
+
+// deliverQueued sends one e-mail of the account mail queue and records the
+// outcome: removed once sent (or given up, or nothing left to send),
+// deferred with backoff after a failure a retry may cure.
+func (c *Courier) deliverQueued(ctx context.Context, m core.QueuedMail) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendBound(c.cfg.MailSendTimeout))
+	defer cancel()
+	// The log names the mail and its account, never the login a reset
+	// request typed (it may be anyone's address) nor a link.
+	log := c.log.With(slog.String("mail_id", m.ID), slog.String("user_id", m.UserID), slog.String("mail", string(m.Kind)), slog.Int("attempt", m.Attempts))
+	sent, err := c.account.emails.send(sctx, m, c.clock.Now().UTC())
+	switch {
+	case err == nil:
+		if sent {
+			log.Debug("mail courier: e-mail sent")
+		}
+		if err := c.account.queue.DeleteQueuedMail(sctx, m.ID, m.DueAt); err != nil {
+			log.Warn("mail courier: e-mail sent but not recorded; it may be sent twice", slog.String("error", err.Error()))
+		}
+	case !errors.Is(err, core.ErrUnavailable) || m.Attempts >= courierMaxAttempts:
+		log.Error("mail courier: e-mail given up", slog.String("error", err.Error()))
+		if err := c.account.queue.DeleteQueuedMail(sctx, m.ID, m.DueAt); err != nil {
+			log.Warn("mail courier: could not record a given-up e-mail", slog.String("error", err.Error()))
+		}
+	default:
+		next := c.clock.Now().UTC().Add(courierBackoff(m.Attempts))
+		log.Warn("mail courier: e-mail not sent, will retry", slog.Time("retry_at", next), slog.String("error", err.Error()))
+		if err := c.account.queue.DeferQueuedMail(sctx, m.ID, m.DueAt, next); err != nil {
+			log.Warn("mail courier: could not defer an e-mail; it is retried when its lease ends", slog.String("error", err.Error()))
+		}
 	}
 }
 

@@ -11,27 +11,48 @@ import (
 	"github.com/restreg/restreg/ports"
 )
 
-// QueryURLBuilder appends the signed parameters to REGISTER_VERIFICATION_URL
-// as a query string, in the order django-rest-registration uses.
+// QueryURLBuilder appends the signed parameters of a link to its base URL
+// as a query string, in the order django-rest-registration uses, encoded as
+// Python's urlencode encodes them (spaces as "+", "+" as %2B, "@" as %40,
+// UTF-8 percent-encoded).
 type QueryURLBuilder struct {
-	// Base is the frontend page the link points to.
+	// Base is the frontend page the registration link points to
+	// (REGISTER_VERIFICATION_URL); BuildLinkURL takes its own base.
 	Base string
+	// DRRJoin joins the parameters with "?" even when the base URL already
+	// has a query string, byte for byte what django-rest-registration 0.9.0
+	// mails ("…/?next=%2Fhome?user_id=…"). Off, restreg's documented rule
+	// applies: "&" after an existing query (spec/signing.md), so the
+	// frontend reads both its own parameter and the link's.
+	DRRJoin bool
 }
 
 // BuildVerificationURL returns Base?user_id=…&timestamp=…&signature=…,
-// joining with & when Base already has a query string.
+// joining with & when Base already has a query string (see DRRJoin).
 func (b QueryURLBuilder) BuildVerificationURL(userID, timestamp, signature string) (string, error) {
-	q := "user_id=" + url.QueryEscape(userID) +
-		"&timestamp=" + url.QueryEscape(timestamp) +
-		"&signature=" + url.QueryEscape(signature)
+	return b.BuildLinkURL(b.Base, []core.LinkParam{{Key: "user_id", Value: userID}, {Key: "timestamp", Value: timestamp}, {Key: "signature", Value: signature}})
+}
+
+// BuildLinkURL returns base with params appended as a query string, in
+// their order.
+func (b QueryURLBuilder) BuildLinkURL(base string, params []core.LinkParam) (string, error) {
+	var q strings.Builder
+	for i, p := range params {
+		if i > 0 {
+			q.WriteByte('&')
+		}
+		q.WriteString(url.QueryEscape(p.Key))
+		q.WriteByte('=')
+		q.WriteString(url.QueryEscape(p.Value))
+	}
 	sep := "?"
-	if strings.Contains(b.Base, "?") {
+	if !b.DRRJoin && strings.Contains(base, "?") {
 		sep = "&"
-		if strings.HasSuffix(b.Base, "?") || strings.HasSuffix(b.Base, "&") {
+		if strings.HasSuffix(base, "?") || strings.HasSuffix(base, "&") {
 			sep = ""
 		}
 	}
-	return b.Base + sep + q, nil
+	return base + sep + q.String(), nil
 }
 
 // SystemClock is the real clock.

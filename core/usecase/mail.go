@@ -2,6 +2,7 @@ package usecase
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -79,5 +80,124 @@ func newEvent(ctx context.Context, typ core.EventType, u core.User, now time.Tim
 		User:        u.Public(),
 		Request:     core.RequestInfoFrom(ctx),
 		AvailableAt: now.UTC(),
+	}
+}
+
+// AccountEmails composes and sends the e-mails of the account flows after
+// registration, which the courier takes from the account mail queue
+// (ports.AccountMailQueue): reset-password links, verify-email links to a
+// new address and the notice to a previous address.
+type AccountEmails struct {
+	// Finder resolves a reset request's login after the answer.
+	Finder ResetFinder
+	// ResetLinks signs reset-password links.
+	ResetLinks ResetLinks
+	// EmailLinks signs verify-email links.
+	EmailLinks EmailLinks
+	// EmailUnique is USER_EMAIL_UNIQUE: a new address another account has
+	// gets the "already in use" notice instead of a link.
+	EmailUnique bool
+	// Composer renders the messages.
+	Composer ports.EmailComposer
+	// Mailer sends them.
+	Mailer ports.Mailer
+}
+
+// send composes and sends m; sent is false when there was nothing to send
+// any more (no account to mail, the account gone or inactive, the link
+// expired while queued). Errors wrapping core.ErrUnavailable may succeed
+// later.
+func (e AccountEmails) send(ctx context.Context, m core.QueuedMail, now time.Time) (sent bool, err error) {
+	store := e.Finder.Logins.Store
+	switch m.Kind {
+	case core.MailResetPassword:
+		if now.Sub(m.CreatedAt) > e.ResetLinks.Period {
+			return false, nil
+		}
+		var users []core.User
+		if m.UserID != "" {
+			users, err = e.byID(ctx, m.UserID)
+		} else {
+			users, err = e.Finder.Find(ctx, m.Login)
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, u := range users {
+			if u.Email == "" {
+				continue
+			}
+			link, err := e.ResetLinks.Sign(u, m.CreatedAt)
+			if err != nil {
+				return sent, err
+			}
+			msg, err := e.Composer.ComposeResetPassword(ctx, u.Public(), link)
+			if err != nil {
+				return sent, fmt.Errorf("compose: %w", err)
+			}
+			if err := e.Mailer.Send(ctx, msg); err != nil {
+				return sent, err
+			}
+			sent = true
+		}
+		return sent, nil
+	case core.MailRegisterEmail:
+		if now.Sub(m.CreatedAt) > e.EmailLinks.Period {
+			return false, nil
+		}
+		users, err := e.byID(ctx, m.UserID)
+		if err != nil || len(users) == 0 || !users[0].IsActive {
+			return false, err
+		}
+		u := users[0]
+		used := false
+		if e.EmailUnique {
+			key := core.EmailKey(core.NormalizeEmail(m.Address))
+			for _, field := range []core.LookupField{core.ByEmailKey, core.ByUsernameEmailKey} {
+				_, ferr := store.FindUser(ctx, field, key)
+				switch {
+				case ferr == nil, errors.Is(ferr, core.ErrAmbiguous):
+					used = true
+				case !errors.Is(ferr, core.ErrNotFound):
+					return false, fmt.Errorf("check the new address: %w", ferr)
+				}
+			}
+		}
+		link := ""
+		if !used {
+			if link, err = e.EmailLinks.Sign(u, m.Address, m.CreatedAt); err != nil {
+				return false, err
+			}
+		}
+		msg, err := e.Composer.ComposeRegisterEmail(ctx, u.Public(), m.Address, link, used)
+		if err != nil {
+			return false, fmt.Errorf("compose: %w", err)
+		}
+		return true, e.Mailer.Send(ctx, msg)
+	case core.MailEmailChanged:
+		users, err := e.byID(ctx, m.UserID)
+		if err != nil || len(users) == 0 {
+			return false, err
+		}
+		msg, err := e.Composer.ComposeEmailChanged(ctx, users[0].Public(), m.Address)
+		if err != nil {
+			return false, fmt.Errorf("compose: %w", err)
+		}
+		return true, e.Mailer.Send(ctx, msg)
+	default:
+		return false, fmt.Errorf("unknown e-mail kind %q", m.Kind)
+	}
+}
+
+// byID returns the user id names, or none when there is no such user.
+func (e AccountEmails) byID(ctx context.Context, id string) ([]core.User, error) {
+	u, err := e.Finder.Logins.Store.FindUser(ctx, core.ByID, id)
+	switch {
+	case err == nil:
+		return []core.User{u}, nil
+	case errors.Is(err, core.ErrNotFound):
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("find user: %w", err)
 	}
 }

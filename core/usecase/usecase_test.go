@@ -44,6 +44,11 @@ type fixture struct {
 	verify *usecase.VerifyRegistration
 	login  *usecase.Login
 	resend *usecase.ResendVerification
+	// The account flows after registration.
+	sendReset   *usecase.SendResetPasswordLink
+	reset       *usecase.ResetPassword
+	regEmail    *usecase.RegisterEmail
+	verifyEmail *usecase.VerifyEmail
 	// The authenticated account use cases.
 	auth           *usecase.Authenticate
 	logout         *usecase.Logout
@@ -66,10 +71,16 @@ func (f *fixture) build(t testing.TB) {
 	throttle := usecase.NewThrottle(f.limiter, f.log)
 	tokens := usecase.NewOpaqueTokens(s, f.store, f.clock)
 	logins := usecase.NewLogins(f.store, s)
-	f.links = usecase.NewLinks(f.signer, usecase.QueryURLBuilder{Base: s.RegisterVerificationURL}, s)
+	urls := usecase.QueryURLBuilder{Base: s.RegisterVerificationURL}
+	f.links = usecase.NewLinks(f.signer, urls, s)
 	emails := usecase.Emails{Links: f.links, Composer: f.composer, Mailer: f.sender}
+	finder := usecase.NewResetFinder(f.store, s)
+	resetLinks, emailLinks := usecase.NewResetLinks(f.signer, urls, s), usecase.NewEmailLinks(f.signer, urls, s)
+	accountEmails := usecase.AccountEmails{Finder: finder, ResetLinks: resetLinks, EmailLinks: emailLinks,
+		EmailUnique: s.UserEmailUnique, Composer: f.composer, Mailer: f.sender}
 	// No relay runs here: the events wait in the store for the tests to read.
-	f.courier = usecase.NewCourier(usecase.NewCourierConfig(s), f.store, f.store, emails, f.clock, nil, f.log)
+	f.courier = usecase.NewCourier(usecase.NewCourierConfig(s), f.store, f.store, emails, f.clock, nil, f.log,
+		usecase.WithAccountMail(f.store, accountEmails))
 	f.reg = usecase.NewRegister(usecase.NewRegisterConfig(s), f.store, f.store, f.hasher, f.policy, emails, throttle,
 		f.clock, nil, f.courier, f.log)
 	f.verify = usecase.NewVerifyRegistration(usecase.NewVerifyConfig(s), f.store, f.signer, tokens, f.store, throttle, f.clock, nil, f.log)
@@ -79,6 +90,12 @@ func (f *fixture) build(t testing.TB) {
 	f.profile = usecase.NewProfile(usecase.NewProfileConfig(s), f.store, f.store, f.clock, nil, f.log)
 	f.changePassword = usecase.NewChangePassword(usecase.NewChangePasswordConfig(s), f.store, f.hasher, f.policy, throttle, f.clock, nil, f.log)
 	f.resend = usecase.NewResendVerification(usecase.NewResendConfig(s), logins, f.store, throttle, f.clock, f.courier, f.log)
+	f.sendReset = usecase.NewSendResetPasswordLink(usecase.NewSendResetConfig(s), finder, f.store, throttle, f.clock, f.courier, f.log)
+	f.reset = usecase.NewResetPassword(usecase.NewResetPasswordConfig(s), resetLinks, f.store, f.store, f.hasher, f.policy,
+		throttle, f.clock, nil, f.log)
+	changes := usecase.NewEmailChangeConfig(s)
+	f.regEmail = usecase.NewRegisterEmail(changes, f.store, f.store, f.store, throttle, f.clock, nil, f.courier, f.log)
+	f.verifyEmail = usecase.NewVerifyEmail(changes, emailLinks, f.store, f.store, throttle, f.clock, nil, f.courier, f.log)
 }
 
 // deliver lets the work behind answered resends finish and the courier send
@@ -97,6 +114,8 @@ func testSettings() core.Settings {
 	s := core.DefaultSettings()
 	s.SecretKey = "test-secret-key-for-use-cases-5a9c2e7f1b4d8063c1e5"
 	s.RegisterVerificationURL = "https://frontend-host/verify-user/"
+	s.ResetPasswordVerificationURL = "https://frontend-host/reset-password/"
+	s.RegisterEmailVerificationURL = "https://frontend-host/verify-email/"
 	s.VerificationFromEmail = "noreply@example.com"
 	return s
 }
@@ -133,7 +152,10 @@ func newFixtureHashing(t testing.TB, configure func(*core.Settings), hashing pas
 		t.Fatal(err)
 	}
 	composer, err := email.NewComposer(templates.Register, email.Dir{}, s.VerificationFromEmail, s.ReplyTo(),
-		email.WithAccountExistsTemplates(templates.AccountExists, email.Dir{}))
+		email.WithAccountExistsTemplates(templates.AccountExists, email.Dir{}),
+		email.WithResetPasswordTemplates(templates.ResetPassword, email.Dir{}),
+		email.WithRegisterEmailTemplates(templates.RegisterEmail, email.Dir{}),
+		email.WithEmailChangedTemplates(templates.EmailChanged, email.Dir{}))
 	if err != nil {
 		t.Fatal(err)
 	}

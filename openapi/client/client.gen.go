@@ -85,7 +85,7 @@ type ProbeStatus struct {
 	Status string `json:"status"`
 }
 
-// ProfileBody The user's public fields (USER_PUBLIC_FIELDS minus USER_HIDDEN_FIELDS). The password never appears in a response.
+// ProfileBody The user's public fields (USER_PUBLIC_FIELDS, or every field but USER_HIDDEN_FIELDS). The password never appears in a response.
 type ProfileBody struct {
 	// DateJoined When the user registered; shown only when public.
 	DateJoined *time.Time `json:"date_joined,omitempty"`
@@ -113,6 +113,12 @@ type ProfileRequest struct {
 
 	// Username A new username: letters, digits and @/./+/-/_; NFKC-normalised; unique. Required by POST and PUT when editable.
 	Username *string `json:"username,omitempty"`
+}
+
+// RegisterEmailRequest The new address. Unknown keys are ignored.
+type RegisterEmailRequest struct {
+	// Email The new address (surrounding spaces trimmed); the link is sent to it.
+	Email openapi_types.Email `json:"email"`
 }
 
 // RegisterRequest A new account. Unknown keys (including `id`, `is_active`, `is_staff`) are ignored.
@@ -156,6 +162,33 @@ type ResendVerificationRequest struct {
 	Login string `json:"login"`
 }
 
+// ResetPasswordRequest The parameters of the reset link and the new password.
+type ResetPasswordRequest struct {
+	// Password The new password, checked against the password policy with the user's attributes.
+	Password *string `json:"password,omitempty"`
+
+	// PasswordConfirm Must equal `password` (`Passwords don't match` otherwise).
+	PasswordConfirm *string `json:"password_confirm,omitempty"`
+
+	// Signature The link's signature.
+	Signature string `json:"signature"`
+
+	// Timestamp Unix time the link was signed at. A string of digits (also with a .0 suffix) is accepted too.
+	Timestamp int64 `json:"timestamp"`
+
+	// UserId What `user_id` holds in the link (USER_VERIFICATION_ID_FIELD=id), copied from the link.
+	UserId string `json:"user_id"`
+}
+
+// SendResetLinkRequest Who forgot the password: `login` (USER_LOGIN_FIELDS), or `email` with SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL. Unknown keys are ignored.
+type SendResetLinkRequest struct {
+	// Email Ignored on this server (SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL is off).
+	Email *string `json:"email,omitempty"`
+
+	// Login Username or e-mail address (USER_LOGIN_FIELDS=username,email).
+	Login string `json:"login"`
+}
+
 // VerificationResult defines model for VerificationResult.
 type VerificationResult struct {
 	// Detail User verified successfully.
@@ -163,6 +196,19 @@ type VerificationResult struct {
 
 	// Token A login token, present with REGISTER_VERIFICATION_AUTO_LOGIN and LOGIN_RETRIEVE_TOKEN.
 	Token *string `json:"token,omitempty"`
+}
+
+// VerifyEmailRequest The four parameters of the verify-email link, as found in its query string.
+type VerifyEmailRequest struct {
+	// Email The new address, exactly as in the link (the signature covers it, case included).
+	Email openapi_types.Email `json:"email"`
+
+	// Signature The link's signature.
+	Signature string `json:"signature"`
+
+	// Timestamp Unix time the link was signed at.
+	Timestamp int64  `json:"timestamp"`
+	UserId    string `json:"user_id"`
 }
 
 // VerifyRegistrationRequest The three parameters of the verification link, as found in its query string.
@@ -231,6 +277,11 @@ type ReplaceProfile400JSONResponseBody struct {
 	union json.RawMessage
 }
 
+// RegisterEmail400JSONResponseBody defines parameters for RegisterEmail.
+type RegisterEmail400JSONResponseBody struct {
+	union json.RawMessage
+}
+
 // Register400JSONResponseBody defines parameters for Register.
 type Register400JSONResponseBody struct {
 	union json.RawMessage
@@ -238,6 +289,21 @@ type Register400JSONResponseBody struct {
 
 // ResendVerification400JSONResponseBody defines parameters for ResendVerification.
 type ResendVerification400JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// ResetPassword400JSONResponseBody defines parameters for ResetPassword.
+type ResetPassword400JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// SendResetPasswordLink400JSONResponseBody defines parameters for SendResetPasswordLink.
+type SendResetPasswordLink400JSONResponseBody struct {
+	union json.RawMessage
+}
+
+// VerifyEmail400JSONResponseBody defines parameters for VerifyEmail.
+type VerifyEmail400JSONResponseBody struct {
 	union json.RawMessage
 }
 
@@ -282,6 +348,12 @@ type ReplaceProfileJSONRequestBody = ProfileRequest
 // ReplaceProfileFormdataRequestBody defines body for ReplaceProfile for application/x-www-form-urlencoded ContentType.
 type ReplaceProfileFormdataRequestBody = ProfileRequest
 
+// RegisterEmailJSONRequestBody defines body for RegisterEmail for application/json ContentType.
+type RegisterEmailJSONRequestBody = RegisterEmailRequest
+
+// RegisterEmailFormdataRequestBody defines body for RegisterEmail for application/x-www-form-urlencoded ContentType.
+type RegisterEmailFormdataRequestBody = RegisterEmailRequest
+
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterRequest
 
@@ -293,6 +365,24 @@ type ResendVerificationJSONRequestBody = ResendVerificationRequest
 
 // ResendVerificationFormdataRequestBody defines body for ResendVerification for application/x-www-form-urlencoded ContentType.
 type ResendVerificationFormdataRequestBody = ResendVerificationRequest
+
+// ResetPasswordJSONRequestBody defines body for ResetPassword for application/json ContentType.
+type ResetPasswordJSONRequestBody = ResetPasswordRequest
+
+// ResetPasswordFormdataRequestBody defines body for ResetPassword for application/x-www-form-urlencoded ContentType.
+type ResetPasswordFormdataRequestBody = ResetPasswordRequest
+
+// SendResetPasswordLinkJSONRequestBody defines body for SendResetPasswordLink for application/json ContentType.
+type SendResetPasswordLinkJSONRequestBody = SendResetLinkRequest
+
+// SendResetPasswordLinkFormdataRequestBody defines body for SendResetPasswordLink for application/x-www-form-urlencoded ContentType.
+type SendResetPasswordLinkFormdataRequestBody = SendResetLinkRequest
+
+// VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
+type VerifyEmailJSONRequestBody = VerifyEmailRequest
+
+// VerifyEmailFormdataRequestBody defines body for VerifyEmail for application/x-www-form-urlencoded ContentType.
+type VerifyEmailFormdataRequestBody = VerifyEmailRequest
 
 // VerifyRegistrationJSONRequestBody defines body for VerifyRegistration for application/json ContentType.
 type VerifyRegistrationJSONRequestBody = VerifyRegistrationRequest
@@ -740,6 +830,68 @@ func (t *ReplaceProfile400JSONResponseBody) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsFieldErrors returns the union data inside the RegisterEmail400JSONResponseBody as a FieldErrors
+func (t RegisterEmail400JSONResponseBody) AsFieldErrors() (FieldErrors, error) {
+	var body FieldErrors
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFieldErrors overwrites any union data inside the RegisterEmail400JSONResponseBody as the provided FieldErrors
+func (t *RegisterEmail400JSONResponseBody) FromFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFieldErrors performs a merge with any union data inside the RegisterEmail400JSONResponseBody, using the provided FieldErrors
+func (t *RegisterEmail400JSONResponseBody) MergeFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDetail returns the union data inside the RegisterEmail400JSONResponseBody as a Detail
+func (t RegisterEmail400JSONResponseBody) AsDetail() (Detail, error) {
+	var body Detail
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetail overwrites any union data inside the RegisterEmail400JSONResponseBody as the provided Detail
+func (t *RegisterEmail400JSONResponseBody) FromDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetail performs a merge with any union data inside the RegisterEmail400JSONResponseBody, using the provided Detail
+func (t *RegisterEmail400JSONResponseBody) MergeDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RegisterEmail400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RegisterEmail400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsFieldErrors returns the union data inside the Register400JSONResponseBody as a FieldErrors
 func (t Register400JSONResponseBody) AsFieldErrors() (FieldErrors, error) {
 	var body FieldErrors
@@ -860,6 +1012,192 @@ func (t ResendVerification400JSONResponseBody) MarshalJSON() ([]byte, error) {
 }
 
 func (t *ResendVerification400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsFieldErrors returns the union data inside the ResetPassword400JSONResponseBody as a FieldErrors
+func (t ResetPassword400JSONResponseBody) AsFieldErrors() (FieldErrors, error) {
+	var body FieldErrors
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFieldErrors overwrites any union data inside the ResetPassword400JSONResponseBody as the provided FieldErrors
+func (t *ResetPassword400JSONResponseBody) FromFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFieldErrors performs a merge with any union data inside the ResetPassword400JSONResponseBody, using the provided FieldErrors
+func (t *ResetPassword400JSONResponseBody) MergeFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDetail returns the union data inside the ResetPassword400JSONResponseBody as a Detail
+func (t ResetPassword400JSONResponseBody) AsDetail() (Detail, error) {
+	var body Detail
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetail overwrites any union data inside the ResetPassword400JSONResponseBody as the provided Detail
+func (t *ResetPassword400JSONResponseBody) FromDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetail performs a merge with any union data inside the ResetPassword400JSONResponseBody, using the provided Detail
+func (t *ResetPassword400JSONResponseBody) MergeDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ResetPassword400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *ResetPassword400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsFieldErrors returns the union data inside the SendResetPasswordLink400JSONResponseBody as a FieldErrors
+func (t SendResetPasswordLink400JSONResponseBody) AsFieldErrors() (FieldErrors, error) {
+	var body FieldErrors
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFieldErrors overwrites any union data inside the SendResetPasswordLink400JSONResponseBody as the provided FieldErrors
+func (t *SendResetPasswordLink400JSONResponseBody) FromFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFieldErrors performs a merge with any union data inside the SendResetPasswordLink400JSONResponseBody, using the provided FieldErrors
+func (t *SendResetPasswordLink400JSONResponseBody) MergeFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDetail returns the union data inside the SendResetPasswordLink400JSONResponseBody as a Detail
+func (t SendResetPasswordLink400JSONResponseBody) AsDetail() (Detail, error) {
+	var body Detail
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetail overwrites any union data inside the SendResetPasswordLink400JSONResponseBody as the provided Detail
+func (t *SendResetPasswordLink400JSONResponseBody) FromDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetail performs a merge with any union data inside the SendResetPasswordLink400JSONResponseBody, using the provided Detail
+func (t *SendResetPasswordLink400JSONResponseBody) MergeDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t SendResetPasswordLink400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *SendResetPasswordLink400JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsFieldErrors returns the union data inside the VerifyEmail400JSONResponseBody as a FieldErrors
+func (t VerifyEmail400JSONResponseBody) AsFieldErrors() (FieldErrors, error) {
+	var body FieldErrors
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromFieldErrors overwrites any union data inside the VerifyEmail400JSONResponseBody as the provided FieldErrors
+func (t *VerifyEmail400JSONResponseBody) FromFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeFieldErrors performs a merge with any union data inside the VerifyEmail400JSONResponseBody, using the provided FieldErrors
+func (t *VerifyEmail400JSONResponseBody) MergeFieldErrors(v FieldErrors) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDetail returns the union data inside the VerifyEmail400JSONResponseBody as a Detail
+func (t VerifyEmail400JSONResponseBody) AsDetail() (Detail, error) {
+	var body Detail
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetail overwrites any union data inside the VerifyEmail400JSONResponseBody as the provided Detail
+func (t *VerifyEmail400JSONResponseBody) FromDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetail performs a merge with any union data inside the VerifyEmail400JSONResponseBody, using the provided Detail
+func (t *VerifyEmail400JSONResponseBody) MergeDetail(v Detail) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t VerifyEmail400JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *VerifyEmail400JSONResponseBody) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -1095,7 +1433,7 @@ type ClientInterface interface {
 
 	// GetProfile Show the profile
 	//
-	// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// Answers the authenticated user's public fields. The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Corresponds with GET /api/v1/accounts/profile/ (the `GetProfile` operationId).
 	GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1106,7 +1444,7 @@ type ClientInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1119,7 +1457,7 @@ type ClientInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1132,7 +1470,7 @@ type ClientInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -1145,7 +1483,7 @@ type ClientInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1158,7 +1496,7 @@ type ClientInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1171,7 +1509,7 @@ type ClientInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -1184,7 +1522,7 @@ type ClientInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1197,7 +1535,7 @@ type ClientInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1210,12 +1548,45 @@ type ClientInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
 	// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
 	ReplaceProfileWithFormdataBody(ctx context.Context, body ReplaceProfileFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegisterEmailWithBody Change the e-mail address
+	//
+	// Starts a change of the authenticated user's address. With REGISTER_EMAIL_VERIFICATION_ENABLED (the default) a signed link to REGISTER_EMAIL_VERIFICATION_URL is mailed to the new address after the answer, and the address changes when the link is posted to verify-email/. As in django-rest-registration, an address that another account already has (USER_EMAIL_UNIQUE) is sent a notice that it is in use instead of a link, and the answer is the same, so it tells nothing about other accounts. Without verification the address changes at once (`This email is already registered.` when it is taken), with the old address notified (REGISTER_EMAIL_NOTIFY_OLD_ADDRESS) and a user_changed_email event; the answer text is the same.
+	//
+	// Throttled per account (THROTTLE_EMAIL_CHANGE_ACCOUNT). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is true and REGISTER_EMAIL_VERIFICATION_URL is not set.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/accounts/register-email/ (the `RegisterEmail` operationId).
+	RegisterEmailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegisterEmail Change the e-mail address
+	//
+	// Starts a change of the authenticated user's address. With REGISTER_EMAIL_VERIFICATION_ENABLED (the default) a signed link to REGISTER_EMAIL_VERIFICATION_URL is mailed to the new address after the answer, and the address changes when the link is posted to verify-email/. As in django-rest-registration, an address that another account already has (USER_EMAIL_UNIQUE) is sent a notice that it is in use instead of a link, and the answer is the same, so it tells nothing about other accounts. Without verification the address changes at once (`This email is already registered.` when it is taken), with the old address notified (REGISTER_EMAIL_NOTIFY_OLD_ADDRESS) and a user_changed_email event; the answer text is the same.
+	//
+	// Throttled per account (THROTTLE_EMAIL_CHANGE_ACCOUNT). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is true and REGISTER_EMAIL_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/register-email/ (the `RegisterEmail` operationId).
+	RegisterEmail(ctx context.Context, body RegisterEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegisterEmailWithFormdataBody Change the e-mail address
+	//
+	// Starts a change of the authenticated user's address. With REGISTER_EMAIL_VERIFICATION_ENABLED (the default) a signed link to REGISTER_EMAIL_VERIFICATION_URL is mailed to the new address after the answer, and the address changes when the link is posted to verify-email/. As in django-rest-registration, an address that another account already has (USER_EMAIL_UNIQUE) is sent a notice that it is in use instead of a link, and the answer is the same, so it tells nothing about other accounts. Without verification the address changes at once (`This email is already registered.` when it is taken), with the old address notified (REGISTER_EMAIL_NOTIFY_OLD_ADDRESS) and a user_changed_email event; the answer text is the same.
+	//
+	// Throttled per account (THROTTLE_EMAIL_CHANGE_ACCOUNT). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is true and REGISTER_EMAIL_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/register-email/ (the `RegisterEmail` operationId).
+	RegisterEmailWithFormdataBody(ctx context.Context, body RegisterEmailFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RegisterWithBody Register a new user
 	//
@@ -1300,6 +1671,123 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/accounts/resend-verification/ (the `ResendVerification` operationId).
 	ResendVerificationWithFormdataBody(ctx context.Context, body ResendVerificationFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResetPasswordWithBody Reset the password
+	//
+	// Sets a new password from a reset link. The checks run in django-rest-registration's order: the fields; the user the link names (`User not found`) and the new password against the policy with that user's attributes, together with the confirmation (`non_field_errors` present, empty); then the signature (`Invalid signature`) and its age against RESET_PASSWORD_VERIFICATION_PERIOD (`Signature expired`).
+	//
+	// Without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE a link is reusable until it expires. With it, the link dies when the password changes (a reset, a change, or a login that upgrades a Django hash): of concurrent uses of one link exactly one succeeds. With RESET_PASSWORD_REVOKE_TOKENS (the default) every login token of the user stops working. Unverified users may reset their password and still cannot log in until verified.
+	//
+	// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per `user_id` (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/accounts/reset-password/ (the `ResetPassword` operationId).
+	ResetPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResetPassword Reset the password
+	//
+	// Sets a new password from a reset link. The checks run in django-rest-registration's order: the fields; the user the link names (`User not found`) and the new password against the policy with that user's attributes, together with the confirmation (`non_field_errors` present, empty); then the signature (`Invalid signature`) and its age against RESET_PASSWORD_VERIFICATION_PERIOD (`Signature expired`).
+	//
+	// Without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE a link is reusable until it expires. With it, the link dies when the password changes (a reset, a change, or a login that upgrades a Django hash): of concurrent uses of one link exactly one succeeds. With RESET_PASSWORD_REVOKE_TOKENS (the default) every login token of the user stops working. Unverified users may reset their password and still cannot log in until verified.
+	//
+	// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per `user_id` (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/reset-password/ (the `ResetPassword` operationId).
+	ResetPassword(ctx context.Context, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResetPasswordWithFormdataBody Reset the password
+	//
+	// Sets a new password from a reset link. The checks run in django-rest-registration's order: the fields; the user the link names (`User not found`) and the new password against the policy with that user's attributes, together with the confirmation (`non_field_errors` present, empty); then the signature (`Invalid signature`) and its age against RESET_PASSWORD_VERIFICATION_PERIOD (`Signature expired`).
+	//
+	// Without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE a link is reusable until it expires. With it, the link dies when the password changes (a reset, a change, or a login that upgrades a Django hash): of concurrent uses of one link exactly one succeeds. With RESET_PASSWORD_REVOKE_TOKENS (the default) every login token of the user stops working. Unverified users may reset their password and still cannot log in until verified.
+	//
+	// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per `user_id` (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/reset-password/ (the `ResetPassword` operationId).
+	ResetPasswordWithFormdataBody(ctx context.Context, body ResetPasswordFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendResetPasswordLinkWithBody Send a reset-password link
+	//
+	// Mails a signed link to RESET_PASSWORD_VERIFICATION_URL to the account a `login` names (USER_LOGIN_FIELDS; `email` with SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL).
+	//
+	// By default (RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND=false) the answer is always `Reset link sent if the user exists in database`, after the same work whatever the login names: the login is looked up after the answer, and every account it names is mailed. With RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND the answers are django-rest-registration's: `User not found` (400) or `Reset link sent`.
+	//
+	// The link is signed when the mail is sent and stamped with the time of the request; it is valid for RESET_PASSWORD_VERIFICATION_PERIOD and, with RESET_PASSWORD_VERIFICATION_ONE_TIME_USE, until the password changes.
+	//
+	// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per login (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
+	SendResetPasswordLinkWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendResetPasswordLink Send a reset-password link
+	//
+	// Mails a signed link to RESET_PASSWORD_VERIFICATION_URL to the account a `login` names (USER_LOGIN_FIELDS; `email` with SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL).
+	//
+	// By default (RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND=false) the answer is always `Reset link sent if the user exists in database`, after the same work whatever the login names: the login is looked up after the answer, and every account it names is mailed. With RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND the answers are django-rest-registration's: `User not found` (400) or `Reset link sent`.
+	//
+	// The link is signed when the mail is sent and stamped with the time of the request; it is valid for RESET_PASSWORD_VERIFICATION_PERIOD and, with RESET_PASSWORD_VERIFICATION_ONE_TIME_USE, until the password changes.
+	//
+	// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per login (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
+	SendResetPasswordLink(ctx context.Context, body SendResetPasswordLinkJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendResetPasswordLinkWithFormdataBody Send a reset-password link
+	//
+	// Mails a signed link to RESET_PASSWORD_VERIFICATION_URL to the account a `login` names (USER_LOGIN_FIELDS; `email` with SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL).
+	//
+	// By default (RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND=false) the answer is always `Reset link sent if the user exists in database`, after the same work whatever the login names: the login is looked up after the answer, and every account it names is mailed. With RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND the answers are django-rest-registration's: `User not found` (400) or `Reset link sent`.
+	//
+	// The link is signed when the mail is sent and stamped with the time of the request; it is valid for RESET_PASSWORD_VERIFICATION_PERIOD and, with RESET_PASSWORD_VERIFICATION_ONE_TIME_USE, until the password changes.
+	//
+	// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per login (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
+	SendResetPasswordLinkWithFormdataBody(ctx context.Context, body SendResetPasswordLinkFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyEmailWithBody Verify a new e-mail address
+	//
+	// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
+	//
+	// Throttled per client address (THROTTLE_VERIFY_IP) and per `user_id` (THROTTLE_VERIFY_USER). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is false or REGISTER_EMAIL_VERIFICATION_URL is not set.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
+	VerifyEmailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyEmail Verify a new e-mail address
+	//
+	// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
+	//
+	// Throttled per client address (THROTTLE_VERIFY_IP) and per `user_id` (THROTTLE_VERIFY_USER). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is false or REGISTER_EMAIL_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
+	VerifyEmail(ctx context.Context, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyEmailWithFormdataBody Verify a new e-mail address
+	//
+	// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
+	//
+	// Throttled per client address (THROTTLE_VERIFY_IP) and per `user_id` (THROTTLE_VERIFY_USER). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is false or REGISTER_EMAIL_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
+	VerifyEmailWithFormdataBody(ctx context.Context, body VerifyEmailFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// VerifyRegistrationWithBody Verify a registration
 	//
@@ -1534,7 +2022,7 @@ func (c *Client) LogoutWithFormdataBody(ctx context.Context, body LogoutFormdata
 
 // GetProfile Show the profile
 //
-// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// Answers the authenticated user's public fields. The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Corresponds with GET /api/v1/accounts/profile/ (the `GetProfile` operationId).
 func (c *Client) GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1555,7 +2043,7 @@ func (c *Client) GetProfile(ctx context.Context, reqEditors ...RequestEditorFn) 
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1578,7 +2066,7 @@ func (c *Client) PatchProfileWithBody(ctx context.Context, contentType string, b
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1601,7 +2089,7 @@ func (c *Client) PatchProfile(ctx context.Context, body PatchProfileJSONRequestB
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -1624,7 +2112,7 @@ func (c *Client) PatchProfileWithFormdataBody(ctx context.Context, body PatchPro
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1647,7 +2135,7 @@ func (c *Client) ReplaceProfileByPostWithBody(ctx context.Context, contentType s
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1670,7 +2158,7 @@ func (c *Client) ReplaceProfileByPost(ctx context.Context, body ReplaceProfileBy
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -1693,7 +2181,7 @@ func (c *Client) ReplaceProfileByPostWithFormdataBody(ctx context.Context, body 
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1716,7 +2204,7 @@ func (c *Client) ReplaceProfileWithBody(ctx context.Context, contentType string,
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1739,13 +2227,76 @@ func (c *Client) ReplaceProfile(ctx context.Context, body ReplaceProfileJSONRequ
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
 // Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
 func (c *Client) ReplaceProfileWithFormdataBody(ctx context.Context, body ReplaceProfileFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReplaceProfileRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegisterEmailWithBody Change the e-mail address
+//
+// Starts a change of the authenticated user's address. With REGISTER_EMAIL_VERIFICATION_ENABLED (the default) a signed link to REGISTER_EMAIL_VERIFICATION_URL is mailed to the new address after the answer, and the address changes when the link is posted to verify-email/. As in django-rest-registration, an address that another account already has (USER_EMAIL_UNIQUE) is sent a notice that it is in use instead of a link, and the answer is the same, so it tells nothing about other accounts. Without verification the address changes at once (`This email is already registered.` when it is taken), with the old address notified (REGISTER_EMAIL_NOTIFY_OLD_ADDRESS) and a user_changed_email event; the answer text is the same.
+//
+// Throttled per account (THROTTLE_EMAIL_CHANGE_ACCOUNT). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is true and REGISTER_EMAIL_VERIFICATION_URL is not set.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/accounts/register-email/ (the `RegisterEmail` operationId).
+func (c *Client) RegisterEmailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegisterEmailRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegisterEmail Change the e-mail address
+//
+// Starts a change of the authenticated user's address. With REGISTER_EMAIL_VERIFICATION_ENABLED (the default) a signed link to REGISTER_EMAIL_VERIFICATION_URL is mailed to the new address after the answer, and the address changes when the link is posted to verify-email/. As in django-rest-registration, an address that another account already has (USER_EMAIL_UNIQUE) is sent a notice that it is in use instead of a link, and the answer is the same, so it tells nothing about other accounts. Without verification the address changes at once (`This email is already registered.` when it is taken), with the old address notified (REGISTER_EMAIL_NOTIFY_OLD_ADDRESS) and a user_changed_email event; the answer text is the same.
+//
+// Throttled per account (THROTTLE_EMAIL_CHANGE_ACCOUNT). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is true and REGISTER_EMAIL_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/accounts/register-email/ (the `RegisterEmail` operationId).
+func (c *Client) RegisterEmail(ctx context.Context, body RegisterEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegisterEmailRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegisterEmailWithFormdataBody Change the e-mail address
+//
+// Starts a change of the authenticated user's address. With REGISTER_EMAIL_VERIFICATION_ENABLED (the default) a signed link to REGISTER_EMAIL_VERIFICATION_URL is mailed to the new address after the answer, and the address changes when the link is posted to verify-email/. As in django-rest-registration, an address that another account already has (USER_EMAIL_UNIQUE) is sent a notice that it is in use instead of a link, and the answer is the same, so it tells nothing about other accounts. Without verification the address changes at once (`This email is already registered.` when it is taken), with the old address notified (REGISTER_EMAIL_NOTIFY_OLD_ADDRESS) and a user_changed_email event; the answer text is the same.
+//
+// Throttled per account (THROTTLE_EMAIL_CHANGE_ACCOUNT). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is true and REGISTER_EMAIL_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /api/v1/accounts/register-email/ (the `RegisterEmail` operationId).
+func (c *Client) RegisterEmailWithFormdataBody(ctx context.Context, body RegisterEmailFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegisterEmailRequestWithFormdataBody(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1890,6 +2441,213 @@ func (c *Client) ResendVerification(ctx context.Context, body ResendVerification
 // Corresponds with POST /api/v1/accounts/resend-verification/ (the `ResendVerification` operationId).
 func (c *Client) ResendVerificationWithFormdataBody(ctx context.Context, body ResendVerificationFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResendVerificationRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetPasswordWithBody Reset the password
+//
+// Sets a new password from a reset link. The checks run in django-rest-registration's order: the fields; the user the link names (`User not found`) and the new password against the policy with that user's attributes, together with the confirmation (`non_field_errors` present, empty); then the signature (`Invalid signature`) and its age against RESET_PASSWORD_VERIFICATION_PERIOD (`Signature expired`).
+//
+// Without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE a link is reusable until it expires. With it, the link dies when the password changes (a reset, a change, or a login that upgrades a Django hash): of concurrent uses of one link exactly one succeeds. With RESET_PASSWORD_REVOKE_TOKENS (the default) every login token of the user stops working. Unverified users may reset their password and still cannot log in until verified.
+//
+// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per `user_id` (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/accounts/reset-password/ (the `ResetPassword` operationId).
+func (c *Client) ResetPasswordWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetPasswordRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetPassword Reset the password
+//
+// Sets a new password from a reset link. The checks run in django-rest-registration's order: the fields; the user the link names (`User not found`) and the new password against the policy with that user's attributes, together with the confirmation (`non_field_errors` present, empty); then the signature (`Invalid signature`) and its age against RESET_PASSWORD_VERIFICATION_PERIOD (`Signature expired`).
+//
+// Without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE a link is reusable until it expires. With it, the link dies when the password changes (a reset, a change, or a login that upgrades a Django hash): of concurrent uses of one link exactly one succeeds. With RESET_PASSWORD_REVOKE_TOKENS (the default) every login token of the user stops working. Unverified users may reset their password and still cannot log in until verified.
+//
+// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per `user_id` (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/accounts/reset-password/ (the `ResetPassword` operationId).
+func (c *Client) ResetPassword(ctx context.Context, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetPasswordRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetPasswordWithFormdataBody Reset the password
+//
+// Sets a new password from a reset link. The checks run in django-rest-registration's order: the fields; the user the link names (`User not found`) and the new password against the policy with that user's attributes, together with the confirmation (`non_field_errors` present, empty); then the signature (`Invalid signature`) and its age against RESET_PASSWORD_VERIFICATION_PERIOD (`Signature expired`).
+//
+// Without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE a link is reusable until it expires. With it, the link dies when the password changes (a reset, a change, or a login that upgrades a Django hash): of concurrent uses of one link exactly one succeeds. With RESET_PASSWORD_REVOKE_TOKENS (the default) every login token of the user stops working. Unverified users may reset their password and still cannot log in until verified.
+//
+// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per `user_id` (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /api/v1/accounts/reset-password/ (the `ResetPassword` operationId).
+func (c *Client) ResetPasswordWithFormdataBody(ctx context.Context, body ResetPasswordFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetPasswordRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendResetPasswordLinkWithBody Send a reset-password link
+//
+// Mails a signed link to RESET_PASSWORD_VERIFICATION_URL to the account a `login` names (USER_LOGIN_FIELDS; `email` with SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL).
+//
+// By default (RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND=false) the answer is always `Reset link sent if the user exists in database`, after the same work whatever the login names: the login is looked up after the answer, and every account it names is mailed. With RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND the answers are django-rest-registration's: `User not found` (400) or `Reset link sent`.
+//
+// The link is signed when the mail is sent and stamped with the time of the request; it is valid for RESET_PASSWORD_VERIFICATION_PERIOD and, with RESET_PASSWORD_VERIFICATION_ONE_TIME_USE, until the password changes.
+//
+// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per login (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
+func (c *Client) SendResetPasswordLinkWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendResetPasswordLinkRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendResetPasswordLink Send a reset-password link
+//
+// Mails a signed link to RESET_PASSWORD_VERIFICATION_URL to the account a `login` names (USER_LOGIN_FIELDS; `email` with SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL).
+//
+// By default (RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND=false) the answer is always `Reset link sent if the user exists in database`, after the same work whatever the login names: the login is looked up after the answer, and every account it names is mailed. With RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND the answers are django-rest-registration's: `User not found` (400) or `Reset link sent`.
+//
+// The link is signed when the mail is sent and stamped with the time of the request; it is valid for RESET_PASSWORD_VERIFICATION_PERIOD and, with RESET_PASSWORD_VERIFICATION_ONE_TIME_USE, until the password changes.
+//
+// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per login (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
+func (c *Client) SendResetPasswordLink(ctx context.Context, body SendResetPasswordLinkJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendResetPasswordLinkRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendResetPasswordLinkWithFormdataBody Send a reset-password link
+//
+// Mails a signed link to RESET_PASSWORD_VERIFICATION_URL to the account a `login` names (USER_LOGIN_FIELDS; `email` with SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL).
+//
+// By default (RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND=false) the answer is always `Reset link sent if the user exists in database`, after the same work whatever the login names: the login is looked up after the answer, and every account it names is mailed. With RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND the answers are django-rest-registration's: `User not found` (400) or `Reset link sent`.
+//
+// The link is signed when the mail is sent and stamped with the time of the request; it is valid for RESET_PASSWORD_VERIFICATION_PERIOD and, with RESET_PASSWORD_VERIFICATION_ONE_TIME_USE, until the password changes.
+//
+// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per login (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
+func (c *Client) SendResetPasswordLinkWithFormdataBody(ctx context.Context, body SendResetPasswordLinkFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendResetPasswordLinkRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyEmailWithBody Verify a new e-mail address
+//
+// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
+//
+// Throttled per client address (THROTTLE_VERIFY_IP) and per `user_id` (THROTTLE_VERIFY_USER). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is false or REGISTER_EMAIL_VERIFICATION_URL is not set.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
+func (c *Client) VerifyEmailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyEmailRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyEmail Verify a new e-mail address
+//
+// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
+//
+// Throttled per client address (THROTTLE_VERIFY_IP) and per `user_id` (THROTTLE_VERIFY_USER). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is false or REGISTER_EMAIL_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
+func (c *Client) VerifyEmail(ctx context.Context, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyEmailRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyEmailWithFormdataBody Verify a new e-mail address
+//
+// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
+//
+// Throttled per client address (THROTTLE_VERIFY_IP) and per `user_id` (THROTTLE_VERIFY_USER). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is false or REGISTER_EMAIL_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
+func (c *Client) VerifyEmailWithFormdataBody(ctx context.Context, body VerifyEmailFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyEmailRequestWithFormdataBody(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2330,6 +3088,57 @@ func NewReplaceProfileRequestWithBody(server string, contentType string, body io
 	return req, nil
 }
 
+// NewRegisterEmailRequest calls the generic RegisterEmail builder with application/json body
+func NewRegisterEmailRequest(server string, body RegisterEmailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRegisterEmailRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewRegisterEmailRequestWithFormdataBody calls the generic RegisterEmail builder with application/x-www-form-urlencoded body
+func NewRegisterEmailRequestWithFormdataBody(server string, body RegisterEmailFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewRegisterEmailRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewRegisterEmailRequestWithBody constructs an http.Request for the RegisterEmail method, with any body, and a specified content type
+func NewRegisterEmailRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/register-email/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewRegisterRequest calls the generic Register builder with application/json body
 func NewRegisterRequest(server string, body RegisterJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -2413,6 +3222,159 @@ func NewResendVerificationRequestWithBody(server string, contentType string, bod
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/accounts/resend-verification/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewResetPasswordRequest calls the generic ResetPassword builder with application/json body
+func NewResetPasswordRequest(server string, body ResetPasswordJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewResetPasswordRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewResetPasswordRequestWithFormdataBody calls the generic ResetPassword builder with application/x-www-form-urlencoded body
+func NewResetPasswordRequestWithFormdataBody(server string, body ResetPasswordFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewResetPasswordRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewResetPasswordRequestWithBody constructs an http.Request for the ResetPassword method, with any body, and a specified content type
+func NewResetPasswordRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/reset-password/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSendResetPasswordLinkRequest calls the generic SendResetPasswordLink builder with application/json body
+func NewSendResetPasswordLinkRequest(server string, body SendResetPasswordLinkJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSendResetPasswordLinkRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSendResetPasswordLinkRequestWithFormdataBody calls the generic SendResetPasswordLink builder with application/x-www-form-urlencoded body
+func NewSendResetPasswordLinkRequestWithFormdataBody(server string, body SendResetPasswordLinkFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewSendResetPasswordLinkRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewSendResetPasswordLinkRequestWithBody constructs an http.Request for the SendResetPasswordLink method, with any body, and a specified content type
+func NewSendResetPasswordLinkRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/send-reset-password-link/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewVerifyEmailRequest calls the generic VerifyEmail builder with application/json body
+func NewVerifyEmailRequest(server string, body VerifyEmailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyEmailRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewVerifyEmailRequestWithFormdataBody calls the generic VerifyEmail builder with application/x-www-form-urlencoded body
+func NewVerifyEmailRequestWithFormdataBody(server string, body VerifyEmailFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewVerifyEmailRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewVerifyEmailRequestWithBody constructs an http.Request for the VerifyEmail method, with any body, and a specified content type
+func NewVerifyEmailRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/verify-email/")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -2676,7 +3638,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetProfileWithResponse Show the profile
 	//
-	// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// Answers the authenticated user's public fields. The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2689,7 +3651,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2702,7 +3664,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2715,7 +3677,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PATCH is partial: absent fields keep their values.
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2728,7 +3690,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2741,7 +3703,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2754,7 +3716,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// POST needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2767,7 +3729,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2780,7 +3742,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2793,12 +3755,45 @@ type ClientWithResponsesInterface interface {
 	//
 	// PUT needs every required field: `username` (when it is editable).
 	//
-	// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+	// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /api/v1/accounts/profile/ (the `ReplaceProfile` operationId).
 	ReplaceProfileWithFormdataBodyWithResponse(ctx context.Context, body ReplaceProfileFormdataRequestBody, reqEditors ...RequestEditorFn) (*ReplaceProfileResponse, error)
+
+	// RegisterEmailWithBodyWithResponse Change the e-mail address
+	//
+	// Starts a change of the authenticated user's address. With REGISTER_EMAIL_VERIFICATION_ENABLED (the default) a signed link to REGISTER_EMAIL_VERIFICATION_URL is mailed to the new address after the answer, and the address changes when the link is posted to verify-email/. As in django-rest-registration, an address that another account already has (USER_EMAIL_UNIQUE) is sent a notice that it is in use instead of a link, and the answer is the same, so it tells nothing about other accounts. Without verification the address changes at once (`This email is already registered.` when it is taken), with the old address notified (REGISTER_EMAIL_NOTIFY_OLD_ADDRESS) and a user_changed_email event; the answer text is the same.
+	//
+	// Throttled per account (THROTTLE_EMAIL_CHANGE_ACCOUNT). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is true and REGISTER_EMAIL_VERIFICATION_URL is not set.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/register-email/ (the `RegisterEmail` operationId).
+	RegisterEmailWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RegisterEmailResponse, error)
+
+	// RegisterEmailWithResponse Change the e-mail address
+	//
+	// Starts a change of the authenticated user's address. With REGISTER_EMAIL_VERIFICATION_ENABLED (the default) a signed link to REGISTER_EMAIL_VERIFICATION_URL is mailed to the new address after the answer, and the address changes when the link is posted to verify-email/. As in django-rest-registration, an address that another account already has (USER_EMAIL_UNIQUE) is sent a notice that it is in use instead of a link, and the answer is the same, so it tells nothing about other accounts. Without verification the address changes at once (`This email is already registered.` when it is taken), with the old address notified (REGISTER_EMAIL_NOTIFY_OLD_ADDRESS) and a user_changed_email event; the answer text is the same.
+	//
+	// Throttled per account (THROTTLE_EMAIL_CHANGE_ACCOUNT). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is true and REGISTER_EMAIL_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/register-email/ (the `RegisterEmail` operationId).
+	RegisterEmailWithResponse(ctx context.Context, body RegisterEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterEmailResponse, error)
+
+	// RegisterEmailWithFormdataBodyWithResponse Change the e-mail address
+	//
+	// Starts a change of the authenticated user's address. With REGISTER_EMAIL_VERIFICATION_ENABLED (the default) a signed link to REGISTER_EMAIL_VERIFICATION_URL is mailed to the new address after the answer, and the address changes when the link is posted to verify-email/. As in django-rest-registration, an address that another account already has (USER_EMAIL_UNIQUE) is sent a notice that it is in use instead of a link, and the answer is the same, so it tells nothing about other accounts. Without verification the address changes at once (`This email is already registered.` when it is taken), with the old address notified (REGISTER_EMAIL_NOTIFY_OLD_ADDRESS) and a user_changed_email event; the answer text is the same.
+	//
+	// Throttled per account (THROTTLE_EMAIL_CHANGE_ACCOUNT). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is true and REGISTER_EMAIL_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/register-email/ (the `RegisterEmail` operationId).
+	RegisterEmailWithFormdataBodyWithResponse(ctx context.Context, body RegisterEmailFormdataRequestBody, reqEditors ...RequestEditorFn) (*RegisterEmailResponse, error)
 
 	// RegisterWithBodyWithResponse Register a new user
 	//
@@ -2883,6 +3878,123 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/accounts/resend-verification/ (the `ResendVerification` operationId).
 	ResendVerificationWithFormdataBodyWithResponse(ctx context.Context, body ResendVerificationFormdataRequestBody, reqEditors ...RequestEditorFn) (*ResendVerificationResponse, error)
+
+	// ResetPasswordWithBodyWithResponse Reset the password
+	//
+	// Sets a new password from a reset link. The checks run in django-rest-registration's order: the fields; the user the link names (`User not found`) and the new password against the policy with that user's attributes, together with the confirmation (`non_field_errors` present, empty); then the signature (`Invalid signature`) and its age against RESET_PASSWORD_VERIFICATION_PERIOD (`Signature expired`).
+	//
+	// Without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE a link is reusable until it expires. With it, the link dies when the password changes (a reset, a change, or a login that upgrades a Django hash): of concurrent uses of one link exactly one succeeds. With RESET_PASSWORD_REVOKE_TOKENS (the default) every login token of the user stops working. Unverified users may reset their password and still cannot log in until verified.
+	//
+	// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per `user_id` (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/reset-password/ (the `ResetPassword` operationId).
+	ResetPasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResetPasswordResponse, error)
+
+	// ResetPasswordWithResponse Reset the password
+	//
+	// Sets a new password from a reset link. The checks run in django-rest-registration's order: the fields; the user the link names (`User not found`) and the new password against the policy with that user's attributes, together with the confirmation (`non_field_errors` present, empty); then the signature (`Invalid signature`) and its age against RESET_PASSWORD_VERIFICATION_PERIOD (`Signature expired`).
+	//
+	// Without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE a link is reusable until it expires. With it, the link dies when the password changes (a reset, a change, or a login that upgrades a Django hash): of concurrent uses of one link exactly one succeeds. With RESET_PASSWORD_REVOKE_TOKENS (the default) every login token of the user stops working. Unverified users may reset their password and still cannot log in until verified.
+	//
+	// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per `user_id` (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/reset-password/ (the `ResetPassword` operationId).
+	ResetPasswordWithResponse(ctx context.Context, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ResetPasswordResponse, error)
+
+	// ResetPasswordWithFormdataBodyWithResponse Reset the password
+	//
+	// Sets a new password from a reset link. The checks run in django-rest-registration's order: the fields; the user the link names (`User not found`) and the new password against the policy with that user's attributes, together with the confirmation (`non_field_errors` present, empty); then the signature (`Invalid signature`) and its age against RESET_PASSWORD_VERIFICATION_PERIOD (`Signature expired`).
+	//
+	// Without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE a link is reusable until it expires. With it, the link dies when the password changes (a reset, a change, or a login that upgrades a Django hash): of concurrent uses of one link exactly one succeeds. With RESET_PASSWORD_REVOKE_TOKENS (the default) every login token of the user stops working. Unverified users may reset their password and still cannot log in until verified.
+	//
+	// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per `user_id` (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/reset-password/ (the `ResetPassword` operationId).
+	ResetPasswordWithFormdataBodyWithResponse(ctx context.Context, body ResetPasswordFormdataRequestBody, reqEditors ...RequestEditorFn) (*ResetPasswordResponse, error)
+
+	// SendResetPasswordLinkWithBodyWithResponse Send a reset-password link
+	//
+	// Mails a signed link to RESET_PASSWORD_VERIFICATION_URL to the account a `login` names (USER_LOGIN_FIELDS; `email` with SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL).
+	//
+	// By default (RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND=false) the answer is always `Reset link sent if the user exists in database`, after the same work whatever the login names: the login is looked up after the answer, and every account it names is mailed. With RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND the answers are django-rest-registration's: `User not found` (400) or `Reset link sent`.
+	//
+	// The link is signed when the mail is sent and stamped with the time of the request; it is valid for RESET_PASSWORD_VERIFICATION_PERIOD and, with RESET_PASSWORD_VERIFICATION_ONE_TIME_USE, until the password changes.
+	//
+	// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per login (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
+	SendResetPasswordLinkWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendResetPasswordLinkResponse, error)
+
+	// SendResetPasswordLinkWithResponse Send a reset-password link
+	//
+	// Mails a signed link to RESET_PASSWORD_VERIFICATION_URL to the account a `login` names (USER_LOGIN_FIELDS; `email` with SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL).
+	//
+	// By default (RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND=false) the answer is always `Reset link sent if the user exists in database`, after the same work whatever the login names: the login is looked up after the answer, and every account it names is mailed. With RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND the answers are django-rest-registration's: `User not found` (400) or `Reset link sent`.
+	//
+	// The link is signed when the mail is sent and stamped with the time of the request; it is valid for RESET_PASSWORD_VERIFICATION_PERIOD and, with RESET_PASSWORD_VERIFICATION_ONE_TIME_USE, until the password changes.
+	//
+	// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per login (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
+	SendResetPasswordLinkWithResponse(ctx context.Context, body SendResetPasswordLinkJSONRequestBody, reqEditors ...RequestEditorFn) (*SendResetPasswordLinkResponse, error)
+
+	// SendResetPasswordLinkWithFormdataBodyWithResponse Send a reset-password link
+	//
+	// Mails a signed link to RESET_PASSWORD_VERIFICATION_URL to the account a `login` names (USER_LOGIN_FIELDS; `email` with SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL).
+	//
+	// By default (RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND=false) the answer is always `Reset link sent if the user exists in database`, after the same work whatever the login names: the login is looked up after the answer, and every account it names is mailed. With RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND the answers are django-rest-registration's: `User not found` (400) or `Reset link sent`.
+	//
+	// The link is signed when the mail is sent and stamped with the time of the request; it is valid for RESET_PASSWORD_VERIFICATION_PERIOD and, with RESET_PASSWORD_VERIFICATION_ONE_TIME_USE, until the password changes.
+	//
+	// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per login (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
+	SendResetPasswordLinkWithFormdataBodyWithResponse(ctx context.Context, body SendResetPasswordLinkFormdataRequestBody, reqEditors ...RequestEditorFn) (*SendResetPasswordLinkResponse, error)
+
+	// VerifyEmailWithBodyWithResponse Verify a new e-mail address
+	//
+	// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
+	//
+	// Throttled per client address (THROTTLE_VERIFY_IP) and per `user_id` (THROTTLE_VERIFY_USER). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is false or REGISTER_EMAIL_VERIFICATION_URL is not set.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
+	VerifyEmailWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyEmailResponse, error)
+
+	// VerifyEmailWithResponse Verify a new e-mail address
+	//
+	// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
+	//
+	// Throttled per client address (THROTTLE_VERIFY_IP) and per `user_id` (THROTTLE_VERIFY_USER). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is false or REGISTER_EMAIL_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
+	VerifyEmailWithResponse(ctx context.Context, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailResponse, error)
+
+	// VerifyEmailWithFormdataBodyWithResponse Verify a new e-mail address
+	//
+	// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
+	//
+	// Throttled per client address (THROTTLE_VERIFY_IP) and per `user_id` (THROTTLE_VERIFY_USER). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is false or REGISTER_EMAIL_VERIFICATION_URL is not set.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
+	VerifyEmailWithFormdataBodyWithResponse(ctx context.Context, body VerifyEmailFormdataRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailResponse, error)
 
 	// VerifyRegistrationWithBodyWithResponse Verify a registration
 	//
@@ -3973,6 +5085,185 @@ func (r ReplaceProfileResponse) ContentType() string {
 	return ""
 }
 
+// RegisterEmailResponse200Headers the declared response headers of an HTTP 200 response for RegisterEmail
+type RegisterEmailResponse200Headers struct {
+	CacheControl *string
+	XRequestID   *string
+}
+
+// RegisterEmailResponse400Headers the declared response headers of an HTTP 400 response for RegisterEmail
+type RegisterEmailResponse400Headers struct {
+	CacheControl *string
+	XRequestID   *string
+}
+
+// RegisterEmailResponse401Headers the declared response headers of an HTTP 401 response for RegisterEmail
+type RegisterEmailResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
+// RegisterEmailResponse404Headers the declared response headers of an HTTP 404 response for RegisterEmail
+type RegisterEmailResponse404Headers struct {
+	XRequestID *string
+}
+
+// RegisterEmailResponse405Headers the declared response headers of an HTTP 405 response for RegisterEmail
+type RegisterEmailResponse405Headers struct {
+	XRequestID *string
+}
+
+// RegisterEmailResponse413Headers the declared response headers of an HTTP 413 response for RegisterEmail
+type RegisterEmailResponse413Headers struct {
+	XRequestID *string
+}
+
+// RegisterEmailResponse415Headers the declared response headers of an HTTP 415 response for RegisterEmail
+type RegisterEmailResponse415Headers struct {
+	XRequestID *string
+}
+
+// RegisterEmailResponse429Headers the declared response headers of an HTTP 429 response for RegisterEmail
+type RegisterEmailResponse429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// RegisterEmailResponse500Headers the declared response headers of an HTTP 500 response for RegisterEmail
+type RegisterEmailResponse500Headers struct {
+	XRequestID *string
+}
+
+// RegisterEmailResponse503Headers the declared response headers of an HTTP 503 response for RegisterEmail
+type RegisterEmailResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type RegisterEmailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Detail
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RegisterEmail400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *FlowDisabled
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RegisterEmailResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RegisterEmailResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RegisterEmailResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *RegisterEmailResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *RegisterEmailResponse405Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *RegisterEmailResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *RegisterEmailResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RegisterEmailResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RegisterEmailResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RegisterEmailResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RegisterEmailResponse) GetJSON200() *Detail {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RegisterEmailResponse) GetJSON400() *RegisterEmail400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RegisterEmailResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RegisterEmailResponse) GetJSON404() *FlowDisabled {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r RegisterEmailResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RegisterEmailResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RegisterEmailResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RegisterEmailResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RegisterEmailResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RegisterEmailResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RegisterEmailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RegisterEmailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RegisterEmailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RegisterEmailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // RegisterResponse201Headers the declared response headers of an HTTP 201 response for Register
 type RegisterResponse201Headers struct {
 	XRequestID *string
@@ -4321,6 +5612,537 @@ func (r ResendVerificationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ResendVerificationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResetPasswordResponse200Headers the declared response headers of an HTTP 200 response for ResetPassword
+type ResetPasswordResponse200Headers struct {
+	XRequestID *string
+}
+
+// ResetPasswordResponse400Headers the declared response headers of an HTTP 400 response for ResetPassword
+type ResetPasswordResponse400Headers struct {
+	XRequestID *string
+}
+
+// ResetPasswordResponse401Headers the declared response headers of an HTTP 401 response for ResetPassword
+type ResetPasswordResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
+// ResetPasswordResponse404Headers the declared response headers of an HTTP 404 response for ResetPassword
+type ResetPasswordResponse404Headers struct {
+	XRequestID *string
+}
+
+// ResetPasswordResponse405Headers the declared response headers of an HTTP 405 response for ResetPassword
+type ResetPasswordResponse405Headers struct {
+	XRequestID *string
+}
+
+// ResetPasswordResponse413Headers the declared response headers of an HTTP 413 response for ResetPassword
+type ResetPasswordResponse413Headers struct {
+	XRequestID *string
+}
+
+// ResetPasswordResponse415Headers the declared response headers of an HTTP 415 response for ResetPassword
+type ResetPasswordResponse415Headers struct {
+	XRequestID *string
+}
+
+// ResetPasswordResponse429Headers the declared response headers of an HTTP 429 response for ResetPassword
+type ResetPasswordResponse429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// ResetPasswordResponse500Headers the declared response headers of an HTTP 500 response for ResetPassword
+type ResetPasswordResponse500Headers struct {
+	XRequestID *string
+}
+
+// ResetPasswordResponse503Headers the declared response headers of an HTTP 503 response for ResetPassword
+type ResetPasswordResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type ResetPasswordResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Detail
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ResetPassword400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *FlowDisabled
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ResetPasswordResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ResetPasswordResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ResetPasswordResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ResetPasswordResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ResetPasswordResponse405Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ResetPasswordResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ResetPasswordResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ResetPasswordResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ResetPasswordResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ResetPasswordResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ResetPasswordResponse) GetJSON200() *Detail {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ResetPasswordResponse) GetJSON400() *ResetPassword400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ResetPasswordResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ResetPasswordResponse) GetJSON404() *FlowDisabled {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ResetPasswordResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ResetPasswordResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ResetPasswordResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ResetPasswordResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ResetPasswordResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ResetPasswordResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ResetPasswordResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResetPasswordResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResetPasswordResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResetPasswordResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SendResetPasswordLinkResponse200Headers the declared response headers of an HTTP 200 response for SendResetPasswordLink
+type SendResetPasswordLinkResponse200Headers struct {
+	XRequestID *string
+}
+
+// SendResetPasswordLinkResponse400Headers the declared response headers of an HTTP 400 response for SendResetPasswordLink
+type SendResetPasswordLinkResponse400Headers struct {
+	XRequestID *string
+}
+
+// SendResetPasswordLinkResponse401Headers the declared response headers of an HTTP 401 response for SendResetPasswordLink
+type SendResetPasswordLinkResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
+// SendResetPasswordLinkResponse404Headers the declared response headers of an HTTP 404 response for SendResetPasswordLink
+type SendResetPasswordLinkResponse404Headers struct {
+	XRequestID *string
+}
+
+// SendResetPasswordLinkResponse405Headers the declared response headers of an HTTP 405 response for SendResetPasswordLink
+type SendResetPasswordLinkResponse405Headers struct {
+	XRequestID *string
+}
+
+// SendResetPasswordLinkResponse413Headers the declared response headers of an HTTP 413 response for SendResetPasswordLink
+type SendResetPasswordLinkResponse413Headers struct {
+	XRequestID *string
+}
+
+// SendResetPasswordLinkResponse415Headers the declared response headers of an HTTP 415 response for SendResetPasswordLink
+type SendResetPasswordLinkResponse415Headers struct {
+	XRequestID *string
+}
+
+// SendResetPasswordLinkResponse429Headers the declared response headers of an HTTP 429 response for SendResetPasswordLink
+type SendResetPasswordLinkResponse429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// SendResetPasswordLinkResponse500Headers the declared response headers of an HTTP 500 response for SendResetPasswordLink
+type SendResetPasswordLinkResponse500Headers struct {
+	XRequestID *string
+}
+
+// SendResetPasswordLinkResponse503Headers the declared response headers of an HTTP 503 response for SendResetPasswordLink
+type SendResetPasswordLinkResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type SendResetPasswordLinkResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Detail
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *SendResetPasswordLink400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *FlowDisabled
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *SendResetPasswordLinkResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *SendResetPasswordLinkResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SendResetPasswordLinkResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *SendResetPasswordLinkResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *SendResetPasswordLinkResponse405Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *SendResetPasswordLinkResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *SendResetPasswordLinkResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SendResetPasswordLinkResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *SendResetPasswordLinkResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SendResetPasswordLinkResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SendResetPasswordLinkResponse) GetJSON200() *Detail {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SendResetPasswordLinkResponse) GetJSON400() *SendResetPasswordLink400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SendResetPasswordLinkResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SendResetPasswordLinkResponse) GetJSON404() *FlowDisabled {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r SendResetPasswordLinkResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SendResetPasswordLinkResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r SendResetPasswordLinkResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SendResetPasswordLinkResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SendResetPasswordLinkResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SendResetPasswordLinkResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SendResetPasswordLinkResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SendResetPasswordLinkResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SendResetPasswordLinkResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SendResetPasswordLinkResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VerifyEmailResponse200Headers the declared response headers of an HTTP 200 response for VerifyEmail
+type VerifyEmailResponse200Headers struct {
+	XRequestID *string
+}
+
+// VerifyEmailResponse400Headers the declared response headers of an HTTP 400 response for VerifyEmail
+type VerifyEmailResponse400Headers struct {
+	XRequestID *string
+}
+
+// VerifyEmailResponse401Headers the declared response headers of an HTTP 401 response for VerifyEmail
+type VerifyEmailResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
+// VerifyEmailResponse404Headers the declared response headers of an HTTP 404 response for VerifyEmail
+type VerifyEmailResponse404Headers struct {
+	XRequestID *string
+}
+
+// VerifyEmailResponse405Headers the declared response headers of an HTTP 405 response for VerifyEmail
+type VerifyEmailResponse405Headers struct {
+	XRequestID *string
+}
+
+// VerifyEmailResponse413Headers the declared response headers of an HTTP 413 response for VerifyEmail
+type VerifyEmailResponse413Headers struct {
+	XRequestID *string
+}
+
+// VerifyEmailResponse415Headers the declared response headers of an HTTP 415 response for VerifyEmail
+type VerifyEmailResponse415Headers struct {
+	XRequestID *string
+}
+
+// VerifyEmailResponse429Headers the declared response headers of an HTTP 429 response for VerifyEmail
+type VerifyEmailResponse429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// VerifyEmailResponse500Headers the declared response headers of an HTTP 500 response for VerifyEmail
+type VerifyEmailResponse500Headers struct {
+	XRequestID *string
+}
+
+// VerifyEmailResponse503Headers the declared response headers of an HTTP 503 response for VerifyEmail
+type VerifyEmailResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type VerifyEmailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Detail
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *VerifyEmail400JSONResponseBody
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *FlowDisabled
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *VerifyEmailResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *VerifyEmailResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *VerifyEmailResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *VerifyEmailResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *VerifyEmailResponse405Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *VerifyEmailResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *VerifyEmailResponse415Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyEmailResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *VerifyEmailResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *VerifyEmailResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyEmailResponse) GetJSON200() *Detail {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyEmailResponse) GetJSON400() *VerifyEmail400JSONResponseBody {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r VerifyEmailResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyEmailResponse) GetJSON404() *FlowDisabled {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r VerifyEmailResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r VerifyEmailResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r VerifyEmailResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyEmailResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r VerifyEmailResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r VerifyEmailResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyEmailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyEmailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyEmailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyEmailResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4794,7 +6616,7 @@ func (c *ClientWithResponses) LogoutWithFormdataBodyWithResponse(ctx context.Con
 
 // GetProfileWithResponse Show the profile
 //
-// Answers the authenticated user's public fields. The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// Answers the authenticated user's public fields. The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -4813,7 +6635,7 @@ func (c *ClientWithResponses) GetProfileWithResponse(ctx context.Context, reqEdi
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4832,7 +6654,7 @@ func (c *ClientWithResponses) PatchProfileWithBodyWithResponse(ctx context.Conte
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4851,7 +6673,7 @@ func (c *ClientWithResponses) PatchProfileWithResponse(ctx context.Context, body
 //
 // PATCH is partial: absent fields keep their values.
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4870,7 +6692,7 @@ func (c *ClientWithResponses) PatchProfileWithFormdataBodyWithResponse(ctx conte
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4889,7 +6711,7 @@ func (c *ClientWithResponses) ReplaceProfileByPostWithBodyWithResponse(ctx conte
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4908,7 +6730,7 @@ func (c *ClientWithResponses) ReplaceProfileByPostWithResponse(ctx context.Conte
 //
 // POST needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4927,7 +6749,7 @@ func (c *ClientWithResponses) ReplaceProfileByPostWithFormdataBodyWithResponse(c
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4946,7 +6768,7 @@ func (c *ClientWithResponses) ReplaceProfileWithBodyWithResponse(ctx context.Con
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4965,7 +6787,7 @@ func (c *ClientWithResponses) ReplaceProfileWithResponse(ctx context.Context, bo
 //
 // PUT needs every required field: `username` (when it is editable).
 //
-// The fields shown are DRR's public fields: `id`, `username`, `first_name`, `last_name` and `email` by default; USER_PUBLIC_FIELDS chooses others (among `id`, `username`, `first_name`, `last_name`, `email`, `date_joined`, `last_login`, `is_active`), and USER_HIDDEN_FIELDS hides fields (by default `last_login`, `is_active` and `date_joined`).
+// The fields shown are DRR's public fields, in the user model's order: `id`, `username`, `first_name`, `last_name` and `email` by default, that is every field (`id`, `last_login`, `username`, `first_name`, `last_name`, `email`, `is_active`, `date_joined`) but USER_HIDDEN_FIELDS (by default `last_login`, `is_active` and `date_joined`); with USER_PUBLIC_FIELDS, its fields and `email`.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4976,6 +6798,57 @@ func (c *ClientWithResponses) ReplaceProfileWithFormdataBodyWithResponse(ctx con
 		return nil, err
 	}
 	return ParseReplaceProfileResponse(rsp)
+}
+
+// RegisterEmailWithBodyWithResponse Change the e-mail address
+//
+// Starts a change of the authenticated user's address. With REGISTER_EMAIL_VERIFICATION_ENABLED (the default) a signed link to REGISTER_EMAIL_VERIFICATION_URL is mailed to the new address after the answer, and the address changes when the link is posted to verify-email/. As in django-rest-registration, an address that another account already has (USER_EMAIL_UNIQUE) is sent a notice that it is in use instead of a link, and the answer is the same, so it tells nothing about other accounts. Without verification the address changes at once (`This email is already registered.` when it is taken), with the old address notified (REGISTER_EMAIL_NOTIFY_OLD_ADDRESS) and a user_changed_email event; the answer text is the same.
+//
+// Throttled per account (THROTTLE_EMAIL_CHANGE_ACCOUNT). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is true and REGISTER_EMAIL_VERIFICATION_URL is not set.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/register-email/ (the `RegisterEmail` operationId).
+func (c *ClientWithResponses) RegisterEmailWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RegisterEmailResponse, error) {
+	rsp, err := c.RegisterEmailWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegisterEmailResponse(rsp)
+}
+
+// RegisterEmailWithResponse Change the e-mail address
+//
+// Starts a change of the authenticated user's address. With REGISTER_EMAIL_VERIFICATION_ENABLED (the default) a signed link to REGISTER_EMAIL_VERIFICATION_URL is mailed to the new address after the answer, and the address changes when the link is posted to verify-email/. As in django-rest-registration, an address that another account already has (USER_EMAIL_UNIQUE) is sent a notice that it is in use instead of a link, and the answer is the same, so it tells nothing about other accounts. Without verification the address changes at once (`This email is already registered.` when it is taken), with the old address notified (REGISTER_EMAIL_NOTIFY_OLD_ADDRESS) and a user_changed_email event; the answer text is the same.
+//
+// Throttled per account (THROTTLE_EMAIL_CHANGE_ACCOUNT). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is true and REGISTER_EMAIL_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/register-email/ (the `RegisterEmail` operationId).
+func (c *ClientWithResponses) RegisterEmailWithResponse(ctx context.Context, body RegisterEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterEmailResponse, error) {
+	rsp, err := c.RegisterEmail(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegisterEmailResponse(rsp)
+}
+
+// RegisterEmailWithFormdataBodyWithResponse Change the e-mail address
+//
+// Starts a change of the authenticated user's address. With REGISTER_EMAIL_VERIFICATION_ENABLED (the default) a signed link to REGISTER_EMAIL_VERIFICATION_URL is mailed to the new address after the answer, and the address changes when the link is posted to verify-email/. As in django-rest-registration, an address that another account already has (USER_EMAIL_UNIQUE) is sent a notice that it is in use instead of a link, and the answer is the same, so it tells nothing about other accounts. Without verification the address changes at once (`This email is already registered.` when it is taken), with the old address notified (REGISTER_EMAIL_NOTIFY_OLD_ADDRESS) and a user_changed_email event; the answer text is the same.
+//
+// Throttled per account (THROTTLE_EMAIL_CHANGE_ACCOUNT). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is true and REGISTER_EMAIL_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/register-email/ (the `RegisterEmail` operationId).
+func (c *ClientWithResponses) RegisterEmailWithFormdataBodyWithResponse(ctx context.Context, body RegisterEmailFormdataRequestBody, reqEditors ...RequestEditorFn) (*RegisterEmailResponse, error) {
+	rsp, err := c.RegisterEmailWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegisterEmailResponse(rsp)
 }
 
 // RegisterWithBodyWithResponse Register a new user
@@ -5096,6 +6969,177 @@ func (c *ClientWithResponses) ResendVerificationWithFormdataBodyWithResponse(ctx
 		return nil, err
 	}
 	return ParseResendVerificationResponse(rsp)
+}
+
+// ResetPasswordWithBodyWithResponse Reset the password
+//
+// Sets a new password from a reset link. The checks run in django-rest-registration's order: the fields; the user the link names (`User not found`) and the new password against the policy with that user's attributes, together with the confirmation (`non_field_errors` present, empty); then the signature (`Invalid signature`) and its age against RESET_PASSWORD_VERIFICATION_PERIOD (`Signature expired`).
+//
+// Without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE a link is reusable until it expires. With it, the link dies when the password changes (a reset, a change, or a login that upgrades a Django hash): of concurrent uses of one link exactly one succeeds. With RESET_PASSWORD_REVOKE_TOKENS (the default) every login token of the user stops working. Unverified users may reset their password and still cannot log in until verified.
+//
+// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per `user_id` (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/reset-password/ (the `ResetPassword` operationId).
+func (c *ClientWithResponses) ResetPasswordWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResetPasswordResponse, error) {
+	rsp, err := c.ResetPasswordWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetPasswordResponse(rsp)
+}
+
+// ResetPasswordWithResponse Reset the password
+//
+// Sets a new password from a reset link. The checks run in django-rest-registration's order: the fields; the user the link names (`User not found`) and the new password against the policy with that user's attributes, together with the confirmation (`non_field_errors` present, empty); then the signature (`Invalid signature`) and its age against RESET_PASSWORD_VERIFICATION_PERIOD (`Signature expired`).
+//
+// Without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE a link is reusable until it expires. With it, the link dies when the password changes (a reset, a change, or a login that upgrades a Django hash): of concurrent uses of one link exactly one succeeds. With RESET_PASSWORD_REVOKE_TOKENS (the default) every login token of the user stops working. Unverified users may reset their password and still cannot log in until verified.
+//
+// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per `user_id` (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/reset-password/ (the `ResetPassword` operationId).
+func (c *ClientWithResponses) ResetPasswordWithResponse(ctx context.Context, body ResetPasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ResetPasswordResponse, error) {
+	rsp, err := c.ResetPassword(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetPasswordResponse(rsp)
+}
+
+// ResetPasswordWithFormdataBodyWithResponse Reset the password
+//
+// Sets a new password from a reset link. The checks run in django-rest-registration's order: the fields; the user the link names (`User not found`) and the new password against the policy with that user's attributes, together with the confirmation (`non_field_errors` present, empty); then the signature (`Invalid signature`) and its age against RESET_PASSWORD_VERIFICATION_PERIOD (`Signature expired`).
+//
+// Without RESET_PASSWORD_VERIFICATION_ONE_TIME_USE a link is reusable until it expires. With it, the link dies when the password changes (a reset, a change, or a login that upgrades a Django hash): of concurrent uses of one link exactly one succeeds. With RESET_PASSWORD_REVOKE_TOKENS (the default) every login token of the user stops working. Unverified users may reset their password and still cannot log in until verified.
+//
+// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per `user_id` (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/reset-password/ (the `ResetPassword` operationId).
+func (c *ClientWithResponses) ResetPasswordWithFormdataBodyWithResponse(ctx context.Context, body ResetPasswordFormdataRequestBody, reqEditors ...RequestEditorFn) (*ResetPasswordResponse, error) {
+	rsp, err := c.ResetPasswordWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetPasswordResponse(rsp)
+}
+
+// SendResetPasswordLinkWithBodyWithResponse Send a reset-password link
+//
+// Mails a signed link to RESET_PASSWORD_VERIFICATION_URL to the account a `login` names (USER_LOGIN_FIELDS; `email` with SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL).
+//
+// By default (RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND=false) the answer is always `Reset link sent if the user exists in database`, after the same work whatever the login names: the login is looked up after the answer, and every account it names is mailed. With RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND the answers are django-rest-registration's: `User not found` (400) or `Reset link sent`.
+//
+// The link is signed when the mail is sent and stamped with the time of the request; it is valid for RESET_PASSWORD_VERIFICATION_PERIOD and, with RESET_PASSWORD_VERIFICATION_ONE_TIME_USE, until the password changes.
+//
+// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per login (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
+func (c *ClientWithResponses) SendResetPasswordLinkWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendResetPasswordLinkResponse, error) {
+	rsp, err := c.SendResetPasswordLinkWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendResetPasswordLinkResponse(rsp)
+}
+
+// SendResetPasswordLinkWithResponse Send a reset-password link
+//
+// Mails a signed link to RESET_PASSWORD_VERIFICATION_URL to the account a `login` names (USER_LOGIN_FIELDS; `email` with SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL).
+//
+// By default (RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND=false) the answer is always `Reset link sent if the user exists in database`, after the same work whatever the login names: the login is looked up after the answer, and every account it names is mailed. With RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND the answers are django-rest-registration's: `User not found` (400) or `Reset link sent`.
+//
+// The link is signed when the mail is sent and stamped with the time of the request; it is valid for RESET_PASSWORD_VERIFICATION_PERIOD and, with RESET_PASSWORD_VERIFICATION_ONE_TIME_USE, until the password changes.
+//
+// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per login (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
+func (c *ClientWithResponses) SendResetPasswordLinkWithResponse(ctx context.Context, body SendResetPasswordLinkJSONRequestBody, reqEditors ...RequestEditorFn) (*SendResetPasswordLinkResponse, error) {
+	rsp, err := c.SendResetPasswordLink(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendResetPasswordLinkResponse(rsp)
+}
+
+// SendResetPasswordLinkWithFormdataBodyWithResponse Send a reset-password link
+//
+// Mails a signed link to RESET_PASSWORD_VERIFICATION_URL to the account a `login` names (USER_LOGIN_FIELDS; `email` with SEND_RESET_PASSWORD_LINK_SERIALIZER_USE_EMAIL).
+//
+// By default (RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND=false) the answer is always `Reset link sent if the user exists in database`, after the same work whatever the login names: the login is looked up after the answer, and every account it names is mailed. With RESET_PASSWORD_FAIL_WHEN_USER_NOT_FOUND the answers are django-rest-registration's: `User not found` (400) or `Reset link sent`.
+//
+// The link is signed when the mail is sent and stamped with the time of the request; it is valid for RESET_PASSWORD_VERIFICATION_PERIOD and, with RESET_PASSWORD_VERIFICATION_ONE_TIME_USE, until the password changes.
+//
+// Throttled per client address (THROTTLE_RESET_PASSWORD_IP) and per login (THROTTLE_RESET_PASSWORD_ACCOUNT). Answers 404 when RESET_PASSWORD_VERIFICATION_ENABLED is false or RESET_PASSWORD_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
+func (c *ClientWithResponses) SendResetPasswordLinkWithFormdataBodyWithResponse(ctx context.Context, body SendResetPasswordLinkFormdataRequestBody, reqEditors ...RequestEditorFn) (*SendResetPasswordLinkResponse, error) {
+	rsp, err := c.SendResetPasswordLinkWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendResetPasswordLinkResponse(rsp)
+}
+
+// VerifyEmailWithBodyWithResponse Verify a new e-mail address
+//
+// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
+//
+// Throttled per client address (THROTTLE_VERIFY_IP) and per `user_id` (THROTTLE_VERIFY_USER). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is false or REGISTER_EMAIL_VERIFICATION_URL is not set.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
+func (c *ClientWithResponses) VerifyEmailWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyEmailResponse, error) {
+	rsp, err := c.VerifyEmailWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyEmailResponse(rsp)
+}
+
+// VerifyEmailWithResponse Verify a new e-mail address
+//
+// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
+//
+// Throttled per client address (THROTTLE_VERIFY_IP) and per `user_id` (THROTTLE_VERIFY_USER). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is false or REGISTER_EMAIL_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
+func (c *ClientWithResponses) VerifyEmailWithResponse(ctx context.Context, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailResponse, error) {
+	rsp, err := c.VerifyEmail(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyEmailResponse(rsp)
+}
+
+// VerifyEmailWithFormdataBodyWithResponse Verify a new e-mail address
+//
+// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
+//
+// Throttled per client address (THROTTLE_VERIFY_IP) and per `user_id` (THROTTLE_VERIFY_USER). Answers 404 when REGISTER_EMAIL_VERIFICATION_ENABLED is false or REGISTER_EMAIL_VERIFICATION_URL is not set.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
+func (c *ClientWithResponses) VerifyEmailWithFormdataBodyWithResponse(ctx context.Context, body VerifyEmailFormdataRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailResponse, error) {
+	rsp, err := c.VerifyEmailWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyEmailResponse(rsp)
 }
 
 // VerifyRegistrationWithBodyWithResponse Verify a registration
@@ -6471,6 +8515,233 @@ func ParseReplaceProfileResponse(rsp *http.Response) (*ReplaceProfileResponse, e
 	return response, nil
 }
 
+// ParseRegisterEmailResponse parses an HTTP response from a RegisterEmailWithResponse call
+func ParseRegisterEmailResponse(rsp *http.Response) (*RegisterEmailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RegisterEmailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Detail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RegisterEmail400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest FlowDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RegisterEmailResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers RegisterEmailResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RegisterEmailResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers RegisterEmailResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers RegisterEmailResponse405Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 413:
+		var headers RegisterEmailResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers RegisterEmailResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers RegisterEmailResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RegisterEmailResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RegisterEmailResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseRegisterResponse parses an HTTP response from a RegisterWithResponse call
 func ParseRegisterResponse(rsp *http.Response) (*RegisterResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -6877,6 +9148,645 @@ func ParseResendVerificationResponse(rsp *http.Response) (*ResendVerificationRes
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ResendVerificationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseResetPasswordResponse parses an HTTP response from a ResetPasswordWithResponse call
+func ParseResetPasswordResponse(rsp *http.Response) (*ResetPasswordResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResetPasswordResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Detail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ResetPassword400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest FlowDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ResetPasswordResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ResetPasswordResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ResetPasswordResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers ResetPasswordResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers ResetPasswordResponse405Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 413:
+		var headers ResetPasswordResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ResetPasswordResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers ResetPasswordResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ResetPasswordResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ResetPasswordResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSendResetPasswordLinkResponse parses an HTTP response from a SendResetPasswordLinkWithResponse call
+func ParseSendResetPasswordLinkResponse(rsp *http.Response) (*SendResetPasswordLinkResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SendResetPasswordLinkResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Detail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest SendResetPasswordLink400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest FlowDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers SendResetPasswordLinkResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers SendResetPasswordLinkResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers SendResetPasswordLinkResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers SendResetPasswordLinkResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers SendResetPasswordLinkResponse405Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 413:
+		var headers SendResetPasswordLinkResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers SendResetPasswordLinkResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers SendResetPasswordLinkResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers SendResetPasswordLinkResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers SendResetPasswordLinkResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyEmailResponse parses an HTTP response from a VerifyEmailWithResponse call
+func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyEmailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Detail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest VerifyEmail400JSONResponseBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest FlowDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers VerifyEmailResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers VerifyEmailResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers VerifyEmailResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers VerifyEmailResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers VerifyEmailResponse405Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 413:
+		var headers VerifyEmailResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers VerifyEmailResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 429:
+		var headers VerifyEmailResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers VerifyEmailResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers VerifyEmailResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

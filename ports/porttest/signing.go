@@ -144,3 +144,55 @@ func EmailComposer(t *testing.T, c ports.EmailComposer) {
 		})
 	}
 }
+
+// AccountEmailComposer is the contract of ports.EmailComposer for the
+// e-mails of the account flows after registration: each goes to the address
+// it is about (the user's for a reset link, the new one for a verify-email
+// link, the old one for the change notice), has a one-line subject, carries
+// its link unchanged in the text part and no link where it has none, and
+// never shows an address unescaped in HTML.
+func AccountEmailComposer(t *testing.T, c ports.EmailComposer) {
+	t.Helper()
+	ctx := context.Background()
+	u := core.PublicUser{ID: "42", Username: "ann", Email: "ann@example.com", FirstName: "<script>alert(1)</script>"}
+	const (
+		reset   = "https://frontend-host/reset-password/?user_id=42&timestamp=1700000000&signature=abc_DEF-123"
+		verify  = "https://frontend-host/verify-email/?user_id=42&email=new%40example.org&timestamp=1700000000&signature=abc"
+		hostile = "o'brien<b>@example.org"
+	)
+	check := func(name string, msg core.Message, err error, to, link string) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: compose: %v", name, err)
+		}
+		if len(msg.To) != 1 || msg.To[0] != to {
+			t.Errorf("%s: To = %q, want [%q]", name, msg.To, to)
+		}
+		if msg.Subject == "" || strings.ContainsAny(msg.Subject, "\r\n") || msg.From == "" {
+			t.Errorf("%s: subject %q / From %q", name, msg.Subject, msg.From)
+		}
+		switch {
+		case link != "" && !strings.Contains(msg.Text, link):
+			t.Errorf("%s: text part lacks the link: %q", name, msg.Text)
+		case link == "" && strings.Contains(msg.Text+msg.HTML, "signature="):
+			t.Errorf("%s: carries a link it must not: %q", name, msg.Text)
+		}
+		if strings.Contains(msg.HTML, "<script>") || strings.Contains(msg.HTML, "<b>@") {
+			t.Errorf("%s: user data reached the HTML part unescaped", name)
+		}
+	}
+	msg, err := c.ComposeResetPassword(ctx, u, reset)
+	check("reset password", msg, err, u.Email, reset)
+	msg, err = c.ComposeRegisterEmail(ctx, u, "new@example.org", verify, false)
+	check("verify-email link", msg, err, "new@example.org", verify)
+	msg, err = c.ComposeRegisterEmail(ctx, u, "taken@example.org", "", true)
+	check("address in use", msg, err, "taken@example.org", "")
+	msg, err = c.ComposeEmailChanged(ctx, u, "old@example.com")
+	check("address changed", msg, err, "old@example.com", "")
+	if msg.Text != "" && !strings.Contains(msg.Text, "old@example.com") {
+		t.Errorf("the change notice does not name the old address: %q", msg.Text)
+	}
+	u.Email = hostile
+	msg, err = c.ComposeEmailChanged(ctx, u, "old@example.com")
+	check("address changed, hostile new address", msg, err, "old@example.com", "")
+}
