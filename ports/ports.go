@@ -213,6 +213,20 @@ type Importer interface {
 	ImportUser(ctx context.Context, u core.User, tokens ...core.Token) (created bool, err error)
 }
 
+// ImportSource reads the accounts of the system restreg takes users over
+// from (restreg import-django reads a Django database), in id order, so an
+// import can stop anywhere and continue after the last id it wrote.
+type ImportSource interface {
+	// CountUsers returns how many users have an id greater than after.
+	// Errors: core.ErrUnavailable.
+	CountUsers(ctx context.Context, after int64) (int64, error)
+
+	// ReadUsers returns up to limit users whose id is greater than after,
+	// in ascending id order, each with its tokens; none means there are no
+	// more. Errors: core.ErrUnavailable.
+	ReadUsers(ctx context.Context, after int64, limit int) ([]core.SourceUser, error)
+}
+
 // Store is everything a storage technology provides.
 type Store interface {
 	UserStore

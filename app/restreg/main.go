@@ -38,6 +38,8 @@ func Main(ctx context.Context, args []string, getenv func(string) (string, bool)
 		return checkCmd(args, getenv, stdout, stderr)
 	case "openapi":
 		return openapiCmd(args, getenv, stdout, stderr)
+	case "import-django":
+		return importDjangoCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "restreg", versionString())
 		return 0
@@ -55,6 +57,9 @@ commands:
   serve     serve the API (default) [--config FILE] [--dev]
   check     validate the settings and exit non-zero on problems [--config FILE] [--dev]
   openapi   print the OpenAPI document [--format yaml|json] [--openapi 3.1|3.0]
+  import-django
+            copy the users and tokens of a Django database into the store
+            --from URL [--dry-run] [--resume] (restreg import-django -h)
   version   print the version
 
 Settings come from the defaults, then the YAML file given by --config, then
