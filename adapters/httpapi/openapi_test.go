@@ -83,6 +83,8 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 		"POST /api/v1/accounts/reset-password/":           {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
 		"POST /api/v1/accounts/verify-email/":             {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
 		"POST /api/v1/accounts/register-email/":           {"200", "400", "401", "404", "405", "413", "415", "429", "500", "503"},
+		"GET /api/v1/accounts/verify-registration/":       {"302", "404", "405", "429", "500", "503"},
+		"GET /api/v1/accounts/verify-email/":              {"302", "404", "405", "429", "500", "503"},
 		"GET /healthz":                                    {"200", "405"},
 		"GET /readyz":                                     {"200", "405", "503"},
 		"GET /api/v1/accounts/auth/":                      {"200", "401", "500", "503"},
@@ -90,6 +92,8 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 	}
 	// The forward-auth answers: the user in headers, no body.
 	bodiless := map[string]bool{"GET /api/v1/accounts/auth/ 200": true, "HEAD /api/v1/accounts/auth/ 200": true}
+	// The verification redirects: where to go in Location, no body.
+	redirects := map[string]bool{"GET /api/v1/accounts/verify-registration/ 302": true, "GET /api/v1/accounts/verify-email/ 302": true}
 	// security must be present in the raw document, not just absent: empty
 	// for the public operations, Token or Bearer for those that need a user.
 	authenticated := map[string]bool{
@@ -156,6 +160,12 @@ func TestOpenAPIDescribesEveryOperationFully(t *testing.T) {
 				if bodiless[key+" "+code] {
 					if len(ref.Value.Content) != 0 || ref.Value.Headers["X-User-Id"] == nil {
 						t.Errorf("%s %s: want the user in headers and no body", key, code)
+					}
+					continue
+				}
+				if redirects[key+" "+code] {
+					if len(ref.Value.Content) != 0 || ref.Value.Headers["Location"] == nil {
+						t.Errorf("%s %s: want Location and no body", key, code)
 					}
 					continue
 				}

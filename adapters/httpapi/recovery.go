@@ -292,6 +292,9 @@ func recoveryOperations(basePath string) recoveryOps {
 			DefaultStatus: http.StatusFound,
 			Responses: map[string]*huma.Response{
 				"302": found,
+				"404": {Ref: responseRef + "FlowDisabled"},
+				"405": response("VERIFICATION_REDIRECT_SUCCESS_URL is not set: the path serves POST only.",
+					schemaRef(reflect.TypeFor[detail]()), detailExample("redirects_off", "Verification by GET is off", `Method "GET" not allowed.`)),
 				"429": {Ref: responseRef + "TooManyRequests"},
 				"500": {Ref: responseRef + "ServerError"},
 				"503": {Ref: responseRef + "ServiceUnavailable"},
@@ -319,10 +322,15 @@ func (s *Server) registerRecoveryOperations(ops recoveryOps) {
 	registerAccountOp(s.api, ops.sendResetLink, s.sendResetPasswordLink)
 	registerAccountOp(s.api, ops.resetPassword, s.resetPassword)
 	registerAccountOp(s.api, ops.verifyEmail, s.verifyEmail)
-	if s.settings.VerificationRedirectSuccessURL != "" {
-		huma.Register(s.api, ops.verifyRegistrationGET, s.verifyRegistrationByLink)
-		huma.Register(s.api, ops.verifyEmailGET, s.verifyEmailByLink)
+	if s.settings.VerificationRedirectSuccessURL == "" {
+		// Off: described, so that one document serves every deployment,
+		// and answered 405 like any method a path does not serve.
+		for _, op := range []huma.Operation{ops.verifyRegistrationGET, ops.verifyEmailGET} {
+			s.router.describeOnly(op.Method, op.Path)
+		}
 	}
+	huma.Register(s.api, ops.verifyRegistrationGET, s.verifyRegistrationByLink)
+	huma.Register(s.api, ops.verifyEmailGET, s.verifyEmailByLink)
 }
 
 func (s *Server) sendResetPasswordLink(ctx context.Context, in *accountInput) (*resendOutput, error) {

@@ -22,6 +22,10 @@ type router struct {
 	noStorePaths map[string]bool
 	// authPaths are the paths that need an authenticated user.
 	authPaths map[string]bool
+	// documentOnly are "METHOD /path" patterns registered with Huma only
+	// to be described in the OpenAPI document: the operation exists under
+	// a setting this deployment leaves off, so it is not routed.
+	documentOnly map[string]bool
 	// authenticate checks the credentials of a request on an API path
 	// before its method is looked at; required refuses anonymous requests.
 	// It answers a refused request itself and returns false. Nil: no
@@ -49,12 +53,13 @@ type route struct {
 
 func newRouter(basePath string, wrapAPI func(http.Handler) http.Handler) *router {
 	return &router{
-		apiPrefix: strings.TrimRight(basePath, "/") + "/",
-		apiPaths:  map[string]bool{},
-		authPaths: map[string]bool{},
-		wrapAPI:   wrapAPI,
-		routes:    map[string]*route{},
-		mounts:    http.NewServeMux(),
+		apiPrefix:    strings.TrimRight(basePath, "/") + "/",
+		apiPaths:     map[string]bool{},
+		authPaths:    map[string]bool{},
+		documentOnly: map[string]bool{},
+		wrapAPI:      wrapAPI,
+		routes:       map[string]*route{},
+		mounts:       http.NewServeMux(),
 	}
 }
 
@@ -69,10 +74,14 @@ func (rt *router) handle(pattern string, h http.Handler) {
 		panic("httpapi: route pattern needs a method: " + pattern)
 	}
 	rt.mu.RLock()
+	skip := rt.documentOnly[pattern]
 	api := rt.apiPaths[path]
 	noStore := rt.noStorePaths[path]
 	auth := rt.authPaths[path]
 	rt.mu.RUnlock()
+	if skip {
+		return
+	}
 	if api && hasBody(method) && rt.wrapAPI != nil {
 		h = rt.wrapAPI(h)
 	}
@@ -90,6 +99,15 @@ func (rt *router) handle(pattern string, h http.Handler) {
 		}
 		r.methods[method] = h
 	}
+}
+
+// describeOnly makes the operation registered next with method and path
+// appear in the OpenAPI document without being routed, so the document is
+// the same whatever the settings that switch the operation on.
+func (rt *router) describeOnly(method, path string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.documentOnly[method+" "+path] = true
 }
 
 // markAPI declares path an account operation's path, before it is registered.

@@ -302,9 +302,36 @@ type SendResetPasswordLink400JSONResponseBody struct {
 	union json.RawMessage
 }
 
+// VerifyEmailByLinkParams defines parameters for VerifyEmailByLink.
+type VerifyEmailByLinkParams struct {
+	// UserId The link's `user_id` parameter.
+	UserId *string `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// Email The link's `email` parameter.
+	Email *string `form:"email,omitempty" json:"email,omitempty"`
+
+	// Timestamp The link's `timestamp` parameter.
+	Timestamp *string `form:"timestamp,omitempty" json:"timestamp,omitempty"`
+
+	// Signature The link's `signature` parameter.
+	Signature *string `form:"signature,omitempty" json:"signature,omitempty"`
+}
+
 // VerifyEmail400JSONResponseBody defines parameters for VerifyEmail.
 type VerifyEmail400JSONResponseBody struct {
 	union json.RawMessage
+}
+
+// VerifyRegistrationByLinkParams defines parameters for VerifyRegistrationByLink.
+type VerifyRegistrationByLinkParams struct {
+	// UserId The link's `user_id` parameter.
+	UserId *string `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// Timestamp The link's `timestamp` parameter.
+	Timestamp *string `form:"timestamp,omitempty" json:"timestamp,omitempty"`
+
+	// Signature The link's `signature` parameter.
+	Signature *string `form:"signature,omitempty" json:"signature,omitempty"`
 }
 
 // VerifyRegistration400JSONResponseBody defines parameters for VerifyRegistration.
@@ -1774,6 +1801,13 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
 	SendResetPasswordLinkWithFormdataBody(ctx context.Context, body SendResetPasswordLinkFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// VerifyEmailByLink Open a mailed link in a browser
+	//
+	// Served only with VERIFICATION_REDIRECT_SUCCESS_URL set (django-rest-registration's verification redirects): the link in the e-mail points here, and opening it verifies the new address and redirects. Mail scanners that open every link in an incoming e-mail use the link too, before its owner does, so POST from a frontend page stays the default. Throttled and answered like the POST operation when the request cannot be served (429, 503).
+	//
+	// Corresponds with GET /api/v1/accounts/verify-email/ (the `VerifyEmailByLink` operationId).
+	VerifyEmailByLink(ctx context.Context, params *VerifyEmailByLinkParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// VerifyEmailWithBody Verify a new e-mail address
 	//
 	// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
@@ -1806,6 +1840,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
 	VerifyEmailWithFormdataBody(ctx context.Context, body VerifyEmailFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyRegistrationByLink Open a mailed link in a browser
+	//
+	// Served only with VERIFICATION_REDIRECT_SUCCESS_URL set (django-rest-registration's verification redirects): the link in the e-mail points here, and opening it verifies the registration and redirects. Mail scanners that open every link in an incoming e-mail use the link too, before its owner does, so POST from a frontend page stays the default. Throttled and answered like the POST operation when the request cannot be served (429, 503).
+	//
+	// Corresponds with GET /api/v1/accounts/verify-registration/ (the `VerifyRegistrationByLink` operationId).
+	VerifyRegistrationByLink(ctx context.Context, params *VerifyRegistrationByLinkParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// VerifyRegistrationWithBody Verify a registration
 	//
@@ -2651,6 +2692,23 @@ func (c *Client) SendResetPasswordLinkWithFormdataBody(ctx context.Context, body
 	return c.Client.Do(req)
 }
 
+// VerifyEmailByLink Open a mailed link in a browser
+//
+// Served only with VERIFICATION_REDIRECT_SUCCESS_URL set (django-rest-registration's verification redirects): the link in the e-mail points here, and opening it verifies the new address and redirects. Mail scanners that open every link in an incoming e-mail use the link too, before its owner does, so POST from a frontend page stays the default. Throttled and answered like the POST operation when the request cannot be served (429, 503).
+//
+// Corresponds with GET /api/v1/accounts/verify-email/ (the `VerifyEmailByLink` operationId).
+func (c *Client) VerifyEmailByLink(ctx context.Context, params *VerifyEmailByLinkParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyEmailByLinkRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // VerifyEmailWithBody Verify a new e-mail address
 //
 // Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
@@ -2704,6 +2762,23 @@ func (c *Client) VerifyEmail(ctx context.Context, body VerifyEmailJSONRequestBod
 // Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
 func (c *Client) VerifyEmailWithFormdataBody(ctx context.Context, body VerifyEmailFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewVerifyEmailRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyRegistrationByLink Open a mailed link in a browser
+//
+// Served only with VERIFICATION_REDIRECT_SUCCESS_URL set (django-rest-registration's verification redirects): the link in the e-mail points here, and opening it verifies the registration and redirects. Mail scanners that open every link in an incoming e-mail use the link too, before its owner does, so POST from a frontend page stays the default. Throttled and answered like the POST operation when the request cannot be served (429, 503).
+//
+// Corresponds with GET /api/v1/accounts/verify-registration/ (the `VerifyRegistrationByLink` operationId).
+func (c *Client) VerifyRegistrationByLink(ctx context.Context, params *VerifyRegistrationByLinkParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyRegistrationByLinkRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3453,6 +3528,96 @@ func NewSendResetPasswordLinkRequestWithBody(server string, contentType string, 
 	return req, nil
 }
 
+// NewVerifyEmailByLinkRequest constructs an http.Request for the VerifyEmailByLink method
+func NewVerifyEmailByLinkRequest(server string, params *VerifyEmailByLinkParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/verify-email/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.UserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Email != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "email", *params.Email, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Timestamp != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "timestamp", *params.Timestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Signature != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "signature", *params.Signature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewVerifyEmailRequest calls the generic VerifyEmail builder with application/json body
 func NewVerifyEmailRequest(server string, body VerifyEmailJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3500,6 +3665,84 @@ func NewVerifyEmailRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewVerifyRegistrationByLinkRequest constructs an http.Request for the VerifyRegistrationByLink method
+func NewVerifyRegistrationByLinkRequest(server string, params *VerifyRegistrationByLinkParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/verify-registration/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.UserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Timestamp != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "timestamp", *params.Timestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Signature != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "signature", *params.Signature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -4095,6 +4338,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/accounts/send-reset-password-link/ (the `SendResetPasswordLink` operationId).
 	SendResetPasswordLinkWithFormdataBodyWithResponse(ctx context.Context, body SendResetPasswordLinkFormdataRequestBody, reqEditors ...RequestEditorFn) (*SendResetPasswordLinkResponse, error)
 
+	// VerifyEmailByLinkWithResponse Open a mailed link in a browser
+	//
+	// Served only with VERIFICATION_REDIRECT_SUCCESS_URL set (django-rest-registration's verification redirects): the link in the e-mail points here, and opening it verifies the new address and redirects. Mail scanners that open every link in an incoming e-mail use the link too, before its owner does, so POST from a frontend page stays the default. Throttled and answered like the POST operation when the request cannot be served (429, 503).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/accounts/verify-email/ (the `VerifyEmailByLink` operationId).
+	VerifyEmailByLinkWithResponse(ctx context.Context, params *VerifyEmailByLinkParams, reqEditors ...RequestEditorFn) (*VerifyEmailByLinkResponse, error)
+
 	// VerifyEmailWithBodyWithResponse Verify a new e-mail address
 	//
 	// Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
@@ -4127,6 +4379,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/accounts/verify-email/ (the `VerifyEmail` operationId).
 	VerifyEmailWithFormdataBodyWithResponse(ctx context.Context, body VerifyEmailFormdataRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailResponse, error)
+
+	// VerifyRegistrationByLinkWithResponse Open a mailed link in a browser
+	//
+	// Served only with VERIFICATION_REDIRECT_SUCCESS_URL set (django-rest-registration's verification redirects): the link in the e-mail points here, and opening it verifies the registration and redirects. Mail scanners that open every link in an incoming e-mail use the link too, before its owner does, so POST from a frontend page stays the default. Throttled and answered like the POST operation when the request cannot be served (429, 503).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/accounts/verify-registration/ (the `VerifyRegistrationByLink` operationId).
+	VerifyRegistrationByLinkWithResponse(ctx context.Context, params *VerifyRegistrationByLinkParams, reqEditors ...RequestEditorFn) (*VerifyRegistrationByLinkResponse, error)
 
 	// VerifyRegistrationWithBodyWithResponse Verify a registration
 	//
@@ -6282,6 +6543,120 @@ func (r SendResetPasswordLinkResponse) ContentType() string {
 	return ""
 }
 
+// VerifyEmailByLinkResponse302Headers the declared response headers of an HTTP 302 response for VerifyEmailByLink
+type VerifyEmailByLinkResponse302Headers struct {
+	CacheControl *string
+	Location     *string
+}
+
+// VerifyEmailByLinkResponse404Headers the declared response headers of an HTTP 404 response for VerifyEmailByLink
+type VerifyEmailByLinkResponse404Headers struct {
+	XRequestID *string
+}
+
+// VerifyEmailByLinkResponse405Headers the declared response headers of an HTTP 405 response for VerifyEmailByLink
+type VerifyEmailByLinkResponse405Headers struct {
+	XRequestID *string
+}
+
+// VerifyEmailByLinkResponse429Headers the declared response headers of an HTTP 429 response for VerifyEmailByLink
+type VerifyEmailByLinkResponse429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// VerifyEmailByLinkResponse500Headers the declared response headers of an HTTP 500 response for VerifyEmailByLink
+type VerifyEmailByLinkResponse500Headers struct {
+	XRequestID *string
+}
+
+// VerifyEmailByLinkResponse503Headers the declared response headers of an HTTP 503 response for VerifyEmailByLink
+type VerifyEmailByLinkResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type VerifyEmailByLinkResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *FlowDisabled
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *Detail
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *VerifyEmailByLinkResponse302Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *VerifyEmailByLinkResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *VerifyEmailByLinkResponse405Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyEmailByLinkResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *VerifyEmailByLinkResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *VerifyEmailByLinkResponse503Headers
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyEmailByLinkResponse) GetJSON404() *FlowDisabled {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r VerifyEmailByLinkResponse) GetJSON405() *Detail {
+	return r.JSON405
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyEmailByLinkResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r VerifyEmailByLinkResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r VerifyEmailByLinkResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyEmailByLinkResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyEmailByLinkResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyEmailByLinkResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyEmailByLinkResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // VerifyEmailResponse200Headers the declared response headers of an HTTP 200 response for VerifyEmail
 type VerifyEmailResponse200Headers struct {
 	XRequestID *string
@@ -6453,6 +6828,120 @@ func (r VerifyEmailResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r VerifyEmailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VerifyRegistrationByLinkResponse302Headers the declared response headers of an HTTP 302 response for VerifyRegistrationByLink
+type VerifyRegistrationByLinkResponse302Headers struct {
+	CacheControl *string
+	Location     *string
+}
+
+// VerifyRegistrationByLinkResponse404Headers the declared response headers of an HTTP 404 response for VerifyRegistrationByLink
+type VerifyRegistrationByLinkResponse404Headers struct {
+	XRequestID *string
+}
+
+// VerifyRegistrationByLinkResponse405Headers the declared response headers of an HTTP 405 response for VerifyRegistrationByLink
+type VerifyRegistrationByLinkResponse405Headers struct {
+	XRequestID *string
+}
+
+// VerifyRegistrationByLinkResponse429Headers the declared response headers of an HTTP 429 response for VerifyRegistrationByLink
+type VerifyRegistrationByLinkResponse429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// VerifyRegistrationByLinkResponse500Headers the declared response headers of an HTTP 500 response for VerifyRegistrationByLink
+type VerifyRegistrationByLinkResponse500Headers struct {
+	XRequestID *string
+}
+
+// VerifyRegistrationByLinkResponse503Headers the declared response headers of an HTTP 503 response for VerifyRegistrationByLink
+type VerifyRegistrationByLinkResponse503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type VerifyRegistrationByLinkResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *FlowDisabled
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *Detail
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *VerifyRegistrationByLinkResponse302Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *VerifyRegistrationByLinkResponse404Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *VerifyRegistrationByLinkResponse405Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyRegistrationByLinkResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *VerifyRegistrationByLinkResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *VerifyRegistrationByLinkResponse503Headers
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r VerifyRegistrationByLinkResponse) GetJSON404() *FlowDisabled {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r VerifyRegistrationByLinkResponse) GetJSON405() *Detail {
+	return r.JSON405
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r VerifyRegistrationByLinkResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r VerifyRegistrationByLinkResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r VerifyRegistrationByLinkResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyRegistrationByLinkResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyRegistrationByLinkResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyRegistrationByLinkResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyRegistrationByLinkResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7435,6 +7924,21 @@ func (c *ClientWithResponses) SendResetPasswordLinkWithFormdataBodyWithResponse(
 	return ParseSendResetPasswordLinkResponse(rsp)
 }
 
+// VerifyEmailByLinkWithResponse Open a mailed link in a browser
+//
+// Served only with VERIFICATION_REDIRECT_SUCCESS_URL set (django-rest-registration's verification redirects): the link in the e-mail points here, and opening it verifies the new address and redirects. Mail scanners that open every link in an incoming e-mail use the link too, before its owner does, so POST from a frontend page stays the default. Throttled and answered like the POST operation when the request cannot be served (429, 503).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/accounts/verify-email/ (the `VerifyEmailByLink` operationId).
+func (c *ClientWithResponses) VerifyEmailByLinkWithResponse(ctx context.Context, params *VerifyEmailByLinkParams, reqEditors ...RequestEditorFn) (*VerifyEmailByLinkResponse, error) {
+	rsp, err := c.VerifyEmailByLink(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyEmailByLinkResponse(rsp)
+}
+
 // VerifyEmailWithBodyWithResponse Verify a new e-mail address
 //
 // Moves the user a verify-email link names to the address it carries; no token is needed. The checks run in this order: the fields (`email` as DRF's EmailField), the signature (`Invalid signature`), its age against REGISTER_EMAIL_VERIFICATION_PERIOD (`Signature expired`), the address (`This email is already registered.` when addresses are unique and an account has it, the user's own included), and the user, who must be active (`User not found`). Uniqueness is checked again in the write itself, so of two users verifying one address at once at most one gets it. With REGISTER_EMAIL_NOTIFY_OLD_ADDRESS (the default) the old address is told of the change; a user_changed_email event carries both addresses.
@@ -7484,6 +7988,21 @@ func (c *ClientWithResponses) VerifyEmailWithFormdataBodyWithResponse(ctx contex
 		return nil, err
 	}
 	return ParseVerifyEmailResponse(rsp)
+}
+
+// VerifyRegistrationByLinkWithResponse Open a mailed link in a browser
+//
+// Served only with VERIFICATION_REDIRECT_SUCCESS_URL set (django-rest-registration's verification redirects): the link in the e-mail points here, and opening it verifies the registration and redirects. Mail scanners that open every link in an incoming e-mail use the link too, before its owner does, so POST from a frontend page stays the default. Throttled and answered like the POST operation when the request cannot be served (429, 503).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/accounts/verify-registration/ (the `VerifyRegistrationByLink` operationId).
+func (c *ClientWithResponses) VerifyRegistrationByLinkWithResponse(ctx context.Context, params *VerifyRegistrationByLinkParams, reqEditors ...RequestEditorFn) (*VerifyRegistrationByLinkResponse, error) {
+	rsp, err := c.VerifyRegistrationByLink(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyRegistrationByLinkResponse(rsp)
 }
 
 // VerifyRegistrationWithBodyWithResponse Verify a registration
@@ -10194,6 +10713,147 @@ func ParseSendResetPasswordLinkResponse(rsp *http.Response) (*SendResetPasswordL
 	return response, nil
 }
 
+// ParseVerifyEmailByLinkResponse parses an HTTP response from a VerifyEmailByLinkWithResponse call
+func ParseVerifyEmailByLinkResponse(rsp *http.Response) (*VerifyEmailByLinkResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyEmailByLinkResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest FlowDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest Detail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		var headers VerifyEmailByLinkResponse302Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers302 = &headers
+	case rsp.StatusCode == 404:
+		var headers VerifyEmailByLinkResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers VerifyEmailByLinkResponse405Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 429:
+		var headers VerifyEmailByLinkResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers VerifyEmailByLinkResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers VerifyEmailByLinkResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseVerifyEmailResponse parses an HTTP response from a VerifyEmailWithResponse call
 func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10387,6 +11047,147 @@ func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) 
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers VerifyEmailResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyRegistrationByLinkResponse parses an HTTP response from a VerifyRegistrationByLinkWithResponse call
+func ParseVerifyRegistrationByLinkResponse(rsp *http.Response) (*VerifyRegistrationByLinkResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyRegistrationByLinkResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest FlowDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest Detail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		var headers VerifyRegistrationByLinkResponse302Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers302 = &headers
+	case rsp.StatusCode == 404:
+		var headers VerifyRegistrationByLinkResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 405:
+		var headers VerifyRegistrationByLinkResponse405Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers405 = &headers
+	case rsp.StatusCode == 429:
+		var headers VerifyRegistrationByLinkResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers VerifyRegistrationByLinkResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers VerifyRegistrationByLinkResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
