@@ -82,6 +82,10 @@ func versionString() string {
 func devDefaults() Config {
 	s := DefaultConfig()
 	s.RegisterVerificationURL = "http://localhost:3000/verify-user/"
+	// Every flow is served in a demo: the reset and e-mail change links
+	// point at the same local frontend.
+	s.ResetPasswordVerificationURL = "http://localhost:3000/reset-password/"
+	s.RegisterEmailVerificationURL = "http://localhost:3000/verify-email/"
 	s.VerificationFromEmail = "restreg <noreply@localhost>"
 	// A local demo and the load tool send everything from 127.0.0.1; set
 	// RATE_LIMIT_BACKEND=memory to try the limits locally.
