@@ -18,7 +18,7 @@ import (
 	"github.com/restreg/restreg/core/usecase"
 )
 
-// drfTokenVectors is testdata/drf-token-vectors.json: how Django REST
+// drfTokenVectors is core/testdata/drf-token-vectors.json: how Django REST
 // framework 3.14's TokenAuthentication answers Authorization headers.
 type drfTokenVectors struct {
 	Meta struct {
@@ -55,7 +55,7 @@ type authServer struct {
 
 func newAuthServer(t testing.TB, configure func(*testConfig)) (authServer, drfTokenVectors) {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/drf-token-vectors.json")
+	raw, err := os.ReadFile("../../core/testdata/drf-token-vectors.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,7 @@ func newForwardAuthServer(t *testing.T, tt *tokenTable) testServer {
 	return ts
 }
 
-// drfVector is one Authorization header of testdata/drf-token-vectors.json
+// drfVector is one Authorization header of core/testdata/drf-token-vectors.json
 // and how DRF's view answered it.
 type drfVector struct {
 	ID        string  `json:"id"`
@@ -92,7 +92,7 @@ type drfVector struct {
 
 func loadDRFVectors(t *testing.T) []drfVector {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/drf-token-vectors.json")
+	raw, err := os.ReadFile("../../core/testdata/drf-token-vectors.json")
 	if err != nil {
 		t.Fatal(err)
 	}

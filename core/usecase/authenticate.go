@@ -79,16 +79,3 @@ func (a *Authenticate) Key(ctx context.Context, key string) (Principal, error) {
 	}
 	return Principal{User: user, Token: tok}, nil
 }
-
-// RequireAuthentication is Authenticate for an endpoint that needs a user:
-// an anonymous request is refused with DRF's "not provided" message.
-func (a *Authenticate) RequireAuthentication(ctx context.Context, authorization string) (Principal, error) {
-	p, attempted, err := a.Authenticate(ctx, authorization)
-	if err != nil {
-		return Principal{}, err
-	}
-	if !attempted {
-		return Principal{}, &core.AuthError{Detail: core.MsgAuthNotProvided}
-	}
-	return p, nil
-}

@@ -61,24 +61,6 @@ func CreateDatabase(ctx context.Context, label string) (*Database, error) {
 	return &Database{Name: name, URL: dbURL, admin: admin}, nil
 }
 
-// CreateDatabaseT is CreateDatabase for one test: it fails the test when the
-// server cannot be reached and drops the database when the test ends.
-func CreateDatabaseT(t testing.TB, label string) *Database {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	db, err := CreateDatabase(ctx, label)
-	if err != nil {
-		t.Fatalf("PostgreSQL test database (is the server on %s up? .ci/run starts it): %v", redact(AdminURL()), err)
-	}
-	t.Cleanup(func() {
-		if err := db.Drop(context.Background()); err != nil {
-			t.Errorf("drop test database: %v", err)
-		}
-	})
-	return db
-}
-
 // Drop removes the database, ending the sessions still connected to it.
 func (d *Database) Drop(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -141,15 +123,6 @@ func withPath(rawURL, name string) (string, error) {
 	}
 	u.Path = "/" + name
 	return u.String(), nil
-}
-
-// redact drops the password from a URL for messages.
-func redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
 }
 
 // sanitize keeps a label usable in a database name.
